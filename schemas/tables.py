@@ -1,0 +1,106 @@
+"""Pyarrow schemas of every table Veil writes; no column name is spelled anywhere else."""
+import pyarrow as pa
+
+TIMESTAMP = pa.timestamp("us", tz="UTC")
+
+MEDIA = pa.schema([
+    pa.field("run_id", pa.string(), nullable=False),
+    pa.field("media_id", pa.string(), nullable=False),
+    pa.field("input_uri", pa.string(), nullable=False),
+    pa.field("sha256", pa.string(), nullable=False),
+    pa.field("camera_id", pa.string()),
+    pa.field("camera_known", pa.bool_(), nullable=False),
+    pa.field("identity_source", pa.string(), nullable=False),
+    pa.field("start_time", TIMESTAMP),
+    pa.field("frames", pa.int64(), nullable=False),
+    pa.field("frames_out", pa.int64(), nullable=False),
+    pa.field("fps", pa.float64(), nullable=False),
+    pa.field("width", pa.int32(), nullable=False),
+    pa.field("height", pa.int32(), nullable=False),
+    pa.field("output_uri", pa.string(), nullable=False),
+    pa.field("status", pa.string(), nullable=False),
+    pa.field("redaction_mode", pa.string(), nullable=False),
+    pa.field("faces_redacted", pa.int64(), nullable=False),
+    pa.field("tracks_redacted", pa.int64(), nullable=False),
+    pa.field("settings_hash", pa.string(), nullable=False),
+])
+
+FACE_TRACKS = pa.schema([
+    pa.field("run_id", pa.string(), nullable=False),
+    pa.field("media_id", pa.string(), nullable=False),
+    pa.field("track_id", pa.int64(), nullable=False),
+    pa.field("first_frame", pa.int64(), nullable=False),
+    pa.field("last_frame", pa.int64(), nullable=False),
+    pa.field("frame_count", pa.int64(), nullable=False),
+    pa.field("max_score", pa.float64(), nullable=False),
+    pa.field("mean_box_width", pa.float64(), nullable=False),
+    pa.field("mean_box_height", pa.float64(), nullable=False),
+    pa.field("action", pa.string(), nullable=False),
+    pa.field("reason_code", pa.string(), nullable=False),
+])
+
+QUARANTINE = pa.schema([
+    pa.field("run_id", pa.string(), nullable=False),
+    pa.field("input_uri", pa.string(), nullable=False),
+    pa.field("media_id", pa.string()),
+    pa.field("reason_code", pa.string(), nullable=False),
+    pa.field("message", pa.string(), nullable=False),
+])
+
+RUNS = pa.schema([
+    pa.field("run_id", pa.string(), nullable=False),
+    pa.field("started_at", TIMESTAMP, nullable=False),
+    pa.field("finished_at", TIMESTAMP, nullable=False),
+    pa.field("options", pa.string(), nullable=False),
+    pa.field("inputs", pa.int64(), nullable=False),
+    pa.field("anonymized", pa.int64(), nullable=False),
+    pa.field("quarantined", pa.int64(), nullable=False),
+    pa.field("skipped", pa.int64(), nullable=False),
+    pa.field("frames", pa.int64(), nullable=False),
+    pa.field("faces_redacted", pa.int64(), nullable=False),
+    pa.field("tracks_redacted", pa.int64(), nullable=False),
+])
+
+TABLES: dict[str, pa.Schema] = {
+    "media": MEDIA,
+    "face_tracks": FACE_TRACKS,
+    "quarantine": QUARANTINE,
+    "runs": RUNS,
+}
+
+
+def media_row(plan, output_uri: str, frames_out: int, status: str, redaction_mode: str, settings_hash: str,
+              faces_redacted: int, tracks_redacted: int) -> dict:
+    """The media table row of an input that was written out."""
+    media, stream = plan.media, plan.tracks.stream
+    return {
+        "media_id": media.media_id, "input_uri": media.source.origin_uri, "sha256": media.sha256,
+        "camera_id": media.camera_id, "camera_known": media.camera_known,
+        "identity_source": media.identity_source.value, "start_time": media.start_time,
+        "frames": stream.frames, "frames_out": frames_out, "fps": float(stream.fps),
+        "width": stream.width, "height": stream.height, "output_uri": output_uri, "status": status,
+        "redaction_mode": redaction_mode, "faces_redacted": faces_redacted, "tracks_redacted": tracks_redacted,
+        "settings_hash": settings_hash,
+    }
+
+
+def face_track_row(media_id: str, track, decision) -> dict:
+    """The face_tracks row of one track: extent, strength and decision; no pixels, no templates."""
+    dets = track.detections
+    return {
+        "media_id": media_id, "track_id": track.track_id, "first_frame": track.first_frame,
+        "last_frame": track.last_frame, "frame_count": len(dets), "max_score": max(d.score for d in dets),
+        "mean_box_width": sum(d.box[2] for d in dets) / len(dets),
+        "mean_box_height": sum(d.box[3] for d in dets) / len(dets),
+        "action": decision.action.value, "reason_code": decision.reason.value,
+    }
+
+
+def quarantine_row(record) -> dict:
+    """The quarantine table row of a refused input."""
+    return {"input_uri": record.input_uri, "media_id": record.media_id, "reason_code": record.reason.value,
+            "message": record.message}
+
+
+DONE_KEY = ("input_uri", "sha256", "settings_hash")
+"""Media columns that say an input was already anonymized with the same settings."""

@@ -1,0 +1,1 @@
+"""Veil's Beam transforms; the Beam-free logic they compose lives in ``transforms.logic``."""

@@ -1,0 +1,228 @@
+"""Expand an input spec (file, folder, glob, tar/zip archive) into media inputs, and identify each one."""
+from __future__ import annotations
+
+import hashlib
+import os
+import posixpath
+import re
+import tempfile
+from collections import defaultdict
+from typing import Iterable, Mapping, Optional
+
+import apache_beam as beam
+from apache_beam.io.filesystems import FileSystems
+
+from schemas.codes import IdentitySource, QuarantineReason
+from schemas.elements import MediaInfo, MediaSource, QuarantineRecord
+from transforms import storage
+from transforms.logic import archive
+from transforms.logic.identity import Identity, lookup_manifest, match_template, parse_time
+from transforms.segments import container_start_time
+
+QUARANTINE = "quarantine"
+SKIPPED = "skipped"
+VIDEO_SUFFIXES = (".mp4", ".avi", ".mkv", ".mov", ".gif", ".m4v")
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
+
+
+class InputNotFound(ValueError):
+    """The input spec names nothing that exists."""
+
+
+def list_input(spec: str) -> list[str]:
+    """Every file an input spec names: a file, a folder (recursively), a prefix ending in '/', or a glob."""
+    if re.search(r"[*?\[]", spec):
+        pattern = spec
+    elif storage.is_local(spec) and os.path.isdir(storage.local_path(spec)):
+        pattern = storage.join(spec, "**")
+    elif not storage.is_local(spec) and spec.endswith("/"):
+        pattern = spec + "**"
+    else:
+        pattern = spec
+    found = sorted(m.path for m in FileSystems.match([pattern])[0].metadata_list)
+    if not found:
+        raise InputNotFound(f"input {spec!r} matches no file")
+    return found
+
+
+def group_sources(paths: Iterable[tuple[str, str]]) -> tuple[list[MediaSource], list[str], list[tuple[str, str]]]:
+    """Sort (origin, uri) pairs into media sources, archives and unsupported files.
+
+    Still frames are grouped by folder: one folder is one stream, ordered by file name.
+    """
+    sources: list[MediaSource] = []
+    archives: list[str] = []
+    unsupported: list[tuple[str, str]] = []
+    frames: dict[str, list[tuple[str, str]]] = defaultdict(list)
+    for origin, uri in paths:
+        lower = uri.lower()
+        if lower.endswith(VIDEO_SUFFIXES):
+            sources.append(MediaSource(origin_uri=origin, uri=uri, kind="video"))
+        elif lower.endswith(IMAGE_SUFFIXES):
+            frames[posixpath.dirname(origin)].append((origin, uri))
+        elif archive.is_archive(lower):
+            archives.append(uri)
+        else:
+            unsupported.append((origin, uri))
+    for folder, members in sorted(frames.items()):
+        members.sort()
+        sources.append(MediaSource(origin_uri=folder + "/", uri=posixpath.dirname(members[0][1]), kind="frames",
+                                   frame_uris=tuple(uri for _, uri in members)))
+    return sources, archives, unsupported
+
+
+def _unsupported(origin: str) -> QuarantineRecord:
+    return QuarantineRecord(origin, QuarantineReason.UNSUPPORTED_FILE,
+                            "not a video (mp4, avi, mkv, mov, gif), a JPEG/PNG frame or a tar/zip archive")
+
+
+class _ListFn(beam.DoFn):
+    def process(self, spec: str):
+        sources, archives, unsupported = group_sources((p, p) for p in list_input(spec))
+        yield from sources
+        for uri in archives:
+            yield beam.pvalue.TaggedOutput("archives", uri)
+        for origin, _ in unsupported:
+            yield beam.pvalue.TaggedOutput(QUARANTINE, _unsupported(origin))
+
+
+class _ExpandArchiveFn(beam.DoFn):
+    def __init__(self, staging_root: str, limits: archive.ArchiveLimits):
+        self._staging_root = staging_root
+        self._limits = limits
+        self._archives = beam.metrics.Metrics.counter("veil", "archives_expanded")
+
+    def process(self, uri: str):
+        staging = storage.join(self._staging_root, hashlib.sha256(uri.encode()).hexdigest()[:16])
+        with storage.local_copy(uri) as path, tempfile.TemporaryDirectory() as workdir:
+            try:
+                members = archive.expand(path, workdir, self._limits)
+            except archive.ArchiveError as err:
+                yield beam.pvalue.TaggedOutput(QUARANTINE, QuarantineRecord(uri, err.reason, str(err)))
+                return
+            staged = []
+            for member in members:
+                origin = f"{uri}!{member.name}"
+                if member.refused:
+                    reason, message = member.refused
+                    yield beam.pvalue.TaggedOutput(QUARANTINE, QuarantineRecord(origin, reason, message))
+                    continue
+                target = storage.join(staging, *member.name.split("/"))
+                storage.publish_file(member.path, target)
+                staged.append((origin, target))
+        self._archives.inc()
+        sources, nested, unsupported = group_sources(staged)
+        yield from sources
+        for origin in [o for o, _ in unsupported] + [o for o, u in staged if u in nested]:
+            yield beam.pvalue.TaggedOutput(QUARANTINE, _unsupported(origin))
+
+
+class ExpandInputs(beam.PTransform):
+    """List the files an input spec names and expand archives safely into media sources.
+
+    Emits MediaSource elements; unsupported files, unsafe archive entries and archives that are
+    corrupt or expand beyond the limits go to the quarantine output. Archive members are staged
+    under ``staging_root`` so every worker can read them.
+    """
+
+    def __init__(self, spec: str, staging_root: str, limits: archive.ArchiveLimits):
+        super().__init__()
+        list_input(spec)
+        self._spec = spec
+        self._staging_root = staging_root
+        self._limits = limits
+
+    def expand(self, pbegin):
+        listed = (pbegin
+                  | "Input Spec" >> beam.Create([self._spec])
+                  | "List Files" >> beam.ParDo(_ListFn()).with_outputs("archives", QUARANTINE, main="sources"))
+        expanded = (listed.archives
+                    | "Spread Archives" >> beam.Reshuffle()
+                    | "Expand Archives" >> beam.ParDo(_ExpandArchiveFn(self._staging_root, self._limits))
+                    .with_outputs(QUARANTINE, main="sources"))
+        sources = (listed.sources, expanded.sources) | "All Sources" >> beam.Flatten()
+        quarantine = (listed[QUARANTINE], expanded[QUARANTINE]) | "All Refused" >> beam.Flatten()
+        return {"sources": sources, QUARANTINE: quarantine}
+
+
+def content_hash(source: MediaSource) -> str:
+    """SHA-256 of an input's bytes (for a frame folder: of its file names and bytes, in order)."""
+    digest = hashlib.sha256()
+    for uri in source.frame_uris or (source.uri,):
+        if source.frame_uris:
+            digest.update(posixpath.basename(uri).encode() + b"\0")
+        with FileSystems.open(uri) as handle:
+            while chunk := handle.read(storage.CHUNK):
+                digest.update(chunk)
+    return digest.hexdigest()
+
+
+def media_id(origin_uri: str) -> str:
+    """A stable id for an input, from where it came from."""
+    return hashlib.sha256(origin_uri.encode()).hexdigest()[:16]
+
+
+def identify(source: MediaSource, manifest: Mapping[str, Identity], template: Optional[re.Pattern[str]]
+             ) -> tuple[Optional[str], Optional[object], IdentitySource]:
+    """Camera and start time of an input: manifest row, else path template, else container tags, else unknown."""
+    row = lookup_manifest(manifest, source.origin_uri)
+    if row is not None:
+        return row[0], row[1], IdentitySource.MANIFEST
+    if template is not None:
+        found = match_template(template, source.origin_uri)
+        if found is not None and found[0]:
+            return found[0], found[1], IdentitySource.PATH_TEMPLATE
+    if source.kind == "video":
+        tag = container_start_time(source.uri)
+        if tag:
+            try:
+                return None, parse_time(tag), IdentitySource.CONTAINER
+            except ValueError:
+                pass
+    return None, None, IdentitySource.UNKNOWN
+
+
+class _IdentifyFn(beam.DoFn):
+    def __init__(self, manifest, template, done: frozenset, settings_hash: str):
+        self._manifest = manifest
+        self._template = template
+        self._done = done
+        self._settings_hash = settings_hash
+        self._unknown = beam.metrics.Metrics.counter("veil", "inputs_unknown_camera")
+
+    def process(self, source: MediaSource):
+        try:
+            sha = content_hash(source)
+        except OSError as err:
+            yield beam.pvalue.TaggedOutput(QUARANTINE, QuarantineRecord(
+                source.origin_uri, QuarantineReason.UNREADABLE_FRAMES if source.frame_uris
+                else QuarantineReason.CORRUPT_MEDIA, f"cannot read input: {err}", media_id(source.origin_uri)))
+            return
+        if (source.origin_uri, sha, self._settings_hash) in self._done:
+            yield beam.pvalue.TaggedOutput(SKIPPED, source.origin_uri)
+            return
+        if not source.frame_uris and FileSystems.match([source.uri])[0].metadata_list[0].size_in_bytes == 0:
+            yield beam.pvalue.TaggedOutput(QUARANTINE, QuarantineRecord(
+                source.origin_uri, QuarantineReason.EMPTY_FILE, "file is empty (0 bytes)", media_id(source.origin_uri)))
+            return
+        camera, start, how = identify(source, self._manifest, self._template)
+        if camera is None:
+            self._unknown.inc()
+        yield MediaInfo(source=source, media_id=media_id(source.origin_uri), sha256=sha, camera_id=camera,
+                        start_time=start, identity_source=how)
+
+
+class IdentifyMedia(beam.PTransform):
+    """Hash each input and find its camera and start time; inputs already done with the same settings are skipped.
+
+    ``done`` holds (input_uri, sha256, settings_hash) of inputs earlier runs anonymized.
+    """
+
+    def __init__(self, manifest: Mapping[str, Identity], template: Optional[re.Pattern[str]],
+                 done: frozenset, settings_hash: str):
+        super().__init__()
+        self._fn = _IdentifyFn(dict(manifest), template, done, settings_hash)
+
+    def expand(self, sources):
+        results = sources | "Hash And Identify" >> beam.ParDo(self._fn).with_outputs(QUARANTINE, SKIPPED, main="media")
+        return {"media": results.media, QUARANTINE: results[QUARANTINE], SKIPPED: results[SKIPPED]}

@@ -1,0 +1,1 @@
+"""Pure logic (geometry, tracking, masks, identity, archive safety): never imports apache_beam."""

@@ -1,0 +1,91 @@
+"""Box arithmetic in pixel coordinates: padding, clipping, overlap, detector tiles."""
+from __future__ import annotations
+
+from schemas.elements import Box
+
+
+def pad_box(box: Box, pad_x: float, pad_y: float) -> Box:
+    """Grow a box by a fraction of its size on every side (pad_x=0.25 adds a quarter width left and right)."""
+    x, y, w, h = box
+    return (x - w * pad_x, y - h * pad_y, w * (1 + 2 * pad_x), h * (1 + 2 * pad_y))
+
+
+def clip_box(box: Box, width: int, height: int) -> tuple[int, int, int, int] | None:
+    """Integer pixel rectangle (x0, y0, x1, y1) of a box inside the frame, rounded outwards; None if outside."""
+    x, y, w, h = box
+    x0, y0 = max(0, int(x)), max(0, int(y))
+    x1, y1 = min(width, int(-(-(x + w) // 1))), min(height, int(-(-(y + h) // 1)))
+    if x1 <= x0 or y1 <= y0:
+        return None
+    return x0, y0, x1, y1
+
+
+def iou(a: Box, b: Box) -> float:
+    """Intersection over union of two boxes."""
+    iw = max(0.0, min(a[0] + a[2], b[0] + b[2]) - max(a[0], b[0]))
+    ih = max(0.0, min(a[1] + a[3], b[1] + b[3]) - max(a[1], b[1]))
+    inter = iw * ih
+    union = a[2] * a[3] + b[2] * b[3] - inter
+    return inter / union if union > 0 else 0.0
+
+
+def centre_distance(a: Box, b: Box) -> float:
+    """Distance between box centres, in units of the larger box side of the two."""
+    dx = (a[0] + a[2] / 2) - (b[0] + b[2] / 2)
+    dy = (a[1] + a[3] / 2) - (b[1] + b[3] / 2)
+    return (dx * dx + dy * dy) ** 0.5 / max(a[2], a[3], b[2], b[3], 1e-9)
+
+
+def interpolate(a: Box, b: Box, t: float) -> Box:
+    """Linear interpolation between two boxes, t in [0, 1]."""
+    return tuple(p + (q - p) * t for p, q in zip(a, b))  # type: ignore[return-value]
+
+
+def tiles(width: int, height: int, size: int, overlap: float) -> list[tuple[int, int, int, int]]:
+    """Square tiles (x, y, w, h) covering a frame, neighbours overlapping by a share of the tile.
+
+    The overlap must exceed the largest face a tile is meant to find, so every such face lies whole
+    inside at least one tile. A side shorter than the tile gets a single, shorter tile.
+    """
+    if not 0 <= overlap < 1:
+        raise ValueError(f"tile overlap must be in [0, 1), got {overlap}")
+    step = max(1, int(size * (1 - overlap)))
+
+    def starts(extent: int) -> list[int]:
+        if extent <= size:
+            return [0]
+        points = list(range(0, extent - size + 1, step))
+        if points[-1] + size < extent:
+            points.append(extent - size)
+        return points
+
+    return [(x, y, min(size, width), min(size, height)) for y in starts(height) for x in starts(width)]
+
+
+def merge_overlapping(boxes: list[tuple[Box, float]], threshold: float) -> list[tuple[Box, float]]:
+    """Merge boxes that overlap by more than ``threshold`` IoU (or hold one another's centre) into their union.
+
+    Tiles and scales report one face several times; the union keeps every pixel any of them covered,
+    with the best score of the group.
+    """
+    merged: list[tuple[Box, float]] = []
+    for box, score in sorted(boxes, key=lambda item: -item[1]):
+        for i, (other, best) in enumerate(merged):
+            if iou(box, other) > threshold or _contains_centre(other, box) or _contains_centre(box, other):
+                merged[i] = (union(box, other), best)
+                break
+        else:
+            merged.append((box, score))
+    return merged
+
+
+def union(a: Box, b: Box) -> Box:
+    """The smallest box holding both boxes."""
+    x0, y0 = min(a[0], b[0]), min(a[1], b[1])
+    x1, y1 = max(a[0] + a[2], b[0] + b[2]), max(a[1] + a[3], b[1] + b[3])
+    return (x0, y0, x1 - x0, y1 - y0)
+
+
+def _contains_centre(outer: Box, inner: Box) -> bool:
+    cx, cy = inner[0] + inner[2] / 2, inner[1] + inner[3] / 2
+    return outer[0] <= cx <= outer[0] + outer[2] and outer[1] <= cy <= outer[1] + outer[3]

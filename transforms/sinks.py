@@ -1,0 +1,59 @@
+"""Parquet tables under OUT/tables/<table>/<run_id>.parquet, each written whole and atomically."""
+from __future__ import annotations
+
+import io
+from typing import Optional
+
+import apache_beam as beam
+import pyarrow as pa
+import pyarrow.parquet as pq
+from apache_beam.io.filesystems import FileSystems
+
+from schemas import tables
+from transforms import storage
+
+
+def table_uri(root: str, table: str, run_id: str) -> str:
+    return storage.join(root, "tables", table, f"{run_id}.parquet")
+
+
+def write_table(rows: list[dict], schema: pa.Schema, uri: str) -> int:
+    """Validate rows against the schema and publish them as one Parquet file; returns the row count."""
+    table = pa.Table.from_pylist(rows, schema=schema)
+    buffer = io.BytesIO()
+    pq.write_table(table, buffer)
+    storage.publish_bytes(buffer.getvalue(), uri)
+    return table.num_rows
+
+
+def read_table(root: str, table: str) -> Optional[pa.Table]:
+    """Every run's rows of a table under an output root, or None when there are none yet."""
+    pattern = storage.join(root, "tables", table, "*.parquet")
+    paths = sorted(m.path for m in FileSystems.match([pattern])[0].metadata_list)
+    if not paths:
+        return None
+    parts = []
+    for path in paths:
+        with FileSystems.open(path) as handle:
+            parts.append(pq.read_table(io.BytesIO(handle.read())))
+    return pa.concat_tables(parts, promote_options="default")
+
+
+class WriteTable(beam.PTransform):
+    """Write all rows of one table for this run as a single Parquet file; emits the row count.
+
+    Each row gets the run id; the schema in ``schemas.tables`` is enforced on write.
+    """
+
+    def __init__(self, root: str, table: str, run_id: str):
+        super().__init__()
+        self._uri = table_uri(root, table, run_id)
+        self._schema = tables.TABLES[table]
+        self._run_id = run_id
+
+    def expand(self, rows):
+        uri, schema, run_id = self._uri, self._schema, self._run_id
+        return (rows
+                | "Stamp Run" >> beam.Map(lambda row: {**row, "run_id": run_id})
+                | "Gather Rows" >> beam.combiners.ToList()
+                | "Write Parquet" >> beam.Map(lambda rows: write_table(rows, schema, uri)))

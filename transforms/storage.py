@@ -1,0 +1,85 @@
+"""Paths on any Beam filesystem: atomic publication, local working copies, existence checks."""
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import tempfile
+import uuid
+from typing import Iterator
+
+from apache_beam.io.filesystems import FileSystems
+
+CHUNK = 1 << 20
+
+
+def is_local(uri: str) -> bool:
+    """True for paths the local filesystem serves (no scheme, or file://)."""
+    return "://" not in uri or uri.startswith("file://")
+
+
+def local_path(uri: str) -> str:
+    return uri[len("file://"):] if uri.startswith("file://") else uri
+
+
+def join(base: str, *parts: str) -> str:
+    return FileSystems.join(base, *parts)
+
+
+def publish_file(local_source: str, uri: str) -> None:
+    """Copy a local file to ``uri`` atomically: readers see the whole file or none of it."""
+    if is_local(uri):
+        os.makedirs(os.path.dirname(local_path(uri)) or ".", exist_ok=True)
+    temp = f"{uri}.tmp-{uuid.uuid4().hex}"
+    if is_local(uri):
+        shutil.copyfile(local_source, local_path(temp))
+    else:
+        with open(local_source, "rb") as src, FileSystems.create(temp) as dst:
+            shutil.copyfileobj(src, dst, CHUNK)
+    _replace(temp, uri)
+
+
+def publish_bytes(data: bytes, uri: str) -> None:
+    """Write bytes to ``uri`` atomically."""
+    with tempfile.NamedTemporaryFile(delete=False) as tmp:
+        tmp.write(data)
+    try:
+        publish_file(tmp.name, uri)
+    finally:
+        os.unlink(tmp.name)
+
+
+def _replace(temp: str, uri: str) -> None:
+    if is_local(uri):
+        os.replace(local_path(temp), local_path(uri))
+        return
+    if FileSystems.exists(uri):
+        FileSystems.delete([uri])
+    FileSystems.rename([temp], [uri])
+
+
+@contextlib.contextmanager
+def local_copy(uri: str) -> Iterator[str]:
+    """A local path holding the content of ``uri``: the path itself when local, else a temporary download."""
+    if is_local(uri):
+        yield local_path(uri)
+        return
+    suffix = os.path.splitext(uri)[1]
+    with tempfile.NamedTemporaryFile(suffix=suffix, delete=False) as tmp, FileSystems.open(uri) as src:
+        shutil.copyfileobj(src, tmp, CHUNK)
+    try:
+        yield tmp.name
+    finally:
+        os.unlink(tmp.name)
+
+
+def exists(uri: str) -> bool:
+    return FileSystems.exists(uri)
+
+
+def delete_tree(uri: str) -> None:
+    """Remove a directory (or prefix) and everything below it, if present."""
+    if is_local(uri):
+        shutil.rmtree(local_path(uri), ignore_errors=True)
+    elif FileSystems.exists(uri):
+        FileSystems.delete([uri])
