@@ -20,8 +20,8 @@ import hashlib
 import json
 import sys
 import uuid
+from collections.abc import Sequence
 from fractions import Fraction
-from typing import Optional, Sequence
 
 import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
@@ -36,6 +36,7 @@ from transforms.encoding import EncoderConfig, JoinSegments
 from transforms.ingest import ExpandInputs, IdentifyMedia
 from transforms.logic.archive import ArchiveLimits
 from transforms.logic.identity import compile_template, parse_manifest
+from transforms.logic.tiling import GateConfig
 from transforms.logic.tracking import TrackerConfig
 from transforms.policy import ApplyPolicy
 from transforms.quarantine import QuarantineInputs
@@ -51,7 +52,8 @@ DEFAULT_RUNNER = "FnApiRunner"
 def settings_of(opts: AnonymizeOptions) -> dict:
     """The options that change what an output looks like; their hash decides whether a re-run may skip an input."""
     return {"redact": opts.redact, "min_confidence": opts.min_confidence, "tile_scale": opts.tile_scale,
-            "tile_size": opts.tile_size, "tile_every": opts.tile_every, "crf": opts.crf, "preset": opts.preset,
+            "tile_size": opts.tile_size, "tile_every": opts.tile_every,
+            "gate": [opts.gate_threshold, opts.gate_refresh], "crf": opts.crf, "preset": opts.preset,
             "keep_audio": opts.keep_audio, "image_fps": opts.image_fps, "tracker": repr(TrackerConfig())}
 
 
@@ -59,7 +61,7 @@ def settings_hash(opts: AnonymizeOptions) -> str:
     return hashlib.sha256(json.dumps(settings_of(opts), sort_keys=True).encode()).hexdigest()[:16]
 
 
-def load_manifest(uri: Optional[str]) -> dict:
+def load_manifest(uri: str | None) -> dict:
     if not uri:
         return {}
     with FileSystems.open(uri) as handle:
@@ -75,18 +77,23 @@ def done_inputs(output: str, force: bool) -> frozenset:
     return frozenset(zip(*(rows.column(c).to_pylist() for c in tables.DONE_KEY)))
 
 
+def detector_config(opts: AnonymizeOptions) -> DetectorConfig:
+    return DetectorConfig(min_confidence=opts.min_confidence, tile_scale=opts.tile_scale, tile_size=opts.tile_size,
+                          tile_every=opts.tile_every,
+                          gate=GateConfig(threshold=opts.gate_threshold, refresh=opts.gate_refresh))
+
+
 def new_run_id() -> str:
-    return dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%SZ") + "-" + uuid.uuid4().hex[:6]
+    return dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ") + "-" + uuid.uuid4().hex[:6]
 
 
 def build(pipeline: beam.Pipeline, opts: AnonymizeOptions, run_id: str) -> dict:
     """Compose the anonymize job; returns its named outputs (table rows per table) for tests to assert on."""
-    started = dt.datetime.now(dt.timezone.utc)
+    started = dt.datetime.now(dt.UTC)
     output = opts.output
     work = storage.join(output, ".work", run_id)
     tracker = TrackerConfig()
-    detector = DetectorConfig(min_confidence=opts.min_confidence, tile_scale=opts.tile_scale,
-                              tile_size=opts.tile_size, tile_every=opts.tile_every)
+    detector = detector_config(opts)
     encoder = EncoderConfig(crf=opts.crf, preset=opts.preset, keep_audio=opts.keep_audio)
     template = compile_template(opts.path_template) if opts.path_template else None
     digest = settings_hash(opts)
@@ -117,7 +124,7 @@ def build(pipeline: beam.Pipeline, opts: AnonymizeOptions, run_id: str) -> dict:
                               sort_keys=True)
 
     def run_row(_, media_rows, n_quarantined, n_skipped, *table_counts):
-        return {"started_at": started, "finished_at": dt.datetime.now(dt.timezone.utc), "options": options_json,
+        return {"started_at": started, "finished_at": dt.datetime.now(dt.UTC), "options": options_json,
                 "inputs": len(media_rows) + n_quarantined, "anonymized": len(media_rows),
                 "quarantined": n_quarantined, "skipped": n_skipped,
                 "frames": sum(r["frames"] for r in media_rows),
@@ -149,14 +156,15 @@ def parse(argv: Sequence[str]) -> tuple[AnonymizeOptions, PipelineOptions]:
     if not standard.runner:
         standard.runner = DEFAULT_RUNNER
     opts = options.view_as(AnonymizeOptions)
+    if not opts.input or not opts.output:
+        raise ValueError("INPUT and OUTPUT are required: veil anonymize INPUT OUTPUT [options]")
     RedactionMode(opts.redact)
     EncoderConfig(crf=opts.crf, preset=opts.preset)
-    DetectorConfig(min_confidence=opts.min_confidence, tile_scale=opts.tile_scale, tile_size=opts.tile_size,
-                   tile_every=opts.tile_every)
+    detector_config(opts)
     return opts, options
 
 
-def run(argv: Optional[Sequence[str]] = None) -> str:
+def run(argv: Sequence[str] | None = None) -> str:
     """Parse, build and run the job; returns the run id."""
     opts, options = parse(sys.argv[1:] if argv is None else argv)
     run_id = opts.run_id or new_run_id()

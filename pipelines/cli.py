@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import logging
 import sys
-from typing import Optional, Sequence
+from collections.abc import Sequence
 
 from pipelines import anonymize
 from transforms import storage
@@ -39,7 +39,7 @@ def summarize(output: str, run_id: str) -> tuple[str, int]:
     return "\n".join(lines), row["quarantined"]
 
 
-def main(argv: Optional[Sequence[str]] = None) -> int:
+def main(argv: Sequence[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     if args[:1] == ["sample"] and len(args) == 2:
         from pipelines import sample

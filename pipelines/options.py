@@ -11,9 +11,10 @@ class AnonymizeOptions(PipelineOptions):
 
     @classmethod
     def _add_argparse_args(cls, parser) -> None:
-        parser.add_argument("--input", required=True,
+        # Not argparse-required: every PipelineOptions view parses all registered subclasses.
+        parser.add_argument("--input",
                             help="file, folder, glob or tar/zip archive of footage (local, gs://, s3://)")
-        parser.add_argument("--output", required=True, help="output root (local, gs://, s3://)")
+        parser.add_argument("--output", help="output root (local, gs://, s3://)")
         parser.add_argument("--redact", default=RedactionMode.BLUR.value, choices=values(RedactionMode),
                             help="how faces are destroyed (default: blur)")
         parser.add_argument("--manifest", help="CSV or JSON Lines of path, camera_id, start_time")
@@ -24,8 +25,13 @@ class AnonymizeOptions(PipelineOptions):
         parser.add_argument("--tile_scale", "--tile-scale", type=float, default=2.0,
                             help="enlarge frames this much and scan them in tiles for small faces (0: off)")
         parser.add_argument("--tile_size", "--tile-size", type=int, default=256, help="tile side in pixels")
-        parser.add_argument("--tile_every", "--tile-every", type=int, default=1,
-                            help="scan tiles on every n-th frame (default 1: every frame)")
+        parser.add_argument("--tile_every", "--tile-every", type=int, default=2,
+                            help="scan tiles on every n-th frame only; tracks bridge the frames between (default 2)")
+        parser.add_argument("--gate_threshold", "--gate-threshold", type=float, default=4.0,
+                            help="rescan a tile only when part of it changed by more than this many grey levels "
+                                 "since its last scan (default 4; 0 rescans every tile in every frame)")
+        parser.add_argument("--gate_refresh", "--gate-refresh", type=int, default=25,
+                            help="rescan every tile at least every this many frames (default 25)")
         parser.add_argument("--crf", type=int, default=23, help="x264 constant rate factor (default 23)")
         parser.add_argument("--preset", default="veryfast", help="x264 preset (default veryfast)")
         parser.add_argument("--keep_audio", "--keep-audio", action="store_true",

@@ -2,7 +2,7 @@
 import enum
 
 
-class RedactionMode(str, enum.Enum):
+class RedactionMode(enum.StrEnum):
     """How a redacted face is destroyed in the output."""
 
     BLUR = "blur"
@@ -11,28 +11,28 @@ class RedactionMode(str, enum.Enum):
     DROP_FRAME = "drop-frame"
 
 
-class Action(str, enum.Enum):
+class Action(enum.StrEnum):
     """What the policy does with a face track."""
 
     REDACT = "redact"
     KEEP = "keep"
 
 
-class ReasonCode(str, enum.Enum):
+class ReasonCode(enum.StrEnum):
     """Why a track got its action (Article 18: anything not positively linked to a service is redacted)."""
 
     NO_SERVICE_LINK = "no_service_link"
     UNKNOWN_CAMERA = "unknown_camera"
 
 
-class MediaStatus(str, enum.Enum):
+class MediaStatus(enum.StrEnum):
     """Where an input ended; every input ends in exactly one of these."""
 
     ANONYMIZED = "anonymized"
     QUARANTINED = "quarantined"
 
 
-class QuarantineReason(str, enum.Enum):
+class QuarantineReason(enum.StrEnum):
     """Why an input could not be processed into output."""
 
     EMPTY_FILE = "empty_file"
@@ -47,7 +47,7 @@ class QuarantineReason(str, enum.Enum):
     PROCESSING_ERROR = "processing_error"
 
 
-class IdentitySource(str, enum.Enum):
+class IdentitySource(enum.StrEnum):
     """Where an input's camera id and start time came from."""
 
     MANIFEST = "manifest"

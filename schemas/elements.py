@@ -4,7 +4,6 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 from fractions import Fraction
-from typing import Optional
 
 from schemas.codes import Action, IdentitySource, QuarantineReason, ReasonCode
 
@@ -29,8 +28,8 @@ class MediaInfo:
     source: MediaSource
     media_id: str
     sha256: str
-    camera_id: Optional[str]
-    start_time: Optional[dt.datetime]
+    camera_id: str | None
+    start_time: dt.datetime | None
     identity_source: IdentitySource
 
     @property
@@ -59,8 +58,8 @@ class Segment:
     count: int
     start_frame: int
     end_frame: int
-    start_pts: Optional[int]
-    end_pts: Optional[int]
+    start_pts: int | None
+    end_pts: int | None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -86,7 +85,7 @@ class SegmentDetections:
 
     segment: Segment
     detections: tuple[Detection, ...]
-    failure: Optional[Failure] = None
+    failure: Failure | None = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -122,7 +121,7 @@ class MediaTracks:
     stream: StreamInfo
     segments: tuple[Segment, ...]
     tracks: tuple[Track, ...]
-    failure: Optional[Failure] = None
+    failure: Failure | None = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -151,9 +150,9 @@ class EncodedSegment:
     """A redacted, encoded segment waiting in temporary storage to be joined."""
 
     segment: Segment
-    uri: Optional[str]
+    uri: str | None
     frames_written: int
-    failure: Optional[Failure] = None
+    failure: Failure | None = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -163,6 +162,6 @@ class QuarantineRecord:
     input_uri: str
     reason: QuarantineReason
     message: str
-    media_id: Optional[str] = None
-    source_uri: Optional[str] = None
+    media_id: str | None = None
+    source_uri: str | None = None
     """Where the input's bytes can be read, when it is a single file (kept in quarantine for the operator)."""

@@ -3,7 +3,8 @@ from __future__ import annotations
 
 import dataclasses
 import threading
-from typing import Any, Iterable, Optional, Sequence
+from collections.abc import Iterable, Sequence
+from typing import Any
 
 import apache_beam as beam
 import cv2
@@ -13,7 +14,8 @@ from apache_beam.utils import shared
 
 from schemas.codes import QuarantineReason
 from schemas.elements import Box, Detection, Failure, Segment, SegmentDetections
-from transforms.logic.geometry import merge_overlapping, tiles
+from transforms.logic.geometry import merge_overlapping
+from transforms.logic.tiling import ChangeGate, GateConfig, cell_means, tile_rects
 from transforms.segments import MediaError, decode
 
 
@@ -22,28 +24,43 @@ class DetectorConfig:
     """How hard the detector looks: recall first, since a missed face is a leak.
 
     min_confidence: detector score threshold.
-    tile_scale: the frame is enlarged by this factor and scanned in square tiles of ``tile_size``
-        pixels, so faces of 10-40 px reach a size the model sees (0 turns tiling off).
-    tile_every: tiles are scanned on every n-th frame (the whole frame is scanned on every frame);
-        tracks carry small faces across the frames in between.
+    tile_scale: besides the whole frame, square tiles of the frame enlarged by this factor
+        (``tile_size`` pixels once enlarged) are scanned, so faces of 10-40 px reach a size the
+        model sees (0 turns tiling off).
+    tile_every: tiles are scanned on every n-th frame only; tracks bridge the frames between, where
+        only the whole frame is scanned (a face is not on screen for a single frame of CCTV).
+    gate: which tiles are rescanned in a frame (only those that changed; see transforms.logic.tiling).
     """
 
     min_confidence: float = 0.35
     tile_scale: float = 2.0
     tile_size: int = 256
     tile_overlap: float = 0.25
-    tile_every: int = 1
     merge_iou: float = 0.3
+    tile_every: int = 2
+    gate: GateConfig = GateConfig()
 
     def __post_init__(self) -> None:
         if not 0 < self.min_confidence < 1:
             raise ValueError(f"min_confidence must be in (0, 1), got {self.min_confidence}")
         if self.tile_scale < 0 or self.tile_size < 64 or self.tile_every < 1:
-            raise ValueError("tile_scale must be >= 0, tile_size >= 64, tile_every >= 1")
+            raise ValueError("tile_scale must be >= 0, tile_size >= 64 and tile_every >= 1")
+
+    def rects(self, width: int, height: int) -> list[tuple[int, int, int, int]]:
+        """The detector tiles of a frame of this size, in its pixels (none when tiling is off)."""
+        if self.tile_scale <= 0:
+            return []
+        return tile_rects(width, height, self.tile_scale, self.tile_size, self.tile_overlap)
+
+
+Scan = tuple[np.ndarray, Sequence[tuple[int, int, int, int]]]
+"""Detector input: an RGB frame and the tiles of it to scan besides the whole frame."""
+Found = tuple[list[tuple[Box, float]], list[list[tuple[Box, float]]]]
+"""Detector output: faces in the whole frame, and faces per scanned tile (frame pixels)."""
 
 
 class FaceDetector:
-    """MediaPipe's full-range face detector on the frame and on enlarged tiles of it, safe across threads."""
+    """MediaPipe's full-range face detector on a frame and on enlarged tiles of it, safe across threads."""
 
     def __init__(self, config: DetectorConfig):
         import mediapipe as mp
@@ -54,24 +71,23 @@ class FaceDetector:
         self._model = mp.solutions.face_detection.FaceDetection(
             model_selection=1, min_detection_confidence=config.min_confidence)
 
-    def detect(self, rgb: np.ndarray, with_tiles: bool) -> list[tuple[Box, float]]:
-        """Faces in an RGB frame, boxes in that frame's pixels."""
+    def detect(self, rgb: np.ndarray, rects: Sequence[tuple[int, int, int, int]]) -> Found:
+        """Faces in the whole frame and in each given tile, boxes in the frame's pixels."""
+        scale = self._config.tile_scale
         with self._lock:
-            found = _run(self._model, rgb, 0, 0, 1.0)
-            scale = self._config.tile_scale
-            if with_tiles and scale > 0:
-                height, width = rgb.shape[:2]
-                big_w, big_h = round(width * scale), round(height * scale)
-                big = cv2.resize(rgb, (big_w, big_h), interpolation=cv2.INTER_LINEAR) if scale != 1 else rgb
-                for x, y, w, h in tiles(big_w, big_h, self._config.tile_size, self._config.tile_overlap):
-                    found += _run(self._model, np.ascontiguousarray(big[y:y + h, x:x + w]), x, y, scale)
-        return merge_overlapping(found, self._config.merge_iou)
+            whole = _run(self._model, rgb, 0, 0, 1.0)
+            per_tile = []
+            for x, y, w, h in rects:
+                crop = cv2.resize(rgb[y:y + h, x:x + w], (round(w * scale), round(h * scale)),
+                                  interpolation=cv2.INTER_LINEAR)
+                per_tile.append(_run(self._model, crop, x * scale, y * scale, scale))
+        return whole, per_tile
 
     def close(self) -> None:
         self._model.close()
 
 
-def _run(model, rgb: np.ndarray, off_x: int, off_y: int, scale: float) -> list[tuple[Box, float]]:
+def _run(model, rgb: np.ndarray, off_x: float, off_y: float, scale: float) -> list[tuple[Box, float]]:
     result = model.process(rgb)
     if not result.detections:
         return []
@@ -85,8 +101,8 @@ def _run(model, rgb: np.ndarray, off_x: int, off_y: int, scale: float) -> list[t
     return found
 
 
-class FaceModelHandler(ModelHandler[tuple[np.ndarray, bool], PredictionResult, FaceDetector]):
-    """ModelHandler for MediaPipe face detection: input (RGB frame, scan tiles?), inference = [(box, score)]."""
+class FaceModelHandler(ModelHandler[Scan, PredictionResult, FaceDetector]):
+    """ModelHandler for MediaPipe face detection: a Scan in, its Found faces as the inference."""
 
     def __init__(self, config: DetectorConfig):
         super().__init__()
@@ -95,12 +111,12 @@ class FaceModelHandler(ModelHandler[tuple[np.ndarray, bool], PredictionResult, F
     def load_model(self) -> FaceDetector:
         return FaceDetector(self._config)
 
-    def run_inference(self, batch: Sequence[tuple[np.ndarray, bool]], model: FaceDetector,
-                      inference_args: Optional[dict[str, Any]] = None) -> Iterable[PredictionResult]:
+    def run_inference(self, batch: Sequence[Scan], model: FaceDetector,
+                      inference_args: dict[str, Any] | None = None) -> Iterable[PredictionResult]:
         # The frame is not echoed back in the result: results stay small and frames never leave the worker.
-        return [PredictionResult(frame.shape, model.detect(frame, with_tiles)) for frame, with_tiles in batch]
+        return [PredictionResult(frame.shape, model.detect(frame, rects)) for frame, rects in batch]
 
-    def get_num_bytes(self, batch: Sequence[tuple[np.ndarray, bool]]) -> int:
+    def get_num_bytes(self, batch: Sequence[Scan]) -> int:
         return sum(frame.nbytes for frame, _ in batch)
 
     def share_model_across_processes(self) -> bool:
@@ -112,23 +128,35 @@ class _DetectSegmentFn(beam.DoFn):
         self._handler = handler
         self._config = config
         self._shared = shared_handle
-        self._model: Optional[FaceDetector] = None
+        self._model: FaceDetector | None = None
         self._frames = beam.metrics.Metrics.counter("veil", "frames_scanned")
         self._faces = beam.metrics.Metrics.counter("veil", "faces_detected")
-        self._decode_ms = beam.metrics.Metrics.distribution("veil", "detect_segment_ms")
+        self._tiles = beam.metrics.Metrics.counter("veil", "tiles_scanned")
 
     def setup(self) -> None:
         self._model = self._shared.acquire(self._handler.load_model, tag=repr(self._config))
 
     def process(self, segment: Segment):
         found: list[Detection] = []
+        rects = self._config.rects(segment.stream.width, segment.stream.height)
+        gate = ChangeGate(rects, self._config.gate)
         try:
             for index, frame in decode(segment):
                 rgb = frame.to_ndarray(format="rgb24")
-                scan_tiles = (index - segment.start_frame) % self._config.tile_every == 0
-                (result,) = self._handler.run_inference([(rgb, scan_tiles)], self._model)
-                found.extend(Detection(index, box, score) for box, score in result.inference)
+                due: list[int] = []
+                tiled = (index - segment.start_frame) % self._config.tile_every == 0
+                if tiled and rects:
+                    cells = cell_means(cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY))
+                    due = gate.due(cells)
+                (result,) = self._handler.run_inference([(rgb, [rects[i] for i in due])], self._model)
+                whole, per_tile = result.inference
+                for i, tile_found in zip(due, per_tile):
+                    gate.record(i, tile_found, cells)
+                carried = gate.carried(set(due)) if tiled else []
+                faces = merge_overlapping(whole + [d for t in per_tile for d in t] + carried, self._config.merge_iou)
+                found.extend(Detection(index, box, score) for box, score in faces)
                 self._frames.inc()
+                self._tiles.inc(len(due))
         except MediaError as err:
             yield SegmentDetections(segment, (), Failure(err.reason, str(err)))
             return
@@ -147,10 +175,11 @@ class DetectFaces(beam.PTransform):
     Failure instead, so its whole input is quarantined downstream (fail closed).
     """
 
-    def __init__(self, config: DetectorConfig):
+    def __init__(self, config: DetectorConfig, handler: ModelHandler | None = None):
         super().__init__()
         self._config = config
+        self._handler = handler or FaceModelHandler(config)
 
     def expand(self, segments):
-        handler = FaceModelHandler(self._config)
+        handler = self._handler
         return segments | "Detect In Segment" >> beam.ParDo(_DetectSegmentFn(handler, self._config, shared.Shared()))

@@ -3,13 +3,11 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-from fractions import Fraction
-from typing import Optional
-
 import os
 import posixpath
 import re
 import tempfile
+from fractions import Fraction
 
 import apache_beam as beam
 import av
@@ -73,7 +71,7 @@ class SegmentEncoder:
         self._container.close()
 
 
-def join_segments(parts: list[str], output: str, fps: Fraction, audio_from: Optional[str]) -> int:
+def join_segments(parts: list[str], output: str, fps: Fraction, audio_from: str | None) -> int:
     """Concatenate encoded segment files (in order) into one MP4 without re-encoding; returns frames written.
 
     Timestamps of each part are shifted by the duration of the parts before it. With ``audio_from``,
@@ -142,8 +140,8 @@ class _JoinFn(beam.DoFn):
             with contextlib.ExitStack() as stack, tempfile.TemporaryDirectory() as workdir:
                 local_parts = [stack.enter_context(storage.local_copy(p)) for p in written]
                 joined = os.path.join(workdir, "joined.mp4")
-                frames_out = join_segments(local_parts, joined, plan.tracks.stream.fps,
-                                           media.source.uri if self._keep_audio and not media.source.frame_uris else None)
+                audio = media.source.uri if self._keep_audio and not media.source.frame_uris else None
+                frames_out = join_segments(local_parts, joined, plan.tracks.stream.fps, audio)
                 storage.publish_file(joined, uri)
         else:
             uri = ""

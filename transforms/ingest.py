@@ -7,7 +7,7 @@ import posixpath
 import re
 import tempfile
 from collections import defaultdict
-from typing import Iterable, Mapping, Optional
+from collections.abc import Iterable, Mapping
 
 import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
@@ -162,8 +162,8 @@ def media_id(origin_uri: str) -> str:
     return hashlib.sha256(origin_uri.encode()).hexdigest()[:16]
 
 
-def identify(source: MediaSource, manifest: Mapping[str, Identity], template: Optional[re.Pattern[str]]
-             ) -> tuple[Optional[str], Optional[object], IdentitySource]:
+def identify(source: MediaSource, manifest: Mapping[str, Identity], template: re.Pattern[str] | None
+             ) -> tuple[str | None, object | None, IdentitySource]:
     """Camera and start time of an input: manifest row, else path template, else container tags, else unknown."""
     row = lookup_manifest(manifest, source.origin_uri)
     if row is not None:
@@ -218,7 +218,7 @@ class IdentifyMedia(beam.PTransform):
     ``done`` holds (input_uri, sha256, settings_hash) of inputs earlier runs anonymized.
     """
 
-    def __init__(self, manifest: Mapping[str, Identity], template: Optional[re.Pattern[str]],
+    def __init__(self, manifest: Mapping[str, Identity], template: re.Pattern[str] | None,
                  done: frozenset, settings_hash: str):
         super().__init__()
         self._fn = _IdentifyFn(dict(manifest), template, done, settings_hash)

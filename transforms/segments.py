@@ -2,8 +2,8 @@
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Iterator
 from fractions import Fraction
-from typing import Iterator, Optional
 
 import apache_beam as beam
 import av
@@ -29,7 +29,7 @@ class MediaError(Exception):
 @dataclasses.dataclass(frozen=True)
 class _Probe:
     stream: StreamInfo
-    pts: Optional[list[int]]
+    pts: list[int] | None
     keyframes: list[int]
 
 
@@ -48,7 +48,7 @@ def probe(source: MediaSource, image_fps: Fraction) -> _Probe:
         rate = stream.average_rate or stream.guessed_rate or stream.base_rate
         if not rate or rate <= 0:
             raise MediaError(QuarantineReason.CORRUPT_MEDIA, "video stream declares no frame rate")
-        packets: list[tuple[Optional[int], bool]] = []
+        packets: list[tuple[int | None, bool]] = []
         try:
             for packet in container.demux(stream):
                 if packet.size:
@@ -193,7 +193,7 @@ class open_container:  # noqa: N801 - used like the function it replaces
             self._handle.close()
 
 
-def container_start_time(uri: str) -> Optional[str]:
+def container_start_time(uri: str) -> str | None:
     """The recording time a container declares in its tags, if any."""
     try:
         with open_container(uri) as container:

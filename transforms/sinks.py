@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import io
-from typing import Optional
 
 import apache_beam as beam
 import pyarrow as pa
@@ -26,7 +25,7 @@ def write_table(rows: list[dict], schema: pa.Schema, uri: str) -> int:
     return table.num_rows
 
 
-def read_table(root: str, table: str) -> Optional[pa.Table]:
+def read_table(root: str, table: str) -> pa.Table | None:
     """Every run's rows of a table under an output root, or None when there are none yet."""
     pattern = storage.join(root, "tables", table, "*.parquet")
     paths = sorted(m.path for m in FileSystems.match([pattern])[0].metadata_list)

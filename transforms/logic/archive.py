@@ -7,7 +7,7 @@ import posixpath
 import shutil
 import tarfile
 import zipfile
-from typing import Callable, Iterator, Optional
+from collections.abc import Callable, Iterator
 
 from schemas.codes import QuarantineReason
 
@@ -39,15 +39,15 @@ class Member:
     """One archive entry: its safe relative name, or why it was refused."""
 
     name: str
-    path: Optional[str] = None
-    refused: Optional[tuple[QuarantineReason, str]] = None
+    path: str | None = None
+    refused: tuple[QuarantineReason, str] | None = None
 
 
 def is_archive(name: str) -> bool:
     return name.lower().endswith(ARCHIVE_SUFFIXES)
 
 
-def safe_name(name: str) -> Optional[str]:
+def safe_name(name: str) -> str | None:
     """The entry name normalised to a relative POSIX path, or None if it would escape the target folder."""
     cleaned = name.replace("\\", "/")
     if cleaned.startswith("/") or (len(cleaned) > 1 and cleaned[1] == ":"):

@@ -6,13 +6,13 @@ import datetime as dt
 import io
 import json
 import re
-from typing import Mapping, Optional
+from collections.abc import Mapping
 
-Identity = tuple[Optional[str], Optional[dt.datetime]]
+Identity = tuple[str | None, dt.datetime | None]
 MANIFEST_FIELDS = ("path", "camera_id", "start_time")
 
 _PLACEHOLDERS = {
-    "camera_id": r"(?P<camera_id>[^/]+?)",
+    "camera_id": r"(?P<camera_id>[^/!]+?)",
     "date": r"(?P<date>\d{4}-?\d{2}-?\d{2})",
     "time": r"(?P<time>\d{2}[-:_]?\d{2}[-:_]?\d{2})",
     "start_time": r"(?P<start_time>\d{4}-?\d{2}-?\d{2}[T_ ]?\d{2}[-:]?\d{2}[-:]?\d{2}(?:Z|[+-]\d{2}:?\d{2})?)",
@@ -25,18 +25,19 @@ class ManifestError(ValueError):
 
 def parse_time(text: str) -> dt.datetime:
     """An ISO-like timestamp (separators optional) as an aware datetime; naive means UTC."""
-    compact = re.fullmatch(r"(\d{4})-?(\d{2})-?(\d{2})[T_ ]?(\d{2})[-:_]?(\d{2})[-:_]?(\d{2})(\.\d+)?(Z|[+-]\d{2}:?\d{2})?", text.strip())
+    compact = re.fullmatch(r"(\d{4})-?(\d{2})-?(\d{2})[T_ ]?(\d{2})[-:_]?(\d{2})[-:_]?(\d{2})(\.\d+)?"
+                           r"(Z|[+-]\d{2}:?\d{2})?", text.strip())
     if not compact:
         raise ValueError(f"not a timestamp: {text!r}")
     y, mo, d, h, mi, s, frac, zone = compact.groups()
     value = dt.datetime(int(y), int(mo), int(d), int(h), int(mi), int(s),
                         int(float(frac) * 1e6) if frac else 0)
     if zone in (None, "Z"):
-        return value.replace(tzinfo=dt.timezone.utc)
+        return value.replace(tzinfo=dt.UTC)
     sign = 1 if zone[0] == "+" else -1
     digits = zone[1:].replace(":", "")
     offset = dt.timedelta(hours=int(digits[:2]), minutes=int(digits[2:]))
-    return value.replace(tzinfo=dt.timezone(sign * offset)).astimezone(dt.timezone.utc)
+    return value.replace(tzinfo=dt.timezone(sign * offset)).astimezone(dt.UTC)
 
 
 def parse_manifest(text: str, name: str) -> dict[str, Identity]:
@@ -71,7 +72,7 @@ def parse_manifest(text: str, name: str) -> dict[str, Identity]:
     return manifest
 
 
-def lookup_manifest(manifest: Mapping[str, Identity], origin_uri: str) -> Optional[Identity]:
+def lookup_manifest(manifest: Mapping[str, Identity], origin_uri: str) -> Identity | None:
     """The manifest row for an input: exact path, else the longest row path the input ends with."""
     if origin_uri in manifest:
         return manifest[origin_uri]
@@ -93,7 +94,7 @@ def compile_template(template: str) -> re.Pattern[str]:
     for match in re.finditer(r"\{(\w+)\}", template):
         pattern += re.escape(template[pos:match.start()])
         key = match.group(1)
-        pattern += _PLACEHOLDERS.get(key, r"[^/]+?")
+        pattern += _PLACEHOLDERS.get(key, r"[^/!]+?")
         pos = match.end()
     pattern += re.escape(template[pos:])
     if "camera_id" not in pattern and "start_time" not in pattern and "date" not in pattern:
@@ -101,7 +102,7 @@ def compile_template(template: str) -> re.Pattern[str]:
     return re.compile(r"(?:^|/|!)" + pattern + r"$")
 
 
-def match_template(pattern: re.Pattern[str], origin_uri: str) -> Optional[Identity]:
+def match_template(pattern: re.Pattern[str], origin_uri: str) -> Identity | None:
     """Camera and start time read from an input's path, or None when the path does not fit the template."""
     match = pattern.search(origin_uri)
     if not match:

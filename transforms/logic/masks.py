@@ -14,8 +14,8 @@ from transforms.logic.geometry import clip_box
 
 BLUR_CELLS = 3
 """Cells across the larger side of a blurred region: 3 leaves nothing of eyes, nose or mouth."""
-PIXELATE_CELLS = 5
-"""Blocks across the larger side of a pixelated region: coarse enough that no facial feature survives."""
+PIXELATE_CELLS = 4
+"""Blocks across the larger side of a pixelated region: with padding a face spans about three blocks."""
 MASK_VALUES = (16, 128, 128)
 """Video-range black in Y, U, V."""
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections import defaultdict
-from typing import Iterable
+from collections.abc import Iterable
 
 from schemas.elements import Box, Detection, Track
 from transforms.logic.geometry import centre_distance, interpolate, iou, pad_box
