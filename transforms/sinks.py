@@ -17,7 +17,17 @@ def table_uri(root: str, table: str, run_id: str) -> str:
 
 
 def write_table(rows: list[dict], schema: pa.Schema, uri: str) -> int:
-    """Validate rows against the schema and publish them as one Parquet file; returns the row count."""
+    """Check rows against the schema and publish them as one Parquet file; returns the row count.
+
+    Raises ValueError for a row whose columns differ from the schema's or that leaves a required column empty.
+    """
+    for row in rows:
+        if set(row) != set(schema.names):
+            raise ValueError(f"row columns differ from the schema: missing {sorted(set(schema.names) - set(row))}, "
+                             f"unknown {sorted(set(row) - set(schema.names))}")
+        empty = [f.name for f in schema if not f.nullable and row[f.name] is None]
+        if empty:
+            raise ValueError(f"required column(s) {empty} are empty")
     table = pa.Table.from_pylist(rows, schema=schema)
     buffer = io.BytesIO()
     pq.write_table(table, buffer)

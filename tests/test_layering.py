@@ -1,0 +1,52 @@
+"""The Beam-free logic stays Beam-free, and every table has its schema in one place."""
+import ast
+import pathlib
+
+import pytest
+
+from schemas import tables
+from transforms.sinks import write_table
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+
+
+def _imports(path: pathlib.Path) -> set[str]:
+    names = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            names.add(node.module)
+    return names
+
+
+def test_pure_logic_never_imports_beam_or_the_beam_stages():
+    offenders = {}
+    for path in (ROOT / "transforms" / "logic").glob("*.py"):
+        bad = {n for n in _imports(path) if n.startswith("apache_beam")
+               or (n.startswith("transforms.") and not n.startswith("transforms.logic"))}
+        if bad:
+            offenders[path.name] = bad
+    assert offenders == {}
+
+
+def test_pipelines_define_no_dofns():
+    for path in (ROOT / "pipelines").glob("*.py"):
+        classes = [n for n in ast.walk(ast.parse(path.read_text())) if isinstance(n, ast.ClassDef)]
+        assert not [c.name for c in classes if any(getattr(b, "attr", "") == "DoFn" for b in c.bases)], path.name
+
+
+def test_every_table_has_a_schema_with_a_run_id():
+    assert set(tables.TABLES) == {"media", "face_tracks", "quarantine", "runs"}
+    for name, schema in tables.TABLES.items():
+        assert "run_id" in schema.names, name
+
+
+def test_a_row_that_does_not_fit_its_schema_is_refused_before_anything_is_written(tmp_path):
+    row = {"run_id": "r", "input_uri": "/x", "media_id": None, "reason_code": "empty_file", "message": "m"}
+    target = str(tmp_path / "q.parquet")
+    assert write_table([row], tables.QUARANTINE, target) == 1
+    with pytest.raises(ValueError, match="missing \\['message'\\], unknown \\['msg'\\]"):
+        write_table([{**{k: v for k, v in row.items() if k != "message"}, "msg": "m"}], tables.QUARANTINE, target)
+    with pytest.raises(ValueError, match="required column"):
+        write_table([{**row, "reason_code": None}], tables.QUARANTINE, target)
