@@ -18,6 +18,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import os
 import sys
 import uuid
 from collections.abc import Sequence
@@ -25,7 +26,7 @@ from fractions import Fraction
 
 import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
-from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
+from apache_beam.options.pipeline_options import DirectOptions, PipelineOptions, StandardOptions
 
 from pipelines.options import AnonymizeOptions
 from schemas import tables
@@ -155,6 +156,11 @@ def parse(argv: Sequence[str]) -> tuple[AnonymizeOptions, PipelineOptions]:
     standard = options.view_as(StandardOptions)
     if not standard.runner:
         standard.runner = DEFAULT_RUNNER
+        if not any(a.startswith(("--direct_running_mode", "--direct_num_workers")) for a in args):
+            # Segments are independent: one worker process per core (threads would share one detector lock).
+            direct = options.view_as(DirectOptions)
+            direct.direct_running_mode = "multi_processing"
+            direct.direct_num_workers = os.cpu_count() or 1
     opts = options.view_as(AnonymizeOptions)
     if not opts.input or not opts.output:
         raise ValueError("INPUT and OUTPUT are required: veil anonymize INPUT OUTPUT [options]")
