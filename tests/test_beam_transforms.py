@@ -25,11 +25,12 @@ from schemas.elements import (
     StreamInfo,
 )
 from transforms.detection import DetectFaces, DetectorConfig
-from transforms.ingest import ExpandInputs, IdentifyMedia, media_id
+from transforms.ingest import ExpandInputs, IdentifyMedia
 from transforms.logic.archive import ArchiveLimits
-from transforms.logic.identity import compile_template
+from transforms.logic.identity import compile_template, media_id
 from transforms.logic.tracking import TrackerConfig
 from transforms.policy import ApplyPolicy
+from transforms.quarantine import guarded_pardo
 from transforms.segments import SplitSegments
 from transforms.tracking import TrackFaces
 
@@ -174,3 +175,22 @@ def test_identify_media_prefers_manifest_then_template_and_skips_done_inputs(cli
 def test_quarantine_record_keeps_the_reason():
     record = QuarantineRecord("/x", QuarantineReason.EMPTY_FILE, "file is empty")
     assert record.reason.value == "empty_file"
+
+
+class _FragileFn(beam.DoFn):
+    """Stands in for a stage that meets something nobody expected on one input."""
+
+    def process(self, media):
+        if media.source.origin_uri.endswith("bad.mp4"):
+            raise RuntimeError("decoder exploded")
+        yield media.media_id
+
+
+def test_an_unexpected_exception_quarantines_its_input_and_the_run_goes_on():
+    good, bad = _media(uri="/in/good.mp4"), _media(uri="/in/bad.mp4")
+    with TestPipeline(options=_options()) as p:
+        out = guarded_pardo(p | beam.Create([good, bad]), "Fragile", _FragileFn(), "ids")
+        assert_that(out["ids"], equal_to([good.media_id]), label="Good")
+        refused = out["quarantine"] | beam.Map(lambda q: (q.input_uri, q.reason, q.media_id, "exploded" in q.message))
+        expected = [("/in/bad.mp4", QuarantineReason.PROCESSING_ERROR, bad.media_id, True)]
+        assert_that(refused, equal_to(expected), label="Bad")

@@ -17,9 +17,9 @@ from schemas.codes import Action, MediaStatus, QuarantineReason
 from schemas.elements import Failure, MediaPlan, QuarantineRecord
 from transforms import storage
 from transforms.logic.masks import pixel_format
+from transforms.quarantine import QUARANTINE, guarded_pardo
 from transforms.segments import open_container
 
-QUARANTINE = "quarantine"
 TRACKS = "face_tracks"
 
 
@@ -179,7 +179,5 @@ class JoinSegments(beam.PTransform):
         plans, parts = inputs
         keyed_plans = plans | "Key Plans" >> beam.Map(lambda p: (p.media.media_id, p))
         keyed_parts = parts | "Key Parts" >> beam.Map(lambda p: (p.segment.media.media_id, p))
-        results = ({"plan": keyed_plans, "parts": keyed_parts}
-                   | "Gather Parts" >> beam.CoGroupByKey()
-                   | "Join And Publish" >> beam.ParDo(self._fn).with_outputs(TRACKS, QUARANTINE, main="media"))
-        return {"media": results.media, TRACKS: results[TRACKS], QUARANTINE: results[QUARANTINE]}
+        grouped = {"plan": keyed_plans, "parts": keyed_parts} | "Gather Parts" >> beam.CoGroupByKey()
+        return guarded_pardo(grouped, "Join And Publish", self._fn, "media", TRACKS)

@@ -16,10 +16,10 @@ from schemas.codes import IdentitySource, QuarantineReason
 from schemas.elements import MediaInfo, MediaSource, QuarantineRecord
 from transforms import storage
 from transforms.logic import archive
-from transforms.logic.identity import Identity, lookup_manifest, match_template, parse_time
+from transforms.logic.identity import Identity, lookup_manifest, match_template, media_id, parse_time
+from transforms.quarantine import QUARANTINE, guarded_pardo
 from transforms.segments import container_start_time
 
-QUARANTINE = "quarantine"
 SKIPPED = "skipped"
 VIDEO_SUFFIXES = (".mp4", ".avi", ".mkv", ".mov", ".gif", ".m4v")
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
@@ -133,14 +133,12 @@ class ExpandInputs(beam.PTransform):
         self._limits = limits
 
     def expand(self, pbegin):
-        listed = (pbegin
-                  | "Input Spec" >> beam.Create([self._spec])
-                  | "List Files" >> beam.ParDo(_ListFn()).with_outputs("archives", QUARANTINE, main="sources"))
-        expanded = (listed.archives
-                    | "Spread Archives" >> beam.Reshuffle()
-                    | "Expand Archives" >> beam.ParDo(_ExpandArchiveFn(self._staging_root, self._limits))
-                    .with_outputs(QUARANTINE, main="sources"))
-        sources = (listed.sources, expanded.sources) | "All Sources" >> beam.Flatten()
+        spec = pbegin | "Input Spec" >> beam.Create([self._spec])
+        listed = guarded_pardo(spec, "List Files", _ListFn(), "sources", "archives")
+        archives = listed["archives"] | "Spread Archives" >> beam.Reshuffle()
+        expanded = guarded_pardo(archives, "Expand Archives", _ExpandArchiveFn(self._staging_root, self._limits),
+                                 "sources")
+        sources = (listed["sources"], expanded["sources"]) | "All Sources" >> beam.Flatten()
         quarantine = (listed[QUARANTINE], expanded[QUARANTINE]) | "All Refused" >> beam.Flatten()
         return {"sources": sources, QUARANTINE: quarantine}
 
@@ -155,11 +153,6 @@ def content_hash(source: MediaSource) -> str:
             while chunk := handle.read(storage.CHUNK):
                 digest.update(chunk)
     return digest.hexdigest()
-
-
-def media_id(origin_uri: str) -> str:
-    """A stable id for an input, from where it came from."""
-    return hashlib.sha256(origin_uri.encode()).hexdigest()[:16]
 
 
 def identify(source: MediaSource, manifest: Mapping[str, Identity], template: re.Pattern[str] | None
@@ -224,5 +217,4 @@ class IdentifyMedia(beam.PTransform):
         self._fn = _IdentifyFn(dict(manifest), template, done, settings_hash)
 
     def expand(self, sources):
-        results = sources | "Hash And Identify" >> beam.ParDo(self._fn).with_outputs(QUARANTINE, SKIPPED, main="media")
-        return {"media": results.media, QUARANTINE: results[QUARANTINE], SKIPPED: results[SKIPPED]}
+        return guarded_pardo(sources, "Hash And Identify", self._fn, "media", SKIPPED)

@@ -7,9 +7,46 @@ import posixpath
 import apache_beam as beam
 
 from schemas import tables
-from schemas.elements import QuarantineRecord
+from schemas.codes import QuarantineReason
+from schemas.elements import MediaInfo, MediaSource, QuarantineRecord
 from transforms import storage
-from transforms.ingest import media_id
+from transforms.logic.identity import media_id
+
+QUARANTINE = "quarantine"
+FAILED = "failed"
+
+
+def origin_of(element) -> tuple[str, str | None]:
+    """The input (origin uri, media id) that an element of a media-level stage belongs to."""
+    if isinstance(element, MediaInfo):
+        return element.source.origin_uri, element.media_id
+    if isinstance(element, MediaSource):
+        return element.origin_uri, None
+    if isinstance(element, tuple) and len(element) == 2 and isinstance(element[1], dict) and element[1].get("plan"):
+        media = next(iter(element[1]["plan"])).media
+        return media.source.origin_uri, media.media_id
+    return str(element), None
+
+
+def guarded_pardo(pcoll, label: str, fn: beam.DoFn, main: str, *tags: str) -> dict:
+    """Apply ``fn`` so that an unexpected exception quarantines the input it was processing (fail closed).
+
+    Expected bad input is the DoFn's own business (its QUARANTINE output); anything it did not
+    expect lands there too, as ``processing_error`` with the exception, and the run goes on.
+    Returns the outputs by tag, QUARANTINE holding both kinds.
+    """
+    results = pcoll | label >> beam.ParDo(fn).with_exception_handling(dead_letter_tag=FAILED).with_outputs(
+        *tags, QUARANTINE, main=main)
+    failed = results[FAILED] | f"{label} Failures" >> beam.Map(_unexpected, label)
+    outputs = {tag: results[tag] for tag in (main, *tags)}
+    outputs[QUARANTINE] = (results[QUARANTINE], failed) | f"{label} Refused" >> beam.Flatten()
+    return outputs
+
+
+def _unexpected(failed, stage: str) -> QuarantineRecord:
+    element, (_, error, _) = failed
+    uri, key = origin_of(element)
+    return QuarantineRecord(uri, QuarantineReason.PROCESSING_ERROR, f"{stage} failed unexpectedly: {error}", key)
 
 
 class _QuarantineFn(beam.DoFn):
@@ -20,14 +57,18 @@ class _QuarantineFn(beam.DoFn):
     def process(self, record: QuarantineRecord):
         key = record.media_id or media_id(record.input_uri)
         target = storage.join(self._folder, key)
-        kept = None
-        if record.source_uri and storage.exists(record.source_uri):
+        kept, copy_error = None, None
+        if record.source_uri:
             kept = storage.join(target, posixpath.basename(record.source_uri))
-            with storage.local_copy(record.source_uri) as path:
-                storage.publish_file(path, kept)
+            try:
+                with storage.local_copy(record.source_uri) as path:
+                    storage.publish_file(path, kept)
+            except OSError as err:
+                # The record matters more than the copy: the input stays where it was, and the reason says so.
+                kept, copy_error = None, f"input could not be copied into quarantine: {err}"
         row = tables.quarantine_row(record)
-        storage.publish_bytes(json.dumps({**row, "kept_copy": kept}, indent=1).encode(),
-                              storage.join(target, "reason.json"))
+        details = {**row, "kept_copy": kept, "copy_error": copy_error}
+        storage.publish_bytes(json.dumps(details, indent=1).encode(), storage.join(target, "reason.json"))
         self._count.inc()
         yield row
 

@@ -61,10 +61,10 @@ class _RedactSegmentFn(beam.DoFn):
                 encoder.abort()
                 yield EncodedSegment(segment, None, 0, Failure(err.reason, str(err)))
                 return
-            except av.error.FFmpegError as err:
+            except Exception as err:  # noqa: BLE001 - fail closed: the join quarantines the whole input
                 encoder.abort()
-                yield EncodedSegment(segment, None, 0, Failure(QuarantineReason.PROCESSING_ERROR,
-                                                               f"encoding failed: {err}"))
+                message = f"redaction or encoding failed: {type(err).__name__}: {err}"
+                yield EncodedSegment(segment, None, 0, Failure(QuarantineReason.PROCESSING_ERROR, message))
                 return
             self._frames.inc(encoder.frames)
             if encoder.frames:

@@ -14,8 +14,7 @@ from apache_beam.io.filesystems import FileSystems
 from schemas.codes import QuarantineReason
 from schemas.elements import MediaInfo, MediaSource, QuarantineRecord, Segment, StreamInfo
 from transforms import storage
-
-QUARANTINE = "quarantine"
+from transforms.quarantine import QUARANTINE, guarded_pardo
 
 
 class MediaError(Exception):
@@ -236,7 +235,6 @@ class SplitSegments(beam.PTransform):
         self._segment_frames = segment_frames
 
     def expand(self, media):
-        results = media | "Probe And Split" >> beam.ParDo(
-            _SplitFn(self._image_fps, self._segment_frames)).with_outputs(QUARANTINE, main="segments")
-        segments = results.segments | "Spread Segments" >> beam.Reshuffle()
+        results = guarded_pardo(media, "Probe And Split", _SplitFn(self._image_fps, self._segment_frames), "segments")
+        segments = results["segments"] | "Spread Segments" >> beam.Reshuffle()
         return {"segments": segments, QUARANTINE: results[QUARANTINE]}

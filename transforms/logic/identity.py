@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import hashlib
 import io
 import json
 import re
@@ -17,6 +18,11 @@ _PLACEHOLDERS = {
     "time": r"(?P<time>\d{2}[-:_]?\d{2}[-:_]?\d{2})",
     "start_time": r"(?P<start_time>\d{4}-?\d{2}-?\d{2}[T_ ]?\d{2}[-:]?\d{2}[-:]?\d{2}(?:Z|[+-]\d{2}:?\d{2})?)",
 }
+
+
+def media_id(origin_uri: str) -> str:
+    """A stable id for an input, from where it came from."""
+    return hashlib.sha256(origin_uri.encode()).hexdigest()[:16]
 
 
 class ManifestError(ValueError):
