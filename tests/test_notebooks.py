@@ -18,8 +18,11 @@ def test_run_overview_shows_the_latest_run_of_an_output_root(sample_run, monkeyp
     monkeypatch.setenv("VEIL_OUTPUT", sample_run["output"])
     monkeypatch.setenv("PYTHONPATH", str(NOTEBOOKS.parent) + os.pathsep + os.environ.get("PYTHONPATH", ""))
     notebook = nbformat.read(NOTEBOOKS / "run_overview.ipynb", as_version=4)
-    NotebookClient(notebook, timeout=120, kernel_name="python3", resources={"metadata": {"path": str(NOTEBOOKS)}}).execute()
-    shown = "\n".join(str(o.get("data", {}).get("text/plain", "")) for c in notebook.cells for o in c.get("outputs", []))
+    client = NotebookClient(notebook, timeout=120, kernel_name="python3",
+                            resources={"metadata": {"path": str(NOTEBOOKS)}})
+    client.execute()
+    shown = "\n".join(str(out.get("data", {}).get("text/plain", ""))
+                      for cell in notebook.cells for out in cell.get("outputs", []))
     (run,) = sample_run["rows"]["runs"]
     assert run["run_id"] in shown
     assert "no_service_link" in shown
