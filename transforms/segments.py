@@ -1,6 +1,7 @@
 """Probe inputs, split them into independently decodable segments, and decode a segment's frames."""
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 from collections.abc import Iterator
 from fractions import Fraction
@@ -160,36 +161,24 @@ def read_image(uri: str) -> np.ndarray:
     return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
 
 
-class open_container:  # noqa: N801 - used like the function it replaces
-    """Context manager: an input container opened from any filesystem; unreadable input raises MediaError."""
-
-    def __init__(self, uri: str):
-        self._uri = uri
-        self._handle = None
-        self._container = None
-
-    def __enter__(self) -> av.container.InputContainer:
-        target = storage.local_path(self._uri)
-        if not storage.is_local(self._uri):
-            self._handle = target = FileSystems.open(self._uri)
+@contextlib.contextmanager
+def open_container(uri: str) -> Iterator[av.container.InputContainer]:
+    """An input container with a video stream, opened from any filesystem; unreadable input raises MediaError."""
+    handle = None if storage.is_local(uri) else FileSystems.open(uri)
+    try:
         try:
-            self._container = av.open(target, metadata_errors="ignore")
+            container = av.open(handle or storage.local_path(uri), metadata_errors="ignore")
         except (av.error.FFmpegError, UnicodeDecodeError) as err:
-            self._close_handle()
             raise MediaError(QuarantineReason.CORRUPT_MEDIA, f"not a readable video container: {err}") from err
-        if not self._container.streams.video:
-            self.__exit__()
-            raise MediaError(QuarantineReason.CORRUPT_MEDIA, "container holds no video stream")
-        return self._container
-
-    def __exit__(self, *exc) -> None:
-        if self._container is not None:
-            self._container.close()
-        self._close_handle()
-
-    def _close_handle(self) -> None:
-        if self._handle is not None:
-            self._handle.close()
+        try:
+            if not container.streams.video:
+                raise MediaError(QuarantineReason.CORRUPT_MEDIA, "container holds no video stream")
+            yield container
+        finally:
+            container.close()
+    finally:
+        if handle is not None:
+            handle.close()
 
 
 def container_start_time(uri: str) -> str | None:
