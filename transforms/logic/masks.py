@@ -16,6 +16,8 @@ BLUR_CELLS = 3
 """Cells across the larger side of a blurred region: 3 leaves nothing of eyes, nose or mouth."""
 PIXELATE_CELLS = 4
 """Blocks across the larger side of a pixelated region: with padding a face spans about three blocks."""
+SMOOTH_STEPS = 8
+"""Pixels per cell at which a blurred region is smoothed before it is enlarged back."""
 MASK_VALUES = (16, 128, 128)
 """Video-range black in Y, U, V."""
 
@@ -65,6 +67,8 @@ def destroy(region: np.ndarray, mode: RedactionMode, fill: int) -> np.ndarray:
     small = cv2.resize(region, (cw, ch), interpolation=cv2.INTER_AREA)
     if mode is RedactionMode.PIXELATE:
         return cv2.resize(small, (w, h), interpolation=cv2.INTER_NEAREST)
-    smooth = cv2.resize(small, (w, h), interpolation=cv2.INTER_LINEAR)
-    sigma = max(1.0, side / (2 * cells))
-    return cv2.GaussianBlur(smooth, (0, 0), sigma, borderType=cv2.BORDER_REPLICATE)
+    # Smooth the few cells at a small fixed size, then enlarge: as soft as a wide Gaussian on the
+    # full region, at a cost that does not grow with the face.
+    soft = cv2.resize(small, (cw * SMOOTH_STEPS, ch * SMOOTH_STEPS), interpolation=cv2.INTER_LINEAR)
+    soft = cv2.GaussianBlur(soft, (0, 0), SMOOTH_STEPS / 2, borderType=cv2.BORDER_REPLICATE)
+    return cv2.resize(soft, (w, h), interpolation=cv2.INTER_LINEAR)
