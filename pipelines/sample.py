@@ -106,10 +106,10 @@ def render(scene: Scene, index: int) -> tuple[list[np.ndarray], dict]:
     return frames, groundtruth
 
 
-def write_clip(frames: list[np.ndarray], path: str, gop: int = 10) -> None:
+def write_clip(frames: list[np.ndarray], path: str, gop: int = 10, muxer_options: dict | None = None) -> None:
     """Encode RGB frames as H.264 MP4 with a keyframe every ``gop`` frames (like CCTV recorders)."""
     height, width = frames[0].shape[:2]
-    with av.open(path, mode="w") as container:
+    with av.open(path, mode="w", options=muxer_options or {}) as container:
         stream = container.add_stream("libx264", rate=FPS)
         stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
         stream.options = {"crf": "18", "preset": "veryfast", "g": str(gop), "keyint_min": str(gop),

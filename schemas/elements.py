@@ -20,6 +20,11 @@ class MediaSource:
     kind: str
     frame_uris: tuple[str, ...] = ()
 
+    @property
+    def single_file(self) -> str | None:
+        """The readable file behind this input, when it is one file (what quarantine keeps a copy of)."""
+        return None if self.frame_uris else self.uri
+
 
 @dataclasses.dataclass(frozen=True)
 class MediaInfo:
@@ -69,6 +74,14 @@ class Detection:
     frame: int
     box: Box
     score: float
+
+
+class InputRefused(Exception):
+    """An input, or part of one, that cannot be processed; carries the reason it is quarantined for."""
+
+    def __init__(self, reason: QuarantineReason, message: str):
+        super().__init__(message)
+        self.reason = reason
 
 
 @dataclasses.dataclass(frozen=True)

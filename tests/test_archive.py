@@ -7,7 +7,8 @@ import zipfile
 import pytest
 
 from schemas.codes import QuarantineReason
-from transforms.logic.archive import ArchiveError, ArchiveLimits, expand, safe_name
+from schemas.elements import InputRefused
+from transforms.logic.archive import ArchiveLimits, expand, safe_name
 
 
 @pytest.mark.parametrize("name, expected", [
@@ -54,7 +55,7 @@ def test_tar_symlinks_are_refused(tmp_path):
 
 def test_archive_declaring_more_than_the_limit_is_refused_whole_and_leaves_nothing(tmp_path):
     _zip(tmp_path / "bomb.zip", [("a.mp4", b"\0" * 200_000), ("b.mp4", b"\0" * 200_000)])
-    with pytest.raises(ArchiveError) as caught:
+    with pytest.raises(InputRefused) as caught:
         expand(str(tmp_path / "bomb.zip"), str(tmp_path / "out"), ArchiveLimits(max_total_bytes=300_000))
     assert caught.value.reason is QuarantineReason.ARCHIVE_TOO_LARGE
     assert not (tmp_path / "out").exists()
@@ -68,7 +69,7 @@ def test_archive_lying_about_its_sizes_is_stopped_while_extracting(tmp_path):
     cd = data.rfind(b"PK\x01\x02")
     data[cd + 24:cd + 28] = (1).to_bytes(4, "little")
     path.write_bytes(bytes(data))
-    with pytest.raises(ArchiveError) as caught:
+    with pytest.raises(InputRefused) as caught:
         expand(str(path), str(tmp_path / "out"), ArchiveLimits(max_total_bytes=100_000))
     assert caught.value.reason in (QuarantineReason.ARCHIVE_TOO_LARGE, QuarantineReason.CORRUPT_ARCHIVE)
     assert not (tmp_path / "out").exists()
@@ -76,6 +77,6 @@ def test_archive_lying_about_its_sizes_is_stopped_while_extracting(tmp_path):
 
 def test_garbage_is_a_corrupt_archive(tmp_path):
     (tmp_path / "x.zip").write_bytes(b"not a zip at all")
-    with pytest.raises(ArchiveError) as caught:
+    with pytest.raises(InputRefused) as caught:
         expand(str(tmp_path / "x.zip"), str(tmp_path / "out"), ArchiveLimits())
     assert caught.value.reason is QuarantineReason.CORRUPT_ARCHIVE

@@ -15,11 +15,11 @@ from apache_beam.ml.inference.base import ModelHandler, PredictionResult
 from apache_beam.utils import shared
 
 from schemas.codes import QuarantineReason
-from schemas.elements import Box, Detection, Failure, Segment, SegmentDetections
+from schemas.elements import Box, Detection, Failure, InputRefused, Segment, SegmentDetections
 from transforms.logic import centerface
 from transforms.logic.geometry import merge_overlapping
 from transforms.logic.tiling import ChangeGate, GateConfig, cell_means, tile_rects
-from transforms.segments import MediaError, decode
+from transforms.segments import decode
 
 
 @dataclasses.dataclass(frozen=True)
@@ -213,7 +213,7 @@ class _DetectSegmentFn(beam.DoFn):
                 found.extend(Detection(index, box, score) for box, score in faces)
                 self._frames.inc()
                 self._tiles.inc(len(due))
-        except MediaError as err:
+        except InputRefused as err:
             yield SegmentDetections(segment, (), Failure(err.reason, str(err)))
             return
         except Exception as err:  # noqa: BLE001 - fail closed: a detector error quarantines the input, never skips faces

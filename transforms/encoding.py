@@ -130,8 +130,7 @@ class _JoinFn(beam.DoFn):
                               f"{len(parts)} of {len(plan.tracks.segments)} segments were encoded")
         if failure is not None:
             yield beam.pvalue.TaggedOutput(QUARANTINE, QuarantineRecord(
-                media.source.origin_uri, failure.reason, failure.message, media.media_id,
-                None if media.source.frame_uris else media.source.uri))
+                media.source.origin_uri, failure.reason, failure.message, media.media_id, media.source.single_file))
             return
         written = [p.uri for p in parts if p.uri]
         uri = output_uri(self._output_root, plan)

@@ -13,7 +13,7 @@ import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
 
 from schemas.codes import IdentitySource, QuarantineReason
-from schemas.elements import MediaInfo, MediaSource, QuarantineRecord
+from schemas.elements import InputRefused, MediaInfo, MediaSource, QuarantineRecord
 from transforms import storage
 from transforms.logic import archive
 from transforms.logic.identity import Identity, lookup_manifest, match_template, media_id, parse_time
@@ -71,9 +71,9 @@ def group_sources(paths: Iterable[tuple[str, str]]) -> tuple[list[MediaSource], 
     return sources, archives, unsupported
 
 
-def _unsupported(origin: str) -> QuarantineRecord:
-    return QuarantineRecord(origin, QuarantineReason.UNSUPPORTED_FILE,
-                            "not a video (mp4, avi, mkv, mov, gif), a JPEG/PNG frame or a tar/zip archive")
+def _unsupported(origin: str, uri: str, what: str = "not a video (mp4, avi, mkv, mov, gif), a JPEG/PNG frame "
+                                                    "or a tar/zip archive") -> QuarantineRecord:
+    return QuarantineRecord(origin, QuarantineReason.UNSUPPORTED_FILE, what, source_uri=uri)
 
 
 class _ListFn(beam.DoFn):
@@ -82,8 +82,8 @@ class _ListFn(beam.DoFn):
         yield from sources
         for uri in archives:
             yield beam.pvalue.TaggedOutput("archives", uri)
-        for origin, _ in unsupported:
-            yield beam.pvalue.TaggedOutput(QUARANTINE, _unsupported(origin))
+        for origin, uri in unsupported:
+            yield beam.pvalue.TaggedOutput(QUARANTINE, _unsupported(origin, uri))
 
 
 class _ExpandArchiveFn(beam.DoFn):
@@ -97,8 +97,8 @@ class _ExpandArchiveFn(beam.DoFn):
         with storage.local_copy(uri) as path, tempfile.TemporaryDirectory() as workdir:
             try:
                 members = archive.expand(path, workdir, self._limits)
-            except archive.ArchiveError as err:
-                yield beam.pvalue.TaggedOutput(QUARANTINE, QuarantineRecord(uri, err.reason, str(err)))
+            except InputRefused as err:
+                yield beam.pvalue.TaggedOutput(QUARANTINE, QuarantineRecord(uri, err.reason, str(err), source_uri=uri))
                 return
             staged = []
             for member in members:
@@ -113,8 +113,12 @@ class _ExpandArchiveFn(beam.DoFn):
         self._archives.inc()
         sources, nested, unsupported = group_sources(staged)
         yield from sources
-        for origin in [o for o, _ in unsupported] + [o for o, u in staged if u in nested]:
-            yield beam.pvalue.TaggedOutput(QUARANTINE, _unsupported(origin))
+        for origin, uri in unsupported:
+            yield beam.pvalue.TaggedOutput(QUARANTINE, _unsupported(origin, uri))
+        for origin, uri in staged:
+            if uri in nested:
+                yield beam.pvalue.TaggedOutput(QUARANTINE, _unsupported(
+                    origin, uri, "an archive inside an archive: expand the outer one and pass the inner one itself"))
 
 
 class ExpandInputs(beam.PTransform):
@@ -189,14 +193,16 @@ class _IdentifyFn(beam.DoFn):
         except OSError as err:
             yield beam.pvalue.TaggedOutput(QUARANTINE, QuarantineRecord(
                 source.origin_uri, QuarantineReason.UNREADABLE_FRAMES if source.frame_uris
-                else QuarantineReason.CORRUPT_MEDIA, f"cannot read input: {err}", media_id(source.origin_uri)))
+                else QuarantineReason.CORRUPT_MEDIA, f"cannot read input: {err}", media_id(source.origin_uri),
+                source.single_file))
             return
         if (source.origin_uri, sha, self._settings_hash) in self._done:
             yield beam.pvalue.TaggedOutput(SKIPPED, source.origin_uri)
             return
         if not source.frame_uris and FileSystems.match([source.uri])[0].metadata_list[0].size_in_bytes == 0:
             yield beam.pvalue.TaggedOutput(QUARANTINE, QuarantineRecord(
-                source.origin_uri, QuarantineReason.EMPTY_FILE, "file is empty (0 bytes)", media_id(source.origin_uri)))
+                source.origin_uri, QuarantineReason.EMPTY_FILE, "file is empty (0 bytes)", media_id(source.origin_uri),
+                source.single_file))
             return
         camera, start, how = identify(source, self._manifest, self._template)
         if camera is None:

@@ -16,16 +16,16 @@ QUARANTINE = "quarantine"
 FAILED = "failed"
 
 
-def origin_of(element) -> tuple[str, str | None]:
-    """The input (origin uri, media id) that an element of a media-level stage belongs to."""
+def origin_of(element) -> tuple[str, str | None, str | None]:
+    """The input an element of a media-level stage belongs to: origin uri, media id, readable single file."""
     if isinstance(element, MediaInfo):
-        return element.source.origin_uri, element.media_id
+        return element.source.origin_uri, element.media_id, element.source.single_file
     if isinstance(element, MediaSource):
-        return element.origin_uri, None
+        return element.origin_uri, None, element.single_file
     if isinstance(element, tuple) and len(element) == 2 and isinstance(element[1], dict) and element[1].get("plan"):
         media = next(iter(element[1]["plan"])).media
-        return media.source.origin_uri, media.media_id
-    return str(element), None
+        return media.source.origin_uri, media.media_id, media.source.single_file
+    return str(element), None, str(element)
 
 
 def guarded_pardo(pcoll, label: str, fn: beam.DoFn, main: str, *tags: str) -> dict:
@@ -45,8 +45,9 @@ def guarded_pardo(pcoll, label: str, fn: beam.DoFn, main: str, *tags: str) -> di
 
 def _unexpected(failed, stage: str) -> QuarantineRecord:
     element, (_, error, _) = failed
-    uri, key = origin_of(element)
-    return QuarantineRecord(uri, QuarantineReason.PROCESSING_ERROR, f"{stage} failed unexpectedly: {error}", key)
+    uri, key, source = origin_of(element)
+    return QuarantineRecord(uri, QuarantineReason.PROCESSING_ERROR, f"{stage} failed unexpectedly: {error}", key,
+                            source)
 
 
 class _QuarantineFn(beam.DoFn):

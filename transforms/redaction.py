@@ -8,11 +8,11 @@ import apache_beam as beam
 import av
 
 from schemas.codes import QuarantineReason, RedactionMode
-from schemas.elements import EncodedSegment, Failure, MediaPlan, SegmentJob
+from schemas.elements import EncodedSegment, Failure, InputRefused, MediaPlan, SegmentJob
 from transforms import storage
 from transforms.encoding import EncoderConfig, SegmentEncoder
 from transforms.logic.masks import redact
-from transforms.segments import MediaError, decode
+from transforms.segments import decode
 
 
 def segment_jobs(plan: MediaPlan):
@@ -57,7 +57,7 @@ class _RedactSegmentFn(beam.DoFn):
                         self._regions.inc(len(boxes))
                     encoder.write(frame)
                 encoder.close()
-            except MediaError as err:
+            except InputRefused as err:
                 encoder.abort()
                 yield EncodedSegment(segment, None, 0, Failure(err.reason, str(err)))
                 return

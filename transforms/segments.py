@@ -13,17 +13,9 @@ import numpy as np
 from apache_beam.io.filesystems import FileSystems
 
 from schemas.codes import QuarantineReason
-from schemas.elements import MediaInfo, MediaSource, QuarantineRecord, Segment, StreamInfo
+from schemas.elements import InputRefused, MediaInfo, MediaSource, QuarantineRecord, Segment, StreamInfo
 from transforms import storage
 from transforms.quarantine import QUARANTINE, guarded_pardo
-
-
-class MediaError(Exception):
-    """An input (or one of its segments) that cannot be decoded, with the quarantine reason."""
-
-    def __init__(self, reason: QuarantineReason, message: str):
-        super().__init__(message)
-        self.reason = reason
 
 
 @dataclasses.dataclass(frozen=True)
@@ -42,29 +34,29 @@ def probe(source: MediaSource, image_fps: Fraction) -> _Probe:
         try:
             codec = stream.codec_context.codec
         except (av.error.FFmpegError, AttributeError) as err:
-            raise MediaError(QuarantineReason.UNSUPPORTED_CODEC, f"no decoder for this video stream: {err}") from err
+            raise InputRefused(QuarantineReason.UNSUPPORTED_CODEC, f"no decoder for this video stream: {err}") from err
         if codec is None or not codec.is_decoder:
-            raise MediaError(QuarantineReason.UNSUPPORTED_CODEC, "no decoder for this video stream")
+            raise InputRefused(QuarantineReason.UNSUPPORTED_CODEC, "no decoder for this video stream")
         rate = stream.average_rate or stream.guessed_rate or stream.base_rate
         if not rate or rate <= 0:
-            raise MediaError(QuarantineReason.CORRUPT_MEDIA, "video stream declares no frame rate")
+            raise InputRefused(QuarantineReason.CORRUPT_MEDIA, "video stream declares no frame rate")
         packets: list[tuple[int | None, bool]] = []
         try:
             for packet in container.demux(stream):
                 if packet.size:
                     packets.append((packet.pts, packet.is_keyframe))
         except av.error.FFmpegError as err:
-            raise MediaError(QuarantineReason.TRUNCATED_MEDIA,
+            raise InputRefused(QuarantineReason.TRUNCATED_MEDIA,
                              f"container breaks off after {len(packets)} frames: {err}") from err
         if not packets:
-            raise MediaError(QuarantineReason.CORRUPT_MEDIA, "video stream holds no frames")
+            raise InputRefused(QuarantineReason.CORRUPT_MEDIA, "video stream holds no frames")
         if stream.frames and stream.frames > len(packets):
-            raise MediaError(QuarantineReason.TRUNCATED_MEDIA,
+            raise InputRefused(QuarantineReason.TRUNCATED_MEDIA,
                              f"container declares {stream.frames} frames but holds {len(packets)}")
         info = StreamInfo(frames=len(packets), fps=Fraction(rate), width=stream.codec_context.width,
                           height=stream.codec_context.height, has_audio=bool(container.streams.audio))
         if info.width <= 0 or info.height <= 0:
-            raise MediaError(QuarantineReason.CORRUPT_MEDIA, "video stream declares no frame size")
+            raise InputRefused(QuarantineReason.CORRUPT_MEDIA, "video stream declares no frame size")
         if any(pts is None for pts, _ in packets):
             return _Probe(info, None, [0])
         order = sorted(packets)
@@ -107,21 +99,21 @@ def split(media: MediaInfo, image_fps: Fraction, target: int) -> list[Segment]:
 def decode(segment: Segment) -> Iterator[tuple[int, av.VideoFrame]]:
     """Every frame of a segment with its index in the input, decoded once, in order.
 
-    Raises MediaError when the segment yields fewer frames than its range holds (truncated or corrupt
+    Raises InputRefused when the segment yields fewer frames than its range holds (truncated or corrupt
     data), so a partly readable input is never written out as if whole.
     """
     produced = 0
     frames = _decode_frames(segment) if segment.media.source.kind == "frames" else _decode_video(segment)
     for frame in frames:
         if frame.width != segment.stream.width or frame.height != segment.stream.height:
-            raise MediaError(QuarantineReason.CORRUPT_MEDIA,
+            raise InputRefused(QuarantineReason.CORRUPT_MEDIA,
                              f"frame {segment.start_frame + produced} is {frame.width}x{frame.height}, "
                              f"stream is {segment.stream.width}x{segment.stream.height}")
         yield segment.start_frame + produced, frame
         produced += 1
         if segment.start_frame + produced == segment.end_frame:
             return
-    raise MediaError(QuarantineReason.TRUNCATED_MEDIA,
+    raise InputRefused(QuarantineReason.TRUNCATED_MEDIA,
                      f"frames {segment.start_frame + produced}..{segment.end_frame - 1} could not be decoded")
 
 
@@ -140,7 +132,7 @@ def _decode_video(segment: Segment) -> Iterator[av.VideoFrame]:
                         return
                 yield frame
         except av.error.FFmpegError as err:
-            raise MediaError(QuarantineReason.CORRUPT_MEDIA, f"decoding failed: {err}") from err
+            raise InputRefused(QuarantineReason.CORRUPT_MEDIA, f"decoding failed: {err}") from err
 
 
 def _decode_frames(segment: Segment) -> Iterator[av.VideoFrame]:
@@ -154,25 +146,25 @@ def read_image(uri: str) -> np.ndarray:
         with FileSystems.open(uri) as handle:
             data = handle.read()
     except OSError as err:
-        raise MediaError(QuarantineReason.UNREADABLE_FRAMES, f"cannot read frame {uri}: {err}") from err
+        raise InputRefused(QuarantineReason.UNREADABLE_FRAMES, f"cannot read frame {uri}: {err}") from err
     image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR) if data else None
     if image is None:
-        raise MediaError(QuarantineReason.UNREADABLE_FRAMES, f"frame {uri} is not a readable image")
+        raise InputRefused(QuarantineReason.UNREADABLE_FRAMES, f"frame {uri} is not a readable image")
     return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
 
 
 @contextlib.contextmanager
 def open_container(uri: str) -> Iterator[av.container.InputContainer]:
-    """An input container with a video stream, opened from any filesystem; unreadable input raises MediaError."""
+    """An input container with a video stream, opened from any filesystem; unreadable input raises InputRefused."""
     handle = None if storage.is_local(uri) else FileSystems.open(uri)
     try:
         try:
             container = av.open(handle or storage.local_path(uri), metadata_errors="ignore")
         except (av.error.FFmpegError, UnicodeDecodeError) as err:
-            raise MediaError(QuarantineReason.CORRUPT_MEDIA, f"not a readable video container: {err}") from err
+            raise InputRefused(QuarantineReason.CORRUPT_MEDIA, f"not a readable video container: {err}") from err
         try:
             if not container.streams.video:
-                raise MediaError(QuarantineReason.CORRUPT_MEDIA, "container holds no video stream")
+                raise InputRefused(QuarantineReason.CORRUPT_MEDIA, "container holds no video stream")
             yield container
         finally:
             container.close()
@@ -186,7 +178,7 @@ def container_start_time(uri: str) -> str | None:
     try:
         with open_container(uri) as container:
             tags = {**container.metadata, **container.streams.video[0].metadata}
-    except MediaError:
+    except InputRefused:
         return None
     return tags.get("creation_time")
 
@@ -200,9 +192,9 @@ class _SplitFn(beam.DoFn):
     def process(self, media: MediaInfo):
         try:
             segments = split(media, self._image_fps, self._segment_frames)
-        except MediaError as err:
+        except InputRefused as err:
             yield beam.pvalue.TaggedOutput(QUARANTINE, QuarantineRecord(
-                media.source.origin_uri, err.reason, str(err), media.media_id))
+                media.source.origin_uri, err.reason, str(err), media.media_id, media.source.single_file))
             return
         self._segments.inc(len(segments))
         yield from segments

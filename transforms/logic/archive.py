@@ -7,9 +7,11 @@ import posixpath
 import shutil
 import tarfile
 import zipfile
+import zlib
 from collections.abc import Callable, Iterator
 
 from schemas.codes import QuarantineReason
+from schemas.elements import InputRefused
 
 ARCHIVE_SUFFIXES = (".tar", ".tar.gz", ".tgz", ".tar.bz2", ".tar.xz", ".zip")
 
@@ -25,13 +27,6 @@ class ArchiveLimits:
         if self.max_total_bytes <= 0 or self.max_members <= 0:
             raise ValueError("archive limits must be positive")
 
-
-class ArchiveError(Exception):
-    """The whole archive is refused: too large, or unreadable."""
-
-    def __init__(self, reason: QuarantineReason, message: str):
-        super().__init__(message)
-        self.reason = reason
 
 
 @dataclasses.dataclass(frozen=True)
@@ -62,7 +57,7 @@ def safe_name(name: str) -> str | None:
 def expand(archive_path: str, target_dir: str, limits: ArchiveLimits) -> list[Member]:
     """Extract every safe regular file of an archive below ``target_dir``; refuse unsafe entries one by one.
 
-    Raises ArchiveError when the archive cannot be read or would expand beyond the limits (declared
+    Raises InputRefused when the archive cannot be read or would expand beyond the limits (declared
     or actual sizes); nothing extracted is left behind then.
     """
     opener = _zip_entries if archive_path.lower().endswith(".zip") else _tar_entries
@@ -71,11 +66,11 @@ def expand(archive_path: str, target_dir: str, limits: ArchiveLimits) -> list[Me
     try:
         entries = list(opener(archive_path))
         if len(entries) > limits.max_members:
-            raise ArchiveError(QuarantineReason.ARCHIVE_TOO_LARGE,
+            raise InputRefused(QuarantineReason.ARCHIVE_TOO_LARGE,
                                f"{len(entries)} entries exceed the limit of {limits.max_members}")
         declared = sum(size for _, size, _, _ in entries)
         if declared > limits.max_total_bytes:
-            raise ArchiveError(QuarantineReason.ARCHIVE_TOO_LARGE,
+            raise InputRefused(QuarantineReason.ARCHIVE_TOO_LARGE,
                                f"declares {declared} bytes expanded, over the limit of {limits.max_total_bytes}")
         for name, _, kind, read in entries:
             if kind == "dir":
@@ -95,16 +90,16 @@ def expand(archive_path: str, target_dir: str, limits: ArchiveLimits) -> list[Me
                 while chunk := src.read(1 << 20):
                     total += len(chunk)
                     if total > limits.max_total_bytes:
-                        raise ArchiveError(QuarantineReason.ARCHIVE_TOO_LARGE,
+                        raise InputRefused(QuarantineReason.ARCHIVE_TOO_LARGE,
                                            f"expands beyond the limit of {limits.max_total_bytes} bytes")
                     out.write(chunk)
             members.append(Member(safe, path=dest))
-    except ArchiveError:
+    except InputRefused:
         shutil.rmtree(target_dir, ignore_errors=True)
         raise
-    except (zipfile.BadZipFile, tarfile.TarError, EOFError, OSError, ValueError) as err:
+    except (zipfile.BadZipFile, tarfile.TarError, zlib.error, EOFError, OSError, ValueError) as err:
         shutil.rmtree(target_dir, ignore_errors=True)
-        raise ArchiveError(QuarantineReason.CORRUPT_ARCHIVE, f"cannot read archive: {err}") from err
+        raise InputRefused(QuarantineReason.CORRUPT_ARCHIVE, f"cannot read archive: {err}") from err
     return members
 
 
@@ -121,7 +116,21 @@ def _zip_entries(path: str) -> Iterator[Entry]:
 
 def _tar_entries(path: str) -> Iterator[Entry]:
     archive = tarfile.open(path)
-    for info in archive.getmembers():
+    members = archive.getmembers()
+    _check_tail(archive)
+    for info in members:
         kind = ("dir" if info.isdir() else "file" if info.isfile() else "symlink" if info.issym()
                 else "hard link" if info.islnk() else "special file")
         yield info.name, info.size if info.isfile() else 0, kind, (lambda info=info: archive.extractfile(info))
+
+
+def _check_tail(archive: tarfile.TarFile) -> None:
+    """Refuse a tar whose member list ended early: tarfile stops silently at a damaged header past the first.
+
+    What follows the last member must be zero padding; reading it to the end also makes gzip, bz2 and
+    xz verify their checksums.
+    """
+    archive.fileobj.seek(archive.offset)
+    while chunk := archive.fileobj.read(1 << 20):
+        if chunk.strip(b"\0"):
+            raise tarfile.ReadError(f"damaged member header at offset {archive.offset}: members after it are lost")
