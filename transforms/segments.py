@@ -31,12 +31,11 @@ def probe(source: MediaSource, image_fps: Fraction) -> _Probe:
         return _probe_frames(source, image_fps)
     with open_container(source.uri) as container:
         stream = container.streams.video[0]
-        try:
-            codec = stream.codec_context.codec
-        except (av.error.FFmpegError, AttributeError) as err:
-            raise InputRefused(QuarantineReason.UNSUPPORTED_CODEC, f"no decoder for this video stream: {err}") from err
-        if codec is None or not codec.is_decoder:
-            raise InputRefused(QuarantineReason.UNSUPPORTED_CODEC, "no decoder for this video stream")
+        context = stream.codec_context
+        if context is None or context.codec is None or not context.codec.is_decoder:
+            tag = getattr(stream, "codec_tag", "") or "unknown"
+            raise InputRefused(QuarantineReason.UNSUPPORTED_CODEC,
+                               f"no decoder for this video stream (codec tag {tag!r})")
         rate = stream.average_rate or stream.guessed_rate or stream.base_rate
         if not rate or rate <= 0:
             raise InputRefused(QuarantineReason.CORRUPT_MEDIA, "video stream declares no frame rate")
