@@ -5,10 +5,6 @@ import logging
 import sys
 from collections.abc import Sequence
 
-from pipelines import anonymize
-from transforms import storage
-from transforms.sinks import read_table
-
 EXIT_QUARANTINED = 3
 """Exit status of a run that finished but quarantined at least one input."""
 
@@ -20,6 +16,9 @@ USAGE = """usage: veil anonymize INPUT OUTPUT [--redact blur|pixelate|mask|drop-
 
 def summarize(output: str, run_id: str) -> tuple[str, int]:
     """A short report of one run, read back from its tables, and the number of quarantined inputs."""
+    from transforms import storage
+    from transforms.sinks import read_table
+
     runs = read_table(output, "runs")
     row = next(r for r in runs.to_pylist() if r["run_id"] == run_id)
     quarantine = read_table(output, "quarantine")
@@ -50,7 +49,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not args or args[0] != "anonymize":
         print(USAGE)
         return 0 if args[:1] in (["-h"], ["--help"]) else 2
-    logging.basicConfig(level=logging.WARNING)
+    # Before Beam is imported: its optional-dependency warnings are not for the person at the terminal.
+    logging.basicConfig(level=logging.ERROR)
+    from pipelines import anonymize
+
     try:
         opts, _ = anonymize.parse(args[1:])
         run_id = anonymize.run(args[1:])
