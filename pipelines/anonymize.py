@@ -164,6 +164,8 @@ def parse(argv: Sequence[str]) -> tuple[AnonymizeOptions, PipelineOptions]:
     opts = options.view_as(AnonymizeOptions)
     if not opts.input or not opts.output:
         raise ValueError("INPUT and OUTPUT are required: veil anonymize INPUT OUTPUT [options]")
+    if storage.contains(opts.input, opts.output):
+        raise ValueError(f"OUTPUT {opts.output} lies inside INPUT {opts.input}: a re-run would ingest its own outputs")
     RedactionMode(opts.redact)
     EncoderConfig(crf=opts.crf, preset=opts.preset)
     detector_config(opts)

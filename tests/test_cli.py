@@ -16,6 +16,11 @@ def test_usage_errors_say_what_is_wrong_and_exit_2(argv, message, capsys):
     assert message in capsys.readouterr().err
 
 
+def test_output_inside_the_input_folder_is_refused(tmp_path, capsys):
+    assert cli.main(["anonymize", str(tmp_path), str(tmp_path / "out")]) == 2
+    assert "lies inside INPUT" in capsys.readouterr().err
+
+
 def test_a_malformed_manifest_is_named_with_file_and_line(tmp_path, capsys):
     clip = tmp_path / "a.mp4"
     clip.write_bytes(b"")

@@ -22,6 +22,17 @@ def local_path(uri: str) -> str:
     return uri[len("file://"):] if uri.startswith("file://") else uri
 
 
+def contains(folder: str, path: str) -> bool:
+    """True when ``path`` is ``folder`` or lies below it (compared as normalised paths or URIs)."""
+    if is_local(folder) != is_local(path):
+        return False
+    if is_local(folder):
+        outer, inner = os.path.abspath(local_path(folder)), os.path.abspath(local_path(path))
+        return inner == outer or inner.startswith(outer.rstrip(os.sep) + os.sep)
+    outer, inner = folder.rstrip("/"), path.rstrip("/")
+    return inner == outer or inner.startswith(outer + "/")
+
+
 def join(base: str, *parts: str) -> str:
     return FileSystems.join(base, *parts)
 
