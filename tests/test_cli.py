@@ -10,6 +10,8 @@ from pipelines import cli
 @pytest.mark.parametrize("argv, message", [
     (["anonymize", "/no/such/input.mp4", "/tmp/out"], "matches no file"),
     (["anonymize", "/no/such/input.mp4"], "INPUT and OUTPUT are required"),
+    (["anonymize", "/in", "/out", "--runner", "apache_beam.runners.dask.dask_runner.DaskRunner"],
+     "Dask runner is refused"),
 ])
 def test_usage_errors_say_what_is_wrong_and_exit_2(argv, message, capsys):
     assert cli.main(argv) == 2
