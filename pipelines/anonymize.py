@@ -30,7 +30,7 @@ from apache_beam.options.pipeline_options import DirectOptions, PipelineOptions,
 
 from pipelines.options import AnonymizeOptions
 from schemas import tables
-from schemas.codes import MediaStatus, RedactionMode
+from schemas.codes import MediaStatus, RedactionMode, SecondDetector
 from transforms import storage
 from transforms.detection import DetectFaces, DetectorConfig
 from transforms.encoding import EncoderConfig, JoinSegments
@@ -80,7 +80,7 @@ def done_inputs(output: str, force: bool) -> frozenset:
 
 def detector_config(opts: AnonymizeOptions) -> DetectorConfig:
     return DetectorConfig(min_confidence=opts.min_confidence, tile_scale=opts.tile_scale, tile_size=opts.tile_size,
-                          tile_every=opts.tile_every, second_detector=opts.second_detector,
+                          tile_every=opts.tile_every, second_detector=SecondDetector(opts.second_detector),
                           gate=GateConfig(threshold=opts.gate_threshold, refresh=opts.gate_refresh))
 
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from apache_beam.options.pipeline_options import PipelineOptions
 
-from schemas.codes import RedactionMode, values
+from schemas.codes import RedactionMode, SecondDetector, values
 
 
 class AnonymizeOptions(PipelineOptions):
@@ -27,8 +27,8 @@ class AnonymizeOptions(PipelineOptions):
         parser.add_argument("--tile_size", "--tile-size", type=int, default=256, help="tile side in pixels")
         parser.add_argument("--tile_every", "--tile-every", type=int, default=2,
                             help="scan tiles on every n-th frame only; tracks bridge the frames between (default 2)")
-        parser.add_argument("--second_detector", "--second-detector", default="centerface",
-                            choices=["centerface", "none"],
+        parser.add_argument("--second_detector", "--second-detector", default=SecondDetector.CENTERFACE.value,
+                            choices=values(SecondDetector),
                             help="also run CenterFace, which finds faces turned away from the camera (default)")
         parser.add_argument("--gate_threshold", "--gate-threshold", type=float, default=4.0,
                             help="rescan a tile only when part of it changed by more than this many grey levels "

@@ -47,6 +47,13 @@ class QuarantineReason(enum.StrEnum):
     PROCESSING_ERROR = "processing_error"
 
 
+class SecondDetector(enum.StrEnum):
+    """The detector run beside MediaPipe, for faces turned away from the camera."""
+
+    CENTERFACE = "centerface"
+    NONE = "none"
+
+
 class IdentitySource(enum.StrEnum):
     """Where an input's camera id and start time came from."""
 

@@ -14,7 +14,7 @@ import numpy as np
 from apache_beam.ml.inference.base import ModelHandler, PredictionResult
 from apache_beam.utils import shared
 
-from schemas.codes import QuarantineReason
+from schemas.codes import QuarantineReason, SecondDetector
 from schemas.elements import Box, Detection, Failure, InputRefused, Segment, SegmentDetections
 from transforms.logic import centerface
 from transforms.logic.geometry import merge_overlapping
@@ -45,7 +45,7 @@ class DetectorConfig:
     merge_iou: float = 0.3
     tile_every: int = 2
     gate: GateConfig = GateConfig()
-    second_detector: str = "centerface"
+    second_detector: SecondDetector = SecondDetector.CENTERFACE
     second_scale: float = 0.5
     second_confidence: float = 0.1
 
@@ -54,11 +54,10 @@ class DetectorConfig:
             raise ValueError(f"min_confidence must be in (0, 1), got {self.min_confidence}")
         if self.tile_scale < 0 or self.tile_size < 64 or self.tile_every < 1:
             raise ValueError("tile_scale must be >= 0, tile_size >= 64 and tile_every >= 1")
-        if self.second_detector not in SECOND_DETECTORS:
-            raise ValueError(f"second detector must be one of {', '.join(SECOND_DETECTORS)}")
+        SecondDetector(self.second_detector)
         if not 0 < self.second_scale <= 1 or not 0 < self.second_confidence < 1:
             raise ValueError("second_scale must be in (0, 1] and second_confidence in (0, 1)")
-        if self.second_detector == "centerface":
+        if self.second_detector is SecondDetector.CENTERFACE:
             centerface_model()
 
     def rects(self, width: int, height: int) -> list[tuple[int, int, int, int]]:
@@ -66,9 +65,6 @@ class DetectorConfig:
         if self.tile_scale <= 0:
             return []
         return tile_rects(width, height, self.tile_scale, self.tile_size, self.tile_overlap)
-
-
-SECOND_DETECTORS = ("centerface", "none")
 
 
 def centerface_model() -> str:
@@ -107,7 +103,7 @@ class FaceDetector:
         # The full-range model finds small and distant faces best, on whole frames and on tiles alike.
         self._model = mp.solutions.face_detection.FaceDetection(
             model_selection=1, min_detection_confidence=config.min_confidence)
-        self._second_path = centerface_model() if config.second_detector == "centerface" else None
+        self._second_path = centerface_model() if config.second_detector is SecondDetector.CENTERFACE else None
         # One network per input size: OpenCV returns garbage when one net is fed several sizes.
         self._second_nets: dict[tuple[int, int], Any] = {}
 
