@@ -140,7 +140,7 @@ def build(pipeline: beam.Pipeline, opts: AnonymizeOptions, run_id: str) -> dict:
                 beam.pvalue.AsSingleton(skipped),
                 *[beam.pvalue.AsSingleton(w) for w in written]))
     done = runs | "Write Runs" >> WriteTable(output, "runs", run_id)
-    _ = done | "Remove Work Files" >> beam.Map(lambda _: storage.delete_tree(work))
+    _ = done | "Remove Work Files" >> beam.Map(lambda _: storage.delete_work(work))
     return {"media": joined["media"], "face_tracks": joined["face_tracks"], "quarantine": quarantine_rows,
             "runs": runs}
 

@@ -128,8 +128,8 @@ def test_rerun_skips_inputs_already_done_and_force_redoes_them(sample_archive, t
     assert len(other_mode["media"]) == 3, "different settings are a different job: nothing skipped"
     forced = run_job(sample_archive["archive"], output, "--manifest", sample_archive["manifest"], "--force")
     assert len(forced["media"]) == 3 and forced["runs"][0]["skipped"] == 0
-    leftovers = [os.path.join(d, f) for d, _, fs in os.walk(output) for f in fs if ".tmp-" in f or "/.work" in d]
-    assert leftovers == []
+    leftovers = [os.path.join(d, f) for d, _, fs in os.walk(output) for f in fs if ".tmp-" in f]
+    assert leftovers == [] and not os.path.exists(os.path.join(output, ".work"))
 
 
 def test_unknown_camera_is_processed_with_every_face_redacted_and_says_so(sample_archive, tmp_path):

@@ -94,3 +94,11 @@ def delete_tree(uri: str) -> None:
         shutil.rmtree(local_path(uri), ignore_errors=True)
     elif FileSystems.exists(uri):
         FileSystems.delete([uri])
+
+
+def delete_work(work: str) -> None:
+    """Remove a run's work folder, and the folder of work folders once no other run uses it."""
+    delete_tree(work)
+    if is_local(work):
+        with contextlib.suppress(OSError):
+            os.rmdir(os.path.dirname(local_path(work).rstrip("/")))
