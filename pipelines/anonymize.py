@@ -95,7 +95,7 @@ def build(pipeline: beam.Pipeline, opts: AnonymizeOptions, run_id: str) -> dict:
     work = storage.join(output, ".work", run_id)
     tracker = TrackerConfig()
     detector = detector_config(opts)
-    encoder = EncoderConfig(crf=opts.crf, preset=opts.preset, keep_audio=opts.keep_audio)
+    encoder = EncoderConfig(crf=opts.crf, preset=opts.preset)
     template = compile_template(opts.path_template) if opts.path_template else None
     digest = settings_hash(opts)
 

@@ -135,9 +135,6 @@ class FaceDetector:
         return centerface.decode(heat[0, 0], scales[0], offsets[0], self._config.second_confidence, size,
                                  (width, height))
 
-    def close(self) -> None:
-        self._model.close()
-
 
 def _run(model, rgb: np.ndarray, off_x: float, off_y: float, scale: float) -> list[tuple[Box, float]]:
     result = model.process(rgb)

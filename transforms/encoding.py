@@ -29,7 +29,6 @@ class EncoderConfig:
 
     crf: int = 23
     preset: str = "veryfast"
-    keep_audio: bool = False
 
     def __post_init__(self) -> None:
         if not 0 <= self.crf <= 51:
@@ -139,7 +138,7 @@ class _JoinFn(beam.DoFn):
             with contextlib.ExitStack() as stack, tempfile.TemporaryDirectory() as workdir:
                 local_parts = [stack.enter_context(storage.local_copy(p)) for p in written]
                 joined = os.path.join(workdir, "joined.mp4")
-                audio = media.source.uri if self._keep_audio and not media.source.frame_uris else None
+                audio = media.source.uri if self._keep_audio and plan.tracks.stream.has_audio else None
                 frames_out = join_segments(local_parts, joined, plan.tracks.stream.fps, audio)
                 storage.publish_file(joined, uri)
         else:

@@ -84,10 +84,6 @@ def local_copy(uri: str) -> Iterator[str]:
         os.unlink(tmp.name)
 
 
-def exists(uri: str) -> bool:
-    return FileSystems.exists(uri)
-
-
 def delete_tree(uri: str) -> None:
     """Remove a directory (or prefix) and everything below it, if present."""
     if is_local(uri):
