@@ -7,10 +7,13 @@ from collections.abc import Sequence
 
 EXIT_QUARANTINED = 3
 """Exit status of a run that finished but quarantined at least one input."""
+EXIT_INVALID = 4
+"""Exit status of a run whose tables failed a critical expectation."""
 
 USAGE = """usage: veil anonymize INPUT OUTPUT [--redact blur|pixelate|mask|drop-frame] [--manifest FILE]
                       [--path-template T] [--min-confidence F] [--crf N] [--preset P] [--keep-audio]
                       [--force] [--runner ...any Beam pipeline option]
+       veil validate OUTPUT [--run RUN_ID]
        veil sample DIR        (write a sample archive with known face boxes)"""
 
 
@@ -46,12 +49,23 @@ def main(argv: Sequence[str] | None = None) -> int:
         for name, path in sample.generate(args[1]).items():
             print(f"{name}: {path}")
         return 0
+    if args[:1] == ["validate"]:
+        logging.basicConfig(level=logging.ERROR)
+        from pipelines import validate
+
+        try:
+            output, run_id, outcomes = validate.run(args[1:])
+        except ValueError as err:
+            print(f"veil: {err}", file=sys.stderr)
+            return 2
+        print(validate.describe(outcomes, output, run_id))
+        return EXIT_INVALID if validate.critical_failures(outcomes) else 0
     if not args or args[0] != "anonymize":
         print(USAGE)
         return 0 if args[:1] in (["-h"], ["--help"]) else 2
     # Before Beam is imported: its optional-dependency warnings are not for the person at the terminal.
     logging.basicConfig(level=logging.ERROR)
-    from pipelines import anonymize
+    from pipelines import anonymize, validate
 
     try:
         opts, _ = anonymize.parse(args[1:])
@@ -61,6 +75,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     report, quarantined = summarize(opts.output, run_id)
     print(report)
+    outcomes = validate.validate(opts.output, run_id)
+    print(validate.describe(outcomes, opts.output, run_id))
+    if validate.critical_failures(outcomes):
+        return EXIT_INVALID
     return EXIT_QUARANTINED if quarantined else 0
 
 

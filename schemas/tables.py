@@ -61,12 +61,42 @@ RUNS = pa.schema([
     pa.field("tracks_redacted", pa.int64(), nullable=False),
 ])
 
+VALIDATION_FAILURES = pa.schema([
+    pa.field("run_id", pa.string(), nullable=False),
+    pa.field("table", pa.string(), nullable=False),
+    pa.field("row_key", pa.string(), nullable=False),
+    pa.field("expectation", pa.string(), nullable=False),
+    pa.field("column", pa.string()),
+    pa.field("article", pa.string(), nullable=False),
+    pa.field("critical", pa.bool_(), nullable=False),
+])
+
 TABLES: dict[str, pa.Schema] = {
     "media": MEDIA,
     "face_tracks": FACE_TRACKS,
     "quarantine": QUARANTINE,
     "runs": RUNS,
+    "validation_failures": VALIDATION_FAILURES,
 }
+
+VALIDATED = ("media", "face_tracks", "quarantine", "runs")
+"""The tables every run validates against its suite in schemas/expectations/<table>.json."""
+
+ROW_KEYS: dict[str, tuple[str, ...]] = {
+    "media": ("media_id",),
+    "face_tracks": ("media_id", "track_id"),
+    "quarantine": ("input_uri",),
+    "runs": ("run_id",),
+}
+"""Columns that name a row in validation_failures."""
+
+DERIVED: dict[str, dict[str, str]] = {
+    "runs": {
+        "accounted": "media rows plus quarantine rows of the run, counted from those tables",
+        "media_rows": "media rows of the run, counted from that table",
+    },
+}
+"""Columns the validator adds before validating, so a suite can compare a table with the others."""
 
 
 def media_row(plan, output_uri: str, frames_out: int, status: str, redaction_mode: str, settings_hash: str,

@@ -98,7 +98,8 @@ def test_output_lands_under_camera_and_day_from_the_manifest(sample_run):
 
 
 def test_tables_on_disk_match_their_schemas_and_hold_no_pixels(sample_run):
-    for name, schema in tables.TABLES.items():
+    for name in tables.VALIDATED:
+        schema = tables.TABLES[name]
         (path,) = [os.path.join(d, f) for d, _, fs in os.walk(os.path.join(sample_run["output"], "tables", name))
                    for f in fs]
         assert pq.read_schema(path).remove_metadata() == schema

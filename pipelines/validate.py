@@ -1,0 +1,66 @@
+"""Validate one run's tables against Veil's expectation suites; gate the run on its critical expectations.
+
+Reads OUTPUT/tables/*/<run_id>.parquet, evaluates schemas/expectations/<table>.json with Great
+Expectations (ephemeral context, nothing on the network), and writes every failing row of every
+failed expectation to OUTPUT/tables/validation_failures/<run_id>.parquet and a summary to
+OUTPUT/reports/<run_id>/validation.json. A failed critical expectation fails the run.
+
+Run:  veil validate OUTPUT [--run RUN_ID]      (the latest run when --run is left out)
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+from collections.abc import Sequence
+
+from schemas import tables
+from transforms import storage
+from transforms.sinks import read_table, table_uri, write_table
+from transforms.validation import Outcome, failure_rows, validate_run
+
+
+def latest_run(output: str) -> str:
+    runs = read_table(output, "runs")
+    if runs is None or not runs.num_rows:
+        raise ValueError(f"no run has finished under {output}")
+    return max(runs.to_pylist(), key=lambda r: r["finished_at"])["run_id"]
+
+
+def validate(output: str, run_id: str) -> list[Outcome]:
+    """Validate a run and record the verdict; returns every expectation's outcome."""
+    outcomes = validate_run(output, run_id)
+    write_table([{**row, "run_id": run_id} for row in failure_rows(outcomes)], tables.VALIDATION_FAILURES,
+                table_uri(output, "validation_failures", run_id))
+    summary = {"run_id": run_id, "passed": not critical_failures(outcomes),
+               "expectations": [dataclasses.asdict(o) for o in outcomes]}
+    storage.publish_bytes(json.dumps(summary, indent=1).encode(),
+                          storage.join(output, "reports", run_id, "validation.json"))
+    return outcomes
+
+
+def critical_failures(outcomes: list[Outcome]) -> list[Outcome]:
+    return [o for o in outcomes if o.critical and not o.success]
+
+
+def describe(outcomes: list[Outcome], output: str, run_id: str) -> str:
+    """A short verdict for the terminal: counts, then each failed expectation and where the details are."""
+    failed = [o for o in outcomes if not o.success]
+    critical = critical_failures(outcomes)
+    lines = [f"validation: {len(outcomes)} expectations, {len(failed)} failed ({len(critical)} critical)"]
+    for o in failed:
+        lines.append(f"  {'FAILED' if o.critical else 'warning'} {o.table}.{o.column or '*'}: {o.expectation} "
+                     f"(Article {o.article}: {o.why}) on {len(o.failing_rows)} row(s)")
+    if failed:
+        lines.append(f"  failing rows: {table_uri(output, 'validation_failures', run_id)}")
+    return "\n".join(lines)
+
+
+def run(argv: Sequence[str] | None = None) -> tuple[str, str, list[Outcome]]:
+    """Parse OUTPUT [--run RUN_ID] and validate; returns output, run id and outcomes."""
+    parser = argparse.ArgumentParser(prog="veil validate", description=__doc__.splitlines()[0])
+    parser.add_argument("output")
+    parser.add_argument("--run", dest="run_id")
+    args = parser.parse_args(argv)
+    run_id = args.run_id or latest_run(args.output)
+    return args.output, run_id, validate(args.output, run_id)

@@ -1,0 +1,82 @@
+"""The expectation suites are data that fits the schemas, pass on a real run, and catch broken tables."""
+import shutil
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from pipelines import cli, validate
+from schemas import tables
+from transforms.sinks import read_table, table_uri, write_table
+from transforms.validation import load_suite
+
+
+def _columns_named(expectation: dict) -> set[str]:
+    kwargs = expectation["kwargs"]
+    return {kwargs[k] for k in ("column", "column_A", "column_B") if k in kwargs} | set(kwargs.get("column_set", []))
+
+
+@pytest.mark.parametrize("table", tables.VALIDATED)
+def test_every_table_has_a_suite_naming_only_its_own_columns_each_tied_to_an_article(table):
+    suite = load_suite(table)
+    known = set(tables.TABLES[table].names) | set(tables.DERIVED.get(table, {}))
+    for expectation in suite["expectations"]:
+        assert _columns_named(expectation) <= known, expectation
+        assert expectation["meta"]["article"] and "critical" in expectation["meta"]
+
+
+@pytest.fixture()
+def run_copy(sample_run, tmp_path):
+    """A private copy of the sample run's output root, to break on purpose."""
+    output = str(tmp_path / "out")
+    shutil.copytree(sample_run["output"], output)
+    (run,) = sample_run["rows"]["runs"]
+    return output, run["run_id"]
+
+
+def _rewrite(output, table, run_id, change):
+    found = read_table(output, table)
+    rows = [r for r in found.to_pylist() if r["run_id"] == run_id]
+    write_table(change(rows), tables.TABLES[table], table_uri(output, table, run_id))
+
+
+def test_the_sample_run_passes_every_expectation(run_copy):
+    output, run_id = run_copy
+    outcomes = validate.validate(output, run_id)
+    assert [o for o in outcomes if not o.success] == []
+    assert read_table(output, "validation_failures").num_rows == 0
+
+
+def test_unknown_reason_codes_fail_the_run_and_every_bad_row_is_recorded(run_copy, capsys):
+    output, run_id = run_copy
+
+    def corrupt(rows):
+        rows[0]["reason_code"] = "looked_harmless"
+        rows[-1]["reason_code"] = "looked_harmless"
+        return rows
+
+    _rewrite(output, "face_tracks", run_id, corrupt)
+    assert cli.main(["validate", output, "--run", run_id]) == cli.EXIT_INVALID
+    shown = capsys.readouterr().out
+    assert "FAILED face_tracks.reason_code: expect_column_values_to_be_in_set" in shown
+    failures = read_table(output, "validation_failures").to_pylist()
+    tracks = read_table(output, "face_tracks").to_pylist()
+    expected = {f"{t['media_id']}:{t['track_id']}" for t in tracks if t["reason_code"] == "looked_harmless"}
+    assert {f["row_key"] for f in failures if f["column"] == "reason_code"} == expected and len(expected) == 2
+    assert all(f["critical"] and f["article"] == "18" for f in failures)
+
+
+def test_an_input_missing_from_the_tables_breaks_conservation(run_copy):
+    output, run_id = run_copy
+    _rewrite(output, "media", run_id, lambda rows: rows[1:])
+    failed = {(o.table, o.expectation) for o in validate.validate(output, run_id) if not o.success}
+    assert ("runs", "expect_column_pair_values_to_be_equal") in failed
+
+
+def test_a_table_with_a_column_too_many_fails_its_structure_check(run_copy):
+    output, run_id = run_copy
+    schema = tables.QUARANTINE.append(pa.field("face_crop", pa.binary()))
+    pq.write_table(pa.Table.from_pylist([], schema=schema), table_uri(output, "quarantine", run_id))
+    failed = [o for o in validate.validate(output, run_id) if not o.success]
+    assert [(o.table, o.expectation, o.critical) for o in failed] == [
+        ("quarantine", "expect_table_columns_to_match_set", True)]

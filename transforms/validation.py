@@ -1,0 +1,85 @@
+"""Validate a run's tables against the Great Expectations suites in schemas/expectations, naming every failing row."""
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+from importlib import resources
+
+import pandas as pd
+
+from schemas import tables
+from transforms.sinks import read_table
+
+os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
+
+
+@dataclasses.dataclass(frozen=True)
+class Outcome:
+    """One expectation's verdict on one table of a run, with the keys of every row that failed it."""
+
+    table: str
+    expectation: str
+    column: str | None
+    critical: bool
+    article: str
+    why: str
+    success: bool
+    failing_rows: tuple[str, ...]
+
+
+def load_suite(table: str) -> dict:
+    """The expectation suite of a table, as stored in schemas/expectations/<table>.json."""
+    return json.loads(resources.files("schemas").joinpath("expectations", f"{table}.json").read_text())
+
+
+def run_frames(output: str, run_id: str) -> dict[str, pd.DataFrame]:
+    """This run's rows of every validated table (empty frames with the schema's columns where none), plus
+    the derived columns the suites compare across tables."""
+    frames = {}
+    for name in tables.VALIDATED:
+        found = read_table(output, name)
+        table = found if found is not None else tables.TABLES[name].empty_table()
+        frame = table.to_pandas()
+        frames[name] = frame[frame["run_id"] == run_id].reset_index(drop=True)
+    media, quarantine = len(frames["media"]), len(frames["quarantine"])
+    frames["runs"] = frames["runs"].assign(accounted=media + quarantine, media_rows=media)
+    return frames
+
+
+def validate_run(output: str, run_id: str) -> list[Outcome]:
+    """Every expectation of every validated table, evaluated on this run's rows."""
+    import great_expectations as gx
+
+    context = gx.get_context(mode="ephemeral")
+    context.variables.progress_bars = {"globally": False}
+    source = context.data_sources.add_or_update_pandas("veil")
+    outcomes = []
+    for name, frame in run_frames(output, run_id).items():
+        suite = context.suites.add_or_update(gx.ExpectationSuite(**load_suite(name)))
+        batch = source.add_dataframe_asset(name=name).add_batch_definition_whole_dataframe("run")
+        definition = context.validation_definitions.add_or_update(
+            gx.ValidationDefinition(name=f"veil.{name}", data=batch, suite=suite))
+        result = definition.run(batch_parameters={"dataframe": frame}, result_format={"result_format": "COMPLETE"})
+        for check in result.results:
+            config = check.expectation_config
+            indices = check.result.get("unexpected_index_list") or []
+            keys = tuple(_row_key(frame, name, i) for i in indices)
+            if not check.success and not keys and len(frame):
+                keys = ("<table>",)
+            outcomes.append(Outcome(name, config.type, config.kwargs.get("column") or config.kwargs.get("column_A"),
+                                    bool(config.meta.get("critical")), str(config.meta.get("article", "")),
+                                    str(config.meta.get("why", "")), bool(check.success), keys))
+    return outcomes
+
+
+def _row_key(frame: pd.DataFrame, table: str, index) -> str:
+    row = frame.loc[index] if not isinstance(index, dict) else frame.loc[next(iter(index.values()))]
+    return ":".join(str(row[column]) for column in tables.ROW_KEYS[table])
+
+
+def failure_rows(outcomes: list[Outcome]) -> list[dict]:
+    """validation_failures rows: one per failing row of every failed expectation (all of them, not a sample)."""
+    return [{"table": o.table, "row_key": key, "expectation": o.expectation, "column": o.column,
+             "article": o.article, "critical": o.critical}
+            for o in outcomes if not o.success for key in o.failing_rows]
