@@ -36,6 +36,7 @@ from transforms.detection import DetectFaces, DetectorConfig
 from transforms.encoding import EncoderConfig, JoinSegments
 from transforms.ingest import ExpandInputs, IdentifyMedia
 from transforms.logic.archive import ArchiveLimits
+from transforms.logic.audit import AuditConfig
 from transforms.logic.identity import compile_template, parse_manifest
 from transforms.logic.tiling import GateConfig
 from transforms.logic.tracking import TrackerConfig
@@ -109,8 +110,9 @@ def build(pipeline: beam.Pipeline, opts: AnonymizeOptions, run_id: str) -> dict:
              | "Detect Faces" >> DetectFaces(detector)
              | "Track Faces" >> TrackFaces(tracker)
              | "Apply Policy" >> ApplyPolicy(tracker))
-    parts = plans | "Redact Frames" >> RedactFrames(RedactionMode(opts.redact), encoder, storage.join(work, "parts"))
-    joined = (plans, parts) | "Join Segments" >> JoinSegments(output, opts.redact, digest, opts.keep_audio)
+    redacted = plans | "Redact Frames" >> RedactFrames(RedactionMode(opts.redact), encoder, storage.join(work, "parts"),
+                                                     AuditConfig(rate=opts.audit_rate))
+    joined = (plans, redacted["parts"]) | "Join Segments" >> JoinSegments(output, opts.redact, digest, opts.keep_audio)
 
     refused = ((sources["quarantine"], media["quarantine"], split["quarantine"], joined["quarantine"])
                | "All Quarantined" >> beam.Flatten())
@@ -119,6 +121,7 @@ def build(pipeline: beam.Pipeline, opts: AnonymizeOptions, run_id: str) -> dict:
         joined["media"] | "Write Media" >> WriteTable(output, "media", run_id),
         joined["face_tracks"] | "Write Face Tracks" >> WriteTable(output, "face_tracks", run_id),
         quarantine_rows | "Write Quarantine" >> WriteTable(output, "quarantine", run_id),
+        redacted["leak_audit"] | "Write Leak Audit" >> WriteTable(output, "leak_audit", run_id),
     ]
     skipped = media["skipped"] | "Count Skipped" >> beam.combiners.Count.Globally()
     options_json = json.dumps({k: v for k, v in opts.get_all_options(drop_default=True).items()}, default=str,
@@ -142,7 +145,7 @@ def build(pipeline: beam.Pipeline, opts: AnonymizeOptions, run_id: str) -> dict:
     done = runs | "Write Runs" >> WriteTable(output, "runs", run_id)
     _ = done | "Remove Work Files" >> beam.Map(lambda _: storage.delete_work(work))
     return {"media": joined["media"], "face_tracks": joined["face_tracks"], "quarantine": quarantine_rows,
-            "runs": runs}
+            "leak_audit": redacted["leak_audit"], "runs": runs}
 
 
 def parse(argv: Sequence[str]) -> tuple[AnonymizeOptions, PipelineOptions]:
@@ -173,6 +176,7 @@ def parse(argv: Sequence[str]) -> tuple[AnonymizeOptions, PipelineOptions]:
     if storage.contains(opts.input, opts.output):
         raise ValueError(f"OUTPUT {opts.output} lies inside INPUT {opts.input}: a re-run would ingest its own outputs")
     RedactionMode(opts.redact)
+    AuditConfig(rate=opts.audit_rate)
     EncoderConfig(crf=opts.crf, preset=opts.preset)
     detector_config(opts)
     return opts, options

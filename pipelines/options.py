@@ -35,6 +35,9 @@ class AnonymizeOptions(PipelineOptions):
                                  "since its last scan (default 4; 0 rescans every tile in every frame)")
         parser.add_argument("--gate_refresh", "--gate-refresh", type=int, default=25,
                             help="rescan every tile at least every this many frames (default 25)")
+        parser.add_argument("--audit_rate", "--audit-rate", type=float, default=0.05,
+                            help="share of redacted frames the leak audit re-examines with Haar cascades "
+                                 "(default 0.05; 1 audits every one)")
         parser.add_argument("--crf", type=int, default=23, help="x264 constant rate factor (default 23)")
         parser.add_argument("--preset", default="veryfast", help="x264 preset (default veryfast)")
         parser.add_argument("--keep_audio", "--keep-audio", action="store_true",

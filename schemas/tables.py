@@ -61,6 +61,14 @@ RUNS = pa.schema([
     pa.field("tracks_redacted", pa.int64(), nullable=False),
 ])
 
+LEAK_AUDIT = pa.schema([
+    pa.field("run_id", pa.string(), nullable=False),
+    pa.field("media_id", pa.string(), nullable=False),
+    pa.field("frame", pa.int64(), nullable=False),
+    pa.field("regions", pa.int64(), nullable=False),
+    pa.field("detections_over_redacted", pa.int64(), nullable=False),
+])
+
 VALIDATION_FAILURES = pa.schema([
     pa.field("run_id", pa.string(), nullable=False),
     pa.field("table", pa.string(), nullable=False),
@@ -76,10 +84,11 @@ TABLES: dict[str, pa.Schema] = {
     "face_tracks": FACE_TRACKS,
     "quarantine": QUARANTINE,
     "runs": RUNS,
+    "leak_audit": LEAK_AUDIT,
     "validation_failures": VALIDATION_FAILURES,
 }
 
-VALIDATED = ("media", "face_tracks", "quarantine", "runs")
+VALIDATED = ("media", "face_tracks", "quarantine", "runs", "leak_audit")
 """The tables every run validates against its suite in schemas/expectations/<table>.json."""
 
 ROW_KEYS: dict[str, tuple[str, ...]] = {
@@ -87,6 +96,7 @@ ROW_KEYS: dict[str, tuple[str, ...]] = {
     "face_tracks": ("media_id", "track_id"),
     "quarantine": ("input_uri",),
     "runs": ("run_id",),
+    "leak_audit": ("media_id", "frame"),
 }
 """Columns that name a row in validation_failures."""
 
@@ -124,6 +134,12 @@ def face_track_row(media_id: str, track, decision) -> dict:
         "mean_box_height": sum(d.box[3] for d in dets) / len(dets),
         "action": decision.action.value, "reason_code": decision.reason.value,
     }
+
+
+def leak_audit_row(media_id: str, frame: int, regions: int, detections_over_redacted: int) -> dict:
+    """The leak_audit row of one audited output frame."""
+    return {"media_id": media_id, "frame": frame, "regions": regions,
+            "detections_over_redacted": detections_over_redacted}
 
 
 def quarantine_row(record) -> dict:

@@ -7,12 +7,16 @@ import tempfile
 import apache_beam as beam
 import av
 
+from schemas import tables
 from schemas.codes import QuarantineReason, RedactionMode
 from schemas.elements import EncodedSegment, Failure, InputRefused, MediaPlan, SegmentJob
 from transforms import storage
 from transforms.encoding import EncoderConfig, SegmentEncoder
-from transforms.logic.masks import redact
+from transforms.logic.audit import AuditConfig, HaarAuditor, over_regions, sampled
+from transforms.logic.masks import plane_views, redact
 from transforms.segments import decode
+
+AUDIT = "leak_audit"
 
 
 def segment_jobs(plan: MediaPlan):
@@ -29,17 +33,25 @@ def part_uri(temp_root: str, job: SegmentJob) -> str:
 
 
 class _RedactSegmentFn(beam.DoFn):
-    def __init__(self, mode: RedactionMode, encoder: EncoderConfig, temp_root: str):
+    def __init__(self, mode: RedactionMode, encoder: EncoderConfig, temp_root: str, audit: AuditConfig):
         self._mode = mode
         self._encoder = encoder
         self._temp_root = temp_root
+        self._audit = audit
+        self._auditor: HaarAuditor | None = None
+        self._audited = beam.metrics.Metrics.counter("veil", "frames_audited")
         self._regions = beam.metrics.Metrics.counter("veil", "faces_redacted")
         self._dropped = beam.metrics.Metrics.counter("veil", "frames_dropped")
         self._frames = beam.metrics.Metrics.counter("veil", "frames_encoded")
 
+    def setup(self) -> None:
+        self._auditor = HaarAuditor(self._audit)
+
     def process(self, job: SegmentJob):
         segment = job.segment
+        media_id = segment.media.media_id
         uri = part_uri(self._temp_root, job)
+        audit_rows = []
         with tempfile.TemporaryDirectory() as workdir:
             path = os.path.join(workdir, "part.mp4")
             encoder = SegmentEncoder(path, segment.stream.width, segment.stream.height, segment.stream.fps,
@@ -55,6 +67,10 @@ class _RedactSegmentFn(beam.DoFn):
                         planes = redact(frame.to_ndarray(format=fmt), frame.width, frame.height, boxes, self._mode)
                         frame = av.VideoFrame.from_ndarray(planes, format=fmt)
                         self._regions.inc(len(boxes))
+                        if sampled(media_id, index, self._audit.rate):
+                            luma = plane_views(planes, frame.width, frame.height)[0][0]
+                            survivors = over_regions(self._auditor.find_around(luma, boxes), boxes)
+                            audit_rows.append(tables.leak_audit_row(media_id, index, len(boxes), len(survivors)))
                     encoder.write(frame)
                 encoder.close()
             except InputRefused as err:
@@ -69,6 +85,9 @@ class _RedactSegmentFn(beam.DoFn):
             self._frames.inc(encoder.frames)
             if encoder.frames:
                 storage.publish_file(path, uri)
+        self._audited.inc(len(audit_rows))
+        for row in audit_rows:
+            yield beam.pvalue.TaggedOutput(AUDIT, row)
         yield EncodedSegment(segment, uri if encoder.frames else None, encoder.frames)
 
 
@@ -76,15 +95,18 @@ class RedactFrames(beam.PTransform):
     """Split each plan into per-segment jobs, destroy every planned region, and encode each segment.
 
     Emits one EncodedSegment per segment, written to ``temp_root``; a segment whose decoding or
-    encoding fails carries a Failure and its input is quarantined when segments are joined.
+    encoding fails carries a Failure and its input is quarantined when segments are joined. The
+    leak_audit output holds a row per audited frame: Haar cascades, unlike the pipeline's detectors,
+    look again where faces were just redacted.
     """
 
-    def __init__(self, mode: RedactionMode, encoder: EncoderConfig, temp_root: str):
+    def __init__(self, mode: RedactionMode, encoder: EncoderConfig, temp_root: str, audit: AuditConfig):
         super().__init__()
-        self._fn = _RedactSegmentFn(RedactionMode(mode), encoder, temp_root)
+        self._fn = _RedactSegmentFn(RedactionMode(mode), encoder, temp_root, audit)
 
     def expand(self, plans):
-        return (plans
-                | "Plan Segment Jobs" >> beam.FlatMap(segment_jobs)
-                | "Spread Jobs" >> beam.Reshuffle()
-                | "Redact And Encode" >> beam.ParDo(self._fn))
+        results = (plans
+                   | "Plan Segment Jobs" >> beam.FlatMap(segment_jobs)
+                   | "Spread Jobs" >> beam.Reshuffle()
+                   | "Redact And Encode" >> beam.ParDo(self._fn).with_outputs(AUDIT, main="parts"))
+        return {"parts": results.parts, AUDIT: results[AUDIT]}
