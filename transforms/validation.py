@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import logging
 import os
 from importlib import resources
 
@@ -51,6 +52,11 @@ def run_frames(output: str, run_id: str) -> dict[str, pd.DataFrame]:
 def validate_run(output: str, run_id: str) -> list[Outcome]:
     """Every expectation of every validated table, evaluated on this run's rows."""
     import great_expectations as gx  # 2 s to import: only runs that validate pay for it
+
+    # GX sets some of its loggers to INFO on import; its context set-up chatter is not a verdict.
+    for name in list(logging.root.manager.loggerDict):
+        if name.startswith("great_expectations"):
+            logging.getLogger(name).setLevel(logging.WARNING)
 
     context = gx.get_context(mode="ephemeral")
     context.variables.progress_bars = {"globally": False}
