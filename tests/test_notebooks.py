@@ -27,3 +27,4 @@ def test_run_overview_shows_the_latest_run_of_an_output_root(sample_run, monkeyp
     assert run["run_id"] in shown
     assert "no_service_link" in shown
     assert "nothing quarantined" in shown
+    assert "'faces found on redacted regions': 0" in shown
