@@ -22,10 +22,9 @@ def summarize(output: str, run_id: str) -> tuple[str, int]:
     from transforms import storage
     from transforms.sinks import read_table
 
-    runs = read_table(output, "runs")
-    row = next(r for r in runs.to_pylist() if r["run_id"] == run_id)
-    quarantine = read_table(output, "quarantine")
-    refused = [r for r in (quarantine.to_pylist() if quarantine is not None else []) if r["run_id"] == run_id]
+    (row,) = read_table(output, "runs", run_id).to_pylist()
+    quarantine = read_table(output, "quarantine", run_id)
+    refused = quarantine.to_pylist() if quarantine is not None else []
     lines = [
         f"run {run_id}",
         f"  inputs: {row['inputs']}  anonymized: {row['anonymized']}  quarantined: {row['quarantined']}"

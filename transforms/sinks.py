@@ -35,9 +35,9 @@ def write_table(rows: list[dict], schema: pa.Schema, uri: str) -> int:
     return table.num_rows
 
 
-def read_table(root: str, table: str) -> pa.Table | None:
-    """Every run's rows of a table under an output root, or None when there are none yet."""
-    pattern = storage.join(root, "tables", table, "*.parquet")
+def read_table(root: str, table: str, run_id: str | None = None) -> pa.Table | None:
+    """A table's rows under an output root, of every run or of one, or None when there are none."""
+    pattern = table_uri(root, table, run_id) if run_id else storage.join(root, "tables", table, "*.parquet")
     paths = sorted(m.path for m in FileSystems.match([pattern])[0].metadata_list)
     if not paths:
         return None

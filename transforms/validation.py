@@ -40,7 +40,7 @@ def run_frames(output: str, run_id: str) -> dict[str, pd.DataFrame]:
     the derived columns the suites compare across tables."""
     frames = {}
     for name in tables.VALIDATED:
-        found = read_table(output, name)
+        found = read_table(output, name, run_id)
         table = found if found is not None else tables.TABLES[name].empty_table()
         frame = table.to_pandas()
         frames[name] = frame[frame["run_id"] == run_id].reset_index(drop=True)
