@@ -28,7 +28,9 @@ $(VENV)/.installed: pyproject.toml
 
 demo: setup ## Generate a sample CCTV archive and anonymize it (offline, local runner)
 	$(BIN)/veil sample $(DEMO_ARCHIVE)
-	$(BIN)/veil anonymize $(DEMO_ARCHIVE)/archive.tar.gz $(DEMO_OUT) --manifest $(DEMO_ARCHIVE)/manifest.csv
+	$(BIN)/veil anonymize $(DEMO_ARCHIVE)/archive.tar.gz $(DEMO_OUT) --manifest $(DEMO_ARCHIVE)/manifest.csv \
+		--cameras $(DEMO_ARCHIVE)/cameras.yaml --sessions $(DEMO_ARCHIVE)/sessions.csv \
+		--consents $(DEMO_ARCHIVE)/consents.csv
 
 test: setup ## Run the whole test suite
 	$(BIN)/python -m pytest

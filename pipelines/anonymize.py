@@ -4,12 +4,16 @@ Reads video files (mp4, avi, mkv, mov, gif), folders of JPEG/PNG frames and tar/
 them from a file, folder, glob or archive on any Beam filesystem, and writes under OUTPUT:
 
     anonymized/<camera_id>/<yyyy-mm-dd>/<name>-<id>.mp4   one H.264 video per input
-    tables/{media,face_tracks,quarantine,runs}/<run_id>.parquet
+    restricted/<camera_id>/<yyyy-mm-dd>/<name>-<id>.<key>.mp4.sealed
+                                                            kept faces only, sealed per account (AES-GCM)
+    tables/{media,face_tracks,restricted,quarantine,runs,leak_audit}/<run_id>.parquet
     quarantine/<run_id>/<id>/                               refused inputs and why
 
 Guarantees: every input ends exactly once as anonymized or quarantined (or is skipped because an
 earlier run did it with the same content and settings); outputs and tables are published
-atomically; an unknown camera or a detector error never lets a face through.
+atomically; an unknown camera or a detector error never lets a face through. A face is kept, in a
+sealed restricted copy only, when the registries (--cameras, --sessions, --consents) link it by place
+and time to a consented service session; footage of cameras at private locations is never processed.
 
 Run:  python -m pipelines.anonymize INPUT OUTPUT [--redact blur|pixelate|mask|drop-frame] [beam options]
 """
@@ -30,17 +34,21 @@ from apache_beam.options.pipeline_options import DirectOptions, PipelineOptions,
 
 from pipelines.options import AnonymizeOptions
 from schemas import tables
-from schemas.codes import MediaStatus, RedactionMode, SecondDetector
+from schemas.codes import PRIVATE_LOCATIONS, MediaStatus, Purpose, RedactionMode, SecondDetector
+from schemas.registries import Registry
 from transforms import storage
 from transforms.detection import DetectFaces, DetectorConfig
 from transforms.encoding import EncoderConfig, JoinSegments
 from transforms.ingest import ExpandInputs, IdentifyMedia
+from transforms.keystore import open_keystore
 from transforms.logic.archive import ArchiveLimits
 from transforms.logic.audit import AuditConfig
 from transforms.logic.identity import compile_template, parse_manifest
+from transforms.logic.policy import PolicyConfig
+from transforms.logic.registry import load_registry
 from transforms.logic.tiling import GateConfig
 from transforms.logic.tracking import TrackerConfig
-from transforms.policy import ApplyPolicy
+from transforms.policy import ApplyPolicy, ScreenCameras
 from transforms.quarantine import QuarantineInputs
 from transforms.redaction import RedactFrames
 from transforms.segments import SplitSegments
@@ -51,16 +59,67 @@ DEFAULT_RUNNER = "FnApiRunner"
 """The local engine behind DirectRunner, named directly so nothing tries to download Prism at run time."""
 
 
-def settings_of(opts: AnonymizeOptions) -> dict:
+def settings_of(opts: AnonymizeOptions, registry_digest: str) -> dict:
     """The options that change what an output looks like; their hash decides whether a re-run may skip an input."""
-    return {"redact": opts.redact, "min_confidence": opts.min_confidence, "tile_scale": opts.tile_scale,
+    policy = policy_config(opts)
+    return {"registries": registry_digest, "zone_share": policy.zone_share,
+            "private_categories": sorted(policy.private_categories), "redact": opts.redact,
+            "min_confidence": opts.min_confidence, "tile_scale": opts.tile_scale,
             "tile_size": opts.tile_size, "tile_every": opts.tile_every, "second_detector": opts.second_detector,
             "gate": [opts.gate_threshold, opts.gate_refresh], "crf": opts.crf, "preset": opts.preset,
             "keep_audio": opts.keep_audio, "image_fps": opts.image_fps, "tracker": repr(TrackerConfig())}
 
 
-def settings_hash(opts: AnonymizeOptions) -> str:
-    return hashlib.sha256(json.dumps(settings_of(opts), sort_keys=True).encode()).hexdigest()[:16]
+def settings_hash(opts: AnonymizeOptions, registry_digest: str) -> str:
+    return hashlib.sha256(json.dumps(settings_of(opts, registry_digest), sort_keys=True).encode()).hexdigest()[:16]
+
+
+def policy_config(opts: AnonymizeOptions) -> PolicyConfig:
+    extra = {c.strip() for c in opts.private_categories.split(",") if c.strip()}
+    return PolicyConfig(zone_share=opts.zone_share, private_categories=PRIVATE_LOCATIONS | extra)
+
+
+def keystore_uri(opts: AnonymizeOptions) -> str:
+    return opts.keystore or storage.join(opts.output, "keys", "keystore.json")
+
+
+def measures(opts: AnonymizeOptions) -> dict:
+    """The protective measures a run had in force, for its report (Article 15)."""
+    keystore = keystore_uri(opts)
+    policy = policy_config(opts)
+    return {"redaction_mode": opts.redact, "encryption": "AES-256-GCM, one data key per account",
+            "keystore": keystore, "keystore_beside_data": storage.contains(opts.output, keystore),
+            "leak_audit_rate": opts.audit_rate, "zone_share": policy.zone_share,
+            "private_categories": sorted(policy.private_categories), "audio_kept": opts.keep_audio}
+
+
+def _read(uri: str | None) -> tuple[str, bytes] | None:
+    if not uri:
+        return None
+    with FileSystems.open(uri) as handle:
+        return uri, handle.read()
+
+
+def load_registries(opts: AnonymizeOptions) -> tuple[Registry, str]:
+    """The run's registries, and a digest of their bytes (a changed registry re-processes every input)."""
+    files = [_read(opts.cameras), _read(opts.sessions), _read(opts.consents)]
+    digest = hashlib.sha256()
+    for found in files:
+        digest.update(hashlib.sha256(found[1]).digest() if found else b"-")
+    return load_registry(*files), digest.hexdigest()[:16]
+
+
+def prepare_keys(registry: Registry, keystore: str) -> None:
+    """Create the data keys of every account a session may keep a face for, before any worker needs one.
+
+    Created here, in the launching process, so workers only read the key store and never race to write it.
+    """
+    accounts = {s.account_id for s in registry.sessions if s.consent_id in registry.consents
+                and getattr(registry.cameras.get(s.camera_id), "purpose", None) is Purpose.SERVICE}
+    if accounts:
+        store = open_keystore(keystore)
+        for account in sorted(accounts):
+            store.key_for(account)
 
 
 def load_manifest(uri: str | None) -> dict:
@@ -98,28 +157,36 @@ def build(pipeline: beam.Pipeline, opts: AnonymizeOptions, run_id: str) -> dict:
     detector = detector_config(opts)
     encoder = EncoderConfig(crf=opts.crf, preset=opts.preset)
     template = compile_template(opts.path_template) if opts.path_template else None
-    digest = settings_hash(opts)
+    registry, registry_digest = load_registries(opts)
+    policy = policy_config(opts)
+    keystore = keystore_uri(opts)
+    prepare_keys(registry, keystore)
+    digest = settings_hash(opts, registry_digest)
 
     sources = pipeline | "Expand Inputs" >> ExpandInputs(
         opts.input, storage.join(work, "staging"), ArchiveLimits(max_total_bytes=opts.max_archive_bytes))
     media = sources["sources"] | "Identify Media" >> IdentifyMedia(
         load_manifest(opts.manifest), template, done_inputs(output, opts.force), digest)
-    split = media["media"] | "Split Segments" >> SplitSegments(Fraction(opts.image_fps).limit_denominator(1001),
+    screened = media["media"] | "Screen Cameras" >> ScreenCameras(registry, policy)
+    split = screened["media"] | "Split Segments" >> SplitSegments(Fraction(opts.image_fps).limit_denominator(1001),
                                                               opts.segment_frames)
     plans = (split["segments"]
              | "Detect Faces" >> DetectFaces(detector)
              | "Track Faces" >> TrackFaces(tracker)
-             | "Apply Policy" >> ApplyPolicy(tracker))
+             | "Apply Policy" >> ApplyPolicy(registry, policy, tracker))
     redacted = plans | "Redact Frames" >> RedactFrames(RedactionMode(opts.redact), encoder, storage.join(work, "parts"),
-                                                     AuditConfig(rate=opts.audit_rate))
-    joined = (plans, redacted["parts"]) | "Join Segments" >> JoinSegments(output, opts.redact, digest, opts.keep_audio)
+                                                     AuditConfig(rate=opts.audit_rate), keystore)
+    joined = (plans, redacted["parts"]) | "Join Segments" >> JoinSegments(output, opts.redact, digest, opts.keep_audio,
+                                                                          keystore)
 
-    refused = ((sources["quarantine"], media["quarantine"], split["quarantine"], joined["quarantine"])
+    refused = ((sources["quarantine"], media["quarantine"], screened["quarantine"], split["quarantine"],
+                joined["quarantine"])
                | "All Quarantined" >> beam.Flatten())
     quarantine_rows = refused | "Quarantine Inputs" >> QuarantineInputs(storage.join(output, "quarantine", run_id))
     written = [
         joined["media"] | "Write Media" >> WriteTable(output, "media", run_id),
         joined["face_tracks"] | "Write Face Tracks" >> WriteTable(output, "face_tracks", run_id),
+        joined["restricted"] | "Write Restricted" >> WriteTable(output, "restricted", run_id),
         quarantine_rows | "Write Quarantine" >> WriteTable(output, "quarantine", run_id),
         redacted["leak_audit"] | "Write Leak Audit" >> WriteTable(output, "leak_audit", run_id),
     ]
@@ -133,7 +200,8 @@ def build(pipeline: beam.Pipeline, opts: AnonymizeOptions, run_id: str) -> dict:
                 "quarantined": n_quarantined, "skipped": n_skipped,
                 "frames": sum(r["frames"] for r in media_rows),
                 "faces_redacted": sum(r["faces_redacted"] for r in media_rows),
-                "tracks_redacted": sum(r["tracks_redacted"] for r in media_rows)}
+                "tracks_redacted": sum(r["tracks_redacted"] for r in media_rows),
+                "tracks_kept": sum(r["tracks_kept"] for r in media_rows)}
 
     runs = (pipeline
             | "Run Marker" >> beam.Create([None])
@@ -144,7 +212,8 @@ def build(pipeline: beam.Pipeline, opts: AnonymizeOptions, run_id: str) -> dict:
                 *[beam.pvalue.AsSingleton(w) for w in written]))
     done = runs | "Write Runs" >> WriteTable(output, "runs", run_id)
     _ = done | "Remove Work Files" >> beam.Map(lambda _: storage.delete_work(work))
-    return {"media": joined["media"], "face_tracks": joined["face_tracks"], "quarantine": quarantine_rows,
+    return {"media": joined["media"], "face_tracks": joined["face_tracks"], "restricted": joined["restricted"],
+            "quarantine": quarantine_rows,
             "leak_audit": redacted["leak_audit"], "runs": runs}
 
 
@@ -179,6 +248,7 @@ def parse(argv: Sequence[str]) -> tuple[AnonymizeOptions, PipelineOptions]:
     AuditConfig(rate=opts.audit_rate)
     EncoderConfig(crf=opts.crf, preset=opts.preset)
     detector_config(opts)
+    policy_config(opts)
     return opts, options
 
 

@@ -10,11 +10,13 @@ EXIT_QUARANTINED = 3
 EXIT_INVALID = 4
 """Exit status of a run whose tables failed a critical expectation."""
 
-USAGE = """usage: veil anonymize INPUT OUTPUT [--redact blur|pixelate|mask|drop-frame] [--manifest FILE]
-                      [--path-template T] [--min-confidence F] [--crf N] [--preset P] [--keep-audio]
+USAGE = """usage: veil anonymize INPUT OUTPUT [--cameras FILE --sessions FILE --consents FILE] [--manifest FILE]
+                      [--redact blur|pixelate|mask|drop-frame] [--path-template T] [--zone-share F]
+                      [--keystore URI] [--min-confidence F] [--crf N] [--preset P] [--keep-audio]
                       [--force] [--runner ...any Beam pipeline option]
        veil validate OUTPUT [--run RUN_ID]
-       veil sample DIR        (write a sample archive with known face boxes)"""
+       veil decrypt SEALED_URI DEST_PATH --keystore URI   (open a restricted copy)
+       veil sample DIR        (write a sample archive with known face boxes and registries)"""
 
 
 def summarize(output: str, run_id: str) -> tuple[str, int]:
@@ -29,12 +31,15 @@ def summarize(output: str, run_id: str) -> tuple[str, int]:
         f"run {run_id}",
         f"  inputs: {row['inputs']}  anonymized: {row['anonymized']}  quarantined: {row['quarantined']}"
         f"  skipped (done before): {row['skipped']}",
-        f"  frames: {row['frames']}  faces redacted: {row['faces_redacted']} (in {row['tracks_redacted']} tracks)",
+        f"  frames: {row['frames']}  faces redacted: {row['faces_redacted']} (in {row['tracks_redacted']} tracks)"
+        f"  tracks kept for consented service subjects: {row['tracks_kept']}",
         f"  videos: {storage.join(output, 'anonymized')}",
         f"  tables: {storage.join(output, 'tables')}",
     ]
     for r in refused:
         lines.append(f"  quarantined {r['input_uri']}: {r['reason_code']}: {r['message']}")
+    if row["tracks_kept"]:
+        lines.append(f"  restricted copies (sealed per account): {storage.join(output, 'restricted')}")
     if refused:
         lines.append(f"  quarantine folder: {storage.join(output, 'quarantine', run_id)}")
     return "\n".join(lines), row["quarantined"]
@@ -48,6 +53,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         for name, path in sample.generate(args[1]).items():
             print(f"{name}: {path}")
         return 0
+    if args[:1] == ["decrypt"]:
+        from pipelines import decrypt
+
+        return decrypt.run(args[1:])
     if args[:1] == ["validate"]:
         logging.basicConfig(level=logging.ERROR)
         from pipelines import validate
@@ -64,18 +73,24 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0 if args[:1] in (["-h"], ["--help"]) else 2
     # Before Beam is imported: its optional-dependency warnings are not for the person at the terminal.
     logging.basicConfig(level=logging.ERROR)
-    from pipelines import anonymize, validate
+    from pipelines import anonymize, report, validate
 
     try:
         opts, _ = anonymize.parse(args[1:])
+        registry, _ = anonymize.load_registries(opts)
+        for issue in registry.issues:
+            print(f"veil: registry row refused (keeps nothing more): {issue}", file=sys.stderr)
         run_id = anonymize.run(args[1:])
     except ValueError as err:
         print(f"veil: {err}", file=sys.stderr)
         return 2
-    report, quarantined = summarize(opts.output, run_id)
-    print(report)
+    summary, quarantined = summarize(opts.output, run_id)
+    print(summary)
     outcomes = validate.validate(opts.output, run_id)
     print(validate.describe(outcomes, opts.output, run_id))
+    _, page = report.write_report(opts.output, run_id, report.build_report(opts.output, run_id, registry,
+                                                                          anonymize.measures(opts)))
+    print(f"  run report: {page}")
     if validate.critical_failures(outcomes):
         return EXIT_INVALID
     return EXIT_QUARANTINED if quarantined else 0

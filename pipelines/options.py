@@ -50,4 +50,18 @@ class AnonymizeOptions(PipelineOptions):
                             help="frame rate given to folders of still frames (default 10)")
         parser.add_argument("--max_archive_bytes", "--max-archive-bytes", type=int, default=20 << 30,
                             help="refuse archives that expand beyond this many bytes (default 20 GiB)")
+        parser.add_argument("--cameras",
+                            help="camera registry (YAML, CSV, JSON Lines or Parquet; see schemas/registries.py); "
+                                 "without it every camera is unregistered and every face redacted")
+        parser.add_argument("--sessions", help="service session registry: who was served where and when")
+        parser.add_argument("--consents", help="consent registry: consents sessions refer to")
+        parser.add_argument("--zone_share", "--zone-share", type=float, default=0.6,
+                            help="share of a track's detections that must lie in a session's zone during the "
+                                 "session for the face to count as the session's subject (default 0.6)")
+        parser.add_argument("--private_categories", "--private-categories", default="",
+                            help="comma-separated camera location categories to treat as private (Article 6), "
+                                 "besides hotel_room, bathroom, changing_room and the like")
+        parser.add_argument("--keystore",
+                            help="key store file of the per-account keys of restricted copies (default: "
+                                 "OUTPUT/keys/keystore.json; keep it apart from the data in production)")
         parser.add_argument("--run_id", "--run-id", help="id of this run (default: UTC time and a random suffix)")

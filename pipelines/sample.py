@@ -1,8 +1,10 @@
 """Generate a sample CCTV archive with known face boxes, from photos bundled with scikit-image.
 
-Writes under DIR: ``archive.tar.gz`` (two H.264 clips and a folder of JPEG frames, laid out as
-``<camera_id>/<date>/<time>``), ``manifest.csv`` for it, and ``<name>.groundtruth.json`` per stream in
-the format of shared/footage (boxes x, y, w, h per frame). Nothing is downloaded.
+Writes under DIR: ``archive.tar.gz`` (three H.264 clips and a folder of JPEG frames, laid out as
+``<camera_id>/<date>/<time>``), ``manifest.csv`` for it, the registries of the sample site
+(``cameras.yaml``, ``sessions.csv``, ``consents.csv``: one consented customer served at desk-04), and
+``<name>.groundtruth.json`` per stream in the format of shared/footage (boxes x, y, w, h per frame;
+in the service scene, person 0 is the customer). Nothing is downloaded.
 
 Run:  veil sample DIR
 """
@@ -54,8 +56,54 @@ SCENES = (
           (Walker("astronaut", 26, (60, 80), (420, 120)), Walker("camera", 22, (380, 200), (370, 200)))),
     Scene("counter", "counter-03/2026-11-20/frames/", 320, 240, 12,
           (Walker("astronaut", 48, (120, 110), (200, 110)),), stills=True),
+    # A served customer at the desk (walker 0, inside the session's zone) and two bystanders behind.
+    Scene("service", "desk-04/2026-11-20/090000.mp4", 640, 360, 40,
+          (Walker("astronaut", 72, (310, 260), (330, 255)), Walker("camera", 44, (90, 90), (150, 95)),
+           Walker("astronaut", 40, (560, 100), (500, 105)))),
 )
-START_TIMES = {"lobby": "2026-11-20T08:00:00Z", "corridor": "2026-11-20T08:15:00Z", "counter": "2026-11-20T08:30:00Z"}
+START_TIMES = {"lobby": "2026-11-20T08:00:00Z", "corridor": "2026-11-20T08:15:00Z", "counter": "2026-11-20T08:30:00Z",
+               "service": "2026-11-20T09:00:00Z"}
+
+WHOLE_FRAME = [[0, 0], [1, 0], [1, 1], [0, 1]]
+DESK_ZONE = [[0.3, 0.5], [0.7, 0.5], [0.7, 1], [0.3, 1]]
+CAMERAS_YAML = f"""\
+# Veil camera registry of the sample site (schemas/registries.py); polygons are in frame-relative coordinates.
+- camera_id: lobby-01
+  site: sample-branch
+  location_category: lobby
+  purpose: public_safety
+  signage: true
+  capture_area: {WHOLE_FRAME}
+- camera_id: corridor-02
+  site: sample-branch
+  location_category: corridor
+  purpose: internal_management
+  signage: false
+  capture_area: {WHOLE_FRAME}
+  raw_retention_days: 30
+- camera_id: counter-03
+  site: sample-branch
+  location_category: counter
+  purpose: service
+  signage: true
+  capture_area: {WHOLE_FRAME}
+  zones: {{desk: {DESK_ZONE}}}
+- camera_id: desk-04
+  site: sample-branch
+  location_category: counter
+  purpose: service
+  signage: true
+  capture_area: {WHOLE_FRAME}
+  zones: {{desk: {DESK_ZONE}}}
+"""
+SESSIONS_CSV = """\
+session_id,account_id,camera_id,start,end,zone_id,consent_id,subjects
+s-1001,acct-0042,desk-04,2026-11-20T08:59:00Z,2026-11-20T09:10:00Z,desk,c-0042,1
+"""
+CONSENTS_CSV = """\
+consent_id,account_id,kind,subject_minor,granted_at,expires_at,withdrawn_at
+c-0042,acct-0042,written,false,2026-11-01T00:00:00Z,2027-11-01T00:00:00Z,
+"""
 FPS = Fraction(10)
 
 
@@ -145,7 +193,10 @@ def generate(target: str) -> dict[str, str]:
             for scene in SCENES:
                 tar.add(os.path.join(staging, scene.path.split("/")[0]), arcname=scene.path.split("/")[0])
         os.replace(archive + ".tmp", archive)
-    manifest = os.path.join(target, "manifest.csv")
-    with open(manifest, "w") as handle:
-        handle.write("\n".join(manifest_rows) + "\n")
-    return {"archive": archive, "manifest": manifest}
+    written = {"archive": archive}
+    for name, text in (("manifest.csv", "\n".join(manifest_rows) + "\n"), ("cameras.yaml", CAMERAS_YAML),
+                       ("sessions.csv", SESSIONS_CSV), ("consents.csv", CONSENTS_CSV)):
+        written[name.split(".")[0]] = os.path.join(target, name)
+        with open(written[name.split(".")[0]], "w") as handle:
+            handle.write(text)
+    return written

@@ -21,8 +21,41 @@ class Action(enum.StrEnum):
 class ReasonCode(enum.StrEnum):
     """Why a track got its action (Article 18: anything not positively linked to a service is redacted)."""
 
-    NO_SERVICE_LINK = "no_service_link"
+    CONSENTED_SERVICE_SUBJECT = "consented_service_subject"
     UNKNOWN_CAMERA = "unknown_camera"
+    UNREGISTERED_CAMERA = "unregistered_camera"
+    UNKNOWN_START_TIME = "unknown_start_time"
+    OUTSIDE_CAPTURE_AREA = "outside_capture_area"
+    PURPOSE_KEEPS_NO_FACES = "purpose_keeps_no_faces"
+    NO_SERVICE_LINK = "no_service_link"
+    EXCESS_SUBJECT = "excess_subject"
+    CONSENT_MISSING = "consent_missing"
+    CONSENT_NOT_YET_GRANTED = "consent_not_yet_granted"
+    CONSENT_EXPIRED = "consent_expired"
+    CONSENT_WITHDRAWN = "consent_withdrawn"
+    GUARDIAN_CONSENT_MISSING = "guardian_consent_missing"
+    REGISTRY_CONFLICT = "registry_conflict"
+
+
+class Purpose(enum.StrEnum):
+    """Why a camera was installed (Articles 7, 8); only service cameras may keep a face."""
+
+    SERVICE = "service"
+    PUBLIC_SAFETY = "public_safety"
+    INTERNAL_MANAGEMENT = "internal_management"
+
+
+class ConsentKind(enum.StrEnum):
+    """How consent was given (Articles 5, 13): guardian consent is the only kind valid for a minor under 14."""
+
+    SEPARATE = "separate"
+    WRITTEN = "written"
+    GUARDIAN = "guardian"
+
+
+PRIVATE_LOCATIONS = frozenset({"hotel_room", "bathroom", "public_bathroom", "changing_room", "toilet",
+                               "shower_room", "locker_room"})
+"""Location categories where no image capture is allowed (Article 6); more can be configured per run."""
 
 
 class MediaStatus(enum.StrEnum):
@@ -45,6 +78,8 @@ class QuarantineReason(enum.StrEnum):
     CORRUPT_ARCHIVE = "corrupt_archive"
     UNREADABLE_FRAMES = "unreadable_frames"
     PROCESSING_ERROR = "processing_error"
+    PROHIBITED_LOCATION = "prohibited_location"
+    INVALID_CAMERA_REGISTRY = "invalid_camera_registry"
 
 
 class SecondDetector(enum.StrEnum):

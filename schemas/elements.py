@@ -119,11 +119,15 @@ class Track:
 
 @dataclasses.dataclass(frozen=True)
 class Decision:
-    """The policy's verdict on one track."""
+    """The policy's verdict on one track; a track linked to a session names it, its consent and account."""
 
     track_id: int
     action: Action
     reason: ReasonCode
+    zone_share: float | None = None
+    session_id: str | None = None
+    consent_id: str | None = None
+    account_id: str | None = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -137,13 +141,22 @@ class MediaTracks:
     failure: Failure | None = None
 
 
+Regions = dict[int, tuple[Box, ...]]
+"""Boxes to destroy, by frame index."""
+
+
 @dataclasses.dataclass(frozen=True)
 class MediaPlan:
-    """What to do with one input: a decision per track, and the regions to destroy in each frame."""
+    """What to do with one input: a decision per track and the regions to destroy in each copy.
+
+    ``regions`` is the public copy's: every face, kept ones included. ``restricted`` holds, per account
+    with a kept face, the regions of that account's restricted copy: every face but the account's own.
+    """
 
     tracks: MediaTracks
     decisions: tuple[Decision, ...]
-    regions: dict[int, tuple[Box, ...]]
+    regions: Regions
+    restricted: dict[str, Regions] = dataclasses.field(default_factory=dict)
 
     @property
     def media(self) -> MediaInfo:
@@ -152,20 +165,25 @@ class MediaPlan:
 
 @dataclasses.dataclass(frozen=True)
 class SegmentJob:
-    """One segment to redact and encode, with the regions to destroy in each of its frames."""
+    """One segment to redact and encode, with the regions to destroy in each of its frames, per copy."""
 
     segment: Segment
-    regions: dict[int, tuple[Box, ...]]
+    regions: Regions
+    restricted: dict[str, Regions] = dataclasses.field(default_factory=dict)
 
 
 @dataclasses.dataclass(frozen=True)
 class EncodedSegment:
-    """A redacted, encoded segment waiting in temporary storage to be joined."""
+    """A redacted, encoded segment waiting in temporary storage to be joined.
+
+    ``account_id`` is None for the public copy; a restricted copy's part is sealed with that account's key.
+    """
 
     segment: Segment
     uri: str | None
     frames_written: int
     failure: Failure | None = None
+    account_id: str | None = None
 
 
 @dataclasses.dataclass(frozen=True)

@@ -22,6 +22,7 @@ MEDIA = pa.schema([
     pa.field("redaction_mode", pa.string(), nullable=False),
     pa.field("faces_redacted", pa.int64(), nullable=False),
     pa.field("tracks_redacted", pa.int64(), nullable=False),
+    pa.field("tracks_kept", pa.int64(), nullable=False),
     pa.field("settings_hash", pa.string(), nullable=False),
 ])
 
@@ -37,6 +38,21 @@ FACE_TRACKS = pa.schema([
     pa.field("mean_box_height", pa.float64(), nullable=False),
     pa.field("action", pa.string(), nullable=False),
     pa.field("reason_code", pa.string(), nullable=False),
+    pa.field("zone_share", pa.float64()),
+    pa.field("session_id", pa.string()),
+    pa.field("consent_id", pa.string()),
+    pa.field("account_id", pa.string()),
+])
+
+RESTRICTED = pa.schema([
+    pa.field("run_id", pa.string(), nullable=False),
+    pa.field("media_id", pa.string(), nullable=False),
+    pa.field("camera_id", pa.string(), nullable=False),
+    pa.field("account_id", pa.string(), nullable=False),
+    pa.field("key_id", pa.string(), nullable=False),
+    pa.field("uri", pa.string(), nullable=False),
+    pa.field("frames", pa.int64(), nullable=False),
+    pa.field("tracks_kept", pa.int64(), nullable=False),
 ])
 
 QUARANTINE = pa.schema([
@@ -59,6 +75,7 @@ RUNS = pa.schema([
     pa.field("frames", pa.int64(), nullable=False),
     pa.field("faces_redacted", pa.int64(), nullable=False),
     pa.field("tracks_redacted", pa.int64(), nullable=False),
+    pa.field("tracks_kept", pa.int64(), nullable=False),
 ])
 
 LEAK_AUDIT = pa.schema([
@@ -82,18 +99,20 @@ VALIDATION_FAILURES = pa.schema([
 TABLES: dict[str, pa.Schema] = {
     "media": MEDIA,
     "face_tracks": FACE_TRACKS,
+    "restricted": RESTRICTED,
     "quarantine": QUARANTINE,
     "runs": RUNS,
     "leak_audit": LEAK_AUDIT,
     "validation_failures": VALIDATION_FAILURES,
 }
 
-VALIDATED = ("media", "face_tracks", "quarantine", "runs", "leak_audit")
+VALIDATED = ("media", "face_tracks", "restricted", "quarantine", "runs", "leak_audit")
 """The tables every run validates against its suite in schemas/expectations/<table>.json."""
 
 ROW_KEYS: dict[str, tuple[str, ...]] = {
     "media": ("media_id",),
     "face_tracks": ("media_id", "track_id"),
+    "restricted": ("media_id", "key_id"),
     "quarantine": ("input_uri",),
     "runs": ("run_id",),
     "leak_audit": ("media_id", "frame"),
@@ -110,7 +129,7 @@ DERIVED: dict[str, dict[str, str]] = {
 
 
 def media_row(plan, output_uri: str, frames_out: int, status: str, redaction_mode: str, settings_hash: str,
-              faces_redacted: int, tracks_redacted: int) -> dict:
+              faces_redacted: int, tracks_redacted: int, tracks_kept: int) -> dict:
     """The media table row of an input that was written out."""
     media, stream = plan.media, plan.tracks.stream
     return {
@@ -120,7 +139,7 @@ def media_row(plan, output_uri: str, frames_out: int, status: str, redaction_mod
         "frames": stream.frames, "frames_out": frames_out, "fps": float(stream.fps),
         "width": stream.width, "height": stream.height, "output_uri": output_uri, "status": status,
         "redaction_mode": redaction_mode, "faces_redacted": faces_redacted, "tracks_redacted": tracks_redacted,
-        "settings_hash": settings_hash,
+        "tracks_kept": tracks_kept, "settings_hash": settings_hash,
     }
 
 
@@ -132,8 +151,16 @@ def face_track_row(media_id: str, track, decision) -> dict:
         "last_frame": track.last_frame, "frame_count": len(dets), "max_score": max(d.score for d in dets),
         "mean_box_width": sum(d.box[2] for d in dets) / len(dets),
         "mean_box_height": sum(d.box[3] for d in dets) / len(dets),
-        "action": decision.action.value, "reason_code": decision.reason.value,
+        "action": decision.action.value, "reason_code": decision.reason.value, "zone_share": decision.zone_share,
+        "session_id": decision.session_id, "consent_id": decision.consent_id, "account_id": decision.account_id,
     }
+
+
+def restricted_row(media_id: str, camera_id: str, account_id: str, key_id: str, uri: str, frames: int,
+                   tracks_kept: int) -> dict:
+    """The restricted table row of one account's sealed copy of an input."""
+    return {"media_id": media_id, "camera_id": camera_id, "account_id": account_id, "key_id": key_id, "uri": uri,
+            "frames": frames, "tracks_kept": tracks_kept}
 
 
 def leak_audit_row(media_id: str, frame: int, regions: int, detections_over_redacted: int) -> dict:

@@ -3,10 +3,11 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 
 import pytest
 
-from pipelines import anonymize, sample
+from pipelines import anonymize, report, sample, validate
 from transforms.sinks import read_table
 
 FOOTAGE = os.environ.get("VEIL_FOOTAGE", os.path.join(os.path.dirname(__file__), "..", "..", "shared", "footage"))
@@ -16,10 +17,16 @@ def run_job(input_uri: str, output: str, *args: str) -> dict[str, list[dict]]:
     """Run ``veil anonymize`` in-process; returns this run's rows of every table."""
     run_id = anonymize.run([input_uri, output, *args])
     rows = {}
-    for table in ("media", "face_tracks", "quarantine", "runs"):
+    for table in ("media", "face_tracks", "restricted", "quarantine", "runs"):
         found = read_table(output, table)
         rows[table] = [r for r in (found.to_pylist() if found is not None else []) if r["run_id"] == run_id]
     return rows
+
+
+def registry_args(sample_archive: dict) -> list[str]:
+    """The options that hand the sample's manifest and registries to the job."""
+    return ["--manifest", sample_archive["manifest"], "--cameras", sample_archive["cameras"],
+            "--sessions", sample_archive["sessions"], "--consents", sample_archive["consents"]]
 
 
 @pytest.fixture(scope="session")
@@ -31,10 +38,24 @@ def sample_archive(tmp_path_factory) -> dict[str, str]:
 
 @pytest.fixture(scope="session")
 def sample_run(sample_archive, tmp_path_factory) -> dict:
-    """One anonymize run over the sample archive, shared by the end-to-end tests."""
+    """One anonymize run over the sample archive with the sample site's registries, as `make demo` does it."""
     output = str(tmp_path_factory.mktemp("sample-out"))
-    rows = run_job(sample_archive["archive"], output, "--manifest", sample_archive["manifest"])
+    rows = run_job(sample_archive["archive"], output, *registry_args(sample_archive))
     return {"output": output, "rows": rows}
+
+
+@pytest.fixture(scope="session")
+def validated_run(sample_archive, sample_run, tmp_path_factory) -> dict:
+    """A copy of the sample run's output root, validated and reported as `veil anonymize` does after the job."""
+    output = str(tmp_path_factory.mktemp("validated") / "out")
+    shutil.copytree(sample_run["output"], output)
+    (run,) = sample_run["rows"]["runs"]
+    opts, _ = anonymize.parse([sample_archive["archive"], output, *registry_args(sample_archive)])
+    outcomes = validate.validate(output, run["run_id"])
+    built = report.build_report(output, run["run_id"], anonymize.load_registries(opts)[0], anonymize.measures(opts))
+    report.write_report(output, run["run_id"], built)
+    return {"output": output, "run_id": run["run_id"], "rows": sample_run["rows"], "outcomes": outcomes,
+            "report": built}
 
 
 def groundtruth(directory: str, name: str) -> dict:

@@ -24,10 +24,12 @@ from schemas.elements import (
     SegmentDetections,
     StreamInfo,
 )
+from schemas.registries import Registry
 from transforms.detection import DetectFaces, DetectorConfig
 from transforms.ingest import ExpandInputs, IdentifyMedia
 from transforms.logic.archive import ArchiveLimits
 from transforms.logic.identity import compile_template, media_id
+from transforms.logic.policy import PolicyConfig
 from transforms.logic.tracking import TrackerConfig
 from transforms.policy import ApplyPolicy
 from transforms.quarantine import guarded_pardo
@@ -81,13 +83,14 @@ def test_track_faces_fails_an_input_with_a_failed_or_missing_segment():
                                        ("/in/lonely.mp4", QuarantineReason.PROCESSING_ERROR)]))
 
 
-@pytest.mark.parametrize("camera, reason", [("cam1", ReasonCode.NO_SERVICE_LINK), (None, ReasonCode.UNKNOWN_CAMERA)])
+@pytest.mark.parametrize("camera, reason", [("cam1", ReasonCode.UNREGISTERED_CAMERA),
+                                            (None, ReasonCode.UNKNOWN_CAMERA)])
 def test_apply_policy_redacts_every_track_with_its_reason_and_covers_held_frames(camera, reason):
     media = _media(camera)
     part = SegmentDetections(_segment(0, 0, 40, media, count=1), (Detection(10, (10, 10, 20, 20), 0.9),))
     config = TrackerConfig(hold=3, lead=2)
     with TestPipeline(options=_options()) as p:
-        plans = (p | beam.Create([part]) | TrackFaces(config) | ApplyPolicy(config))
+        plans = (p | beam.Create([part]) | TrackFaces(config) | ApplyPolicy(Registry(), PolicyConfig(), config))
         out = plans | beam.Map(lambda plan: ([(d.action, d.reason) for d in plan.decisions], sorted(plan.regions)))
         assert_that(out, equal_to([([(Action.REDACT, reason)], list(range(8, 14)))]))
 

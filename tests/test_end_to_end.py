@@ -42,7 +42,8 @@ def test_every_input_ends_exactly_once_and_the_run_row_counts_them(sample_run):
     assert sorted(r["input_uri"].split("!")[1] for r in rows["media"]) == sorted(s.path for s in sample.SCENES)
     assert rows["quarantine"] == []
     (run,) = rows["runs"]
-    assert (run["inputs"], run["anonymized"], run["quarantined"], run["skipped"]) == (3, 3, 0, 0)
+    n = len(sample.SCENES)
+    assert (run["inputs"], run["anonymized"], run["quarantined"], run["skipped"]) == (n, n, 0, 0)
     assert run["frames"] == sum(s.frames for s in sample.SCENES)
     assert all(r["status"] == MediaStatus.ANONYMIZED.value for r in rows["media"])
 
@@ -106,15 +107,22 @@ def test_tables_on_disk_match_their_schemas_and_hold_no_pixels(sample_run):
         assert all(not str(field.type).startswith(("binary", "large_binary", "list")) for field in schema)
 
 
-def test_every_track_is_redacted_with_a_reason_and_faces_are_counted(sample_run):
+def test_every_track_gets_its_cameras_reason_and_only_the_served_customer_is_kept(sample_run):
     rows = sample_run["rows"]
-    assert rows["face_tracks"], "the sample shows faces: tracks were expected"
-    actions = {(t["action"], t["reason_code"]) for t in rows["face_tracks"]}
-    assert actions == {("redact", ReasonCode.NO_SERVICE_LINK.value)}
+    by_camera = {m["media_id"]: m["camera_id"] for m in rows["media"]}
+    reasons = {(by_camera[t["media_id"]], t["action"], t["reason_code"]) for t in rows["face_tracks"]}
+    assert reasons == {
+        ("lobby-01", "redact", ReasonCode.PURPOSE_KEEPS_NO_FACES.value),
+        ("corridor-02", "redact", ReasonCode.PURPOSE_KEEPS_NO_FACES.value),
+        ("counter-03", "redact", ReasonCode.NO_SERVICE_LINK.value),
+        ("desk-04", "redact", ReasonCode.NO_SERVICE_LINK.value),
+        ("desk-04", "keep", ReasonCode.CONSENTED_SERVICE_SUBJECT.value)}
+    (kept,) = [t for t in rows["face_tracks"] if t["action"] == "keep"]
+    assert (kept["session_id"], kept["consent_id"], kept["account_id"]) == ("s-1001", "c-0042", "acct-0042")
     for media in rows["media"]:
         tracks = [t for t in rows["face_tracks"] if t["media_id"] == media["media_id"]]
-        assert media["tracks_redacted"] == len(tracks) >= 1
-        assert media["faces_redacted"] >= sum(t["frame_count"] for t in tracks)
+        assert media["tracks_redacted"] + media["tracks_kept"] == len(tracks) >= 1
+        assert media["faces_redacted"] >= sum(t["frame_count"] for t in tracks), "public copies redact kept faces too"
 
 
 def test_rerun_skips_inputs_already_done_and_force_redoes_them(sample_archive, tmp_path):
@@ -122,13 +130,14 @@ def test_rerun_skips_inputs_already_done_and_force_redoes_them(sample_archive, t
     first = run_job(sample_archive["archive"], output, "--manifest", sample_archive["manifest"])
     stamps = {r["output_uri"]: os.stat(r["output_uri"]).st_mtime_ns for r in first["media"]}
     again = run_job(sample_archive["archive"], output, "--manifest", sample_archive["manifest"])
-    assert again["media"] == [] and again["runs"][0]["skipped"] == 3 and again["runs"][0]["inputs"] == 0
+    n = len(sample.SCENES)
+    assert again["media"] == [] and again["runs"][0]["skipped"] == n and again["runs"][0]["inputs"] == 0
     assert {u: os.stat(u).st_mtime_ns for u in stamps} == stamps
     other_mode = run_job(sample_archive["archive"], output, "--manifest", sample_archive["manifest"],
                          "--redact", "mask")
-    assert len(other_mode["media"]) == 3, "different settings are a different job: nothing skipped"
+    assert len(other_mode["media"]) == n, "different settings are a different job: nothing skipped"
     forced = run_job(sample_archive["archive"], output, "--manifest", sample_archive["manifest"], "--force")
-    assert len(forced["media"]) == 3 and forced["runs"][0]["skipped"] == 0
+    assert len(forced["media"]) == n and forced["runs"][0]["skipped"] == 0
     leftovers = [os.path.join(d, f) for d, _, fs in os.walk(output) for f in fs if ".tmp-" in f]
     assert leftovers == [] and not os.path.exists(os.path.join(output, ".work"))
 
@@ -146,7 +155,8 @@ def test_path_template_names_camera_and_start_time(sample_archive, tmp_path):
     found = {r["camera_id"]: (r["identity_source"], r["start_time"].isoformat()) for r in rows["media"]
              if r["camera_id"]}
     assert found == {"lobby-01": ("path_template", "2026-11-20T08:00:00+00:00"),
-                     "corridor-02": ("path_template", "2026-11-20T08:15:00+00:00")}
+                     "corridor-02": ("path_template", "2026-11-20T08:15:00+00:00"),
+                     "desk-04": ("path_template", "2026-11-20T09:00:00+00:00")}
 
 
 def _faces_then_empty(path, with_audio=False):

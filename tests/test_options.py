@@ -18,7 +18,8 @@ def test_options_reach_the_detector_encoder_and_settings_hash():
     assert (detector.gate.threshold, detector.gate.refresh) == (6, 10)
     assert detector.second_detector is SecondDetector.NONE
     defaults, _ = anonymize.parse(["in", "out"])
-    assert anonymize.settings_hash(opts) != anonymize.settings_hash(defaults)
+    assert anonymize.settings_hash(opts, "r") != anonymize.settings_hash(defaults, "r")
+    assert anonymize.settings_hash(defaults, "r") != anonymize.settings_hash(defaults, "other registries")
 
 
 @pytest.mark.parametrize("args, message", [
@@ -27,6 +28,7 @@ def test_options_reach_the_detector_encoder_and_settings_hash():
     (["--tile-every", "0"], "tile_every >= 1"),
     (["--min-confidence", "1.5"], "min_confidence must be in"),
     (["--gate-refresh", "0"], "refresh >= 1"),
+    (["--zone-share", "0"], "zone share must be in"),
 ])
 def test_bad_option_values_are_refused_before_anything_runs(args, message):
     with pytest.raises(ValueError, match=message):

@@ -2,33 +2,83 @@
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Iterable
 
 import apache_beam as beam
 
 from schemas.codes import Action
-from schemas.elements import Box, MediaPlan, MediaTracks
-from transforms.logic.policy import decide
+from schemas.elements import Box, MediaInfo, MediaPlan, MediaTracks, QuarantineRecord, Regions, Track
+from schemas.registries import Registry
+from transforms.logic.policy import PolicyConfig, decide, screen
 from transforms.logic.tracking import TrackerConfig, track_regions
+from transforms.quarantine import QUARANTINE
 
 
-def plan(tracks: MediaTracks, config: TrackerConfig) -> MediaPlan:
-    """Decisions for every track of an input, and the padded regions of every redacted track per frame."""
-    decisions = tuple(decide(track, tracks.media) for track in tracks.tracks)
+class _ScreenFn(beam.DoFn):
+    def __init__(self, registry: Registry, policy: PolicyConfig):
+        self._registry = registry
+        self._policy = policy
+        self._prohibited = beam.metrics.Metrics.counter("veil", "inputs_refused_by_camera")
+
+    def process(self, media: MediaInfo):
+        refused = screen(media, self._registry, self._policy)
+        if refused is None:
+            yield media
+            return
+        self._prohibited.inc()
+        reason, message = refused
+        # No copy goes into quarantine: footage that must not exist is not duplicated (source_uri None).
+        yield beam.pvalue.TaggedOutput(QUARANTINE, QuarantineRecord(media.source.origin_uri, reason, message,
+                                                                    media.media_id, None))
+
+
+class ScreenCameras(beam.PTransform):
+    """Refuse inputs before decoding when their camera is at a private location (Article 6) or its row is unusable.
+
+    Main output: the inputs that may be processed; QUARANTINE: records of the refused ones.
+    """
+
+    def __init__(self, registry: Registry, policy: PolicyConfig):
+        super().__init__()
+        self._fn = _ScreenFn(registry, policy)
+
+    def expand(self, media):
+        results = media | "Screen By Camera" >> beam.ParDo(self._fn).with_outputs(QUARANTINE, main="media")
+        return {"media": results.media, QUARANTINE: results[QUARANTINE]}
+
+
+def _regions(tracks: Iterable[Track], config: TrackerConfig, frames: int) -> Regions:
     regions: dict[int, list[Box]] = defaultdict(list)
-    for track, decision in zip(tracks.tracks, decisions):
-        if decision.action is Action.REDACT:
-            for frame, box in track_regions(track, config, tracks.stream.frames).items():
-                regions[frame].append(box)
-    return MediaPlan(tracks, decisions, {f: tuple(b) for f, b in regions.items()})
+    for track in tracks:
+        for frame, box in track_regions(track, config, frames).items():
+            regions[frame].append(box)
+    return {f: tuple(b) for f, b in regions.items()}
+
+
+def plan(tracks: MediaTracks, registry: Registry, policy: PolicyConfig, config: TrackerConfig) -> MediaPlan:
+    """Decisions for every track of an input; the public copy destroys every face, a restricted copy all but one
+    account's kept faces."""
+    if tracks.failure is not None:
+        return MediaPlan(tracks, (), {})
+    decisions = tuple(decide(tracks.tracks, tracks.media, tracks.stream, registry, policy))
+    frames = tracks.stream.frames
+    accounts = sorted({d.account_id for d in decisions if d.action is Action.KEEP})
+    restricted = {
+        account: _regions((t for t, d in zip(tracks.tracks, decisions)
+                           if not (d.action is Action.KEEP and d.account_id == account)), config, frames)
+        for account in accounts}
+    return MediaPlan(tracks, decisions, _regions(tracks.tracks, config, frames), restricted)
 
 
 class ApplyPolicy(beam.PTransform):
-    """Give every face track a decision with a reason code; redacted tracks become per-frame regions."""
+    """Give every face track a decision with a reason code; the decisions become per-frame regions per copy."""
 
-    def __init__(self, config: TrackerConfig):
+    def __init__(self, registry: Registry, policy: PolicyConfig, config: TrackerConfig):
         super().__init__()
+        self._registry = registry
+        self._policy = policy
         self._config = config
 
     def expand(self, tracks):
-        config = self._config
-        return tracks | "Decide Per Track" >> beam.Map(lambda t: plan(t, config))
+        registry, policy, config = self._registry, self._policy, self._config
+        return tracks | "Decide Per Track" >> beam.Map(lambda t: plan(t, registry, policy, config))

@@ -1,5 +1,7 @@
-"""Box arithmetic in pixel coordinates: padding, clipping, overlap, detector tiles."""
+"""Box arithmetic in pixel coordinates: padding, clipping, overlap, detector tiles, polygons."""
 from __future__ import annotations
+
+from collections.abc import Sequence
 
 from schemas.elements import Box
 
@@ -87,5 +89,19 @@ def union(a: Box, b: Box) -> Box:
 
 
 def _contains_centre(outer: Box, inner: Box) -> bool:
-    cx, cy = inner[0] + inner[2] / 2, inner[1] + inner[3] / 2
+    cx, cy = centre(inner)
     return outer[0] <= cx <= outer[0] + outer[2] and outer[1] <= cy <= outer[1] + outer[3]
+
+
+def centre(box: Box) -> tuple[float, float]:
+    return box[0] + box[2] / 2, box[1] + box[3] / 2
+
+
+def inside_polygon(point: tuple[float, float], polygon: Sequence[tuple[float, float]]) -> bool:
+    """Whether a point lies inside a simple polygon (even-odd rule; points on an edge may go either way)."""
+    x, y = point
+    inside = False
+    for (x0, y0), (x1, y1) in zip(polygon, [*polygon[1:], polygon[0]]):
+        if (y0 > y) != (y1 > y) and x < x0 + (y - y0) * (x1 - x0) / (y1 - y0):
+            inside = not inside
+    return inside

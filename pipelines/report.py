@@ -1,0 +1,274 @@
+"""The run report: Article 15's impact-assessment record of one run, and Article 16's filing threshold.
+
+Read back from the run's tables (every run's face_tracks for the Article 16 count) and published as
+OUTPUT/reports/<run_id>/report.json and report.html, beside validation.json and the Data Docs. It holds
+counts only: no pixels, no face crops and no account ids, since compliance officers and auditors read it.
+"""
+from __future__ import annotations
+
+import collections
+import datetime as dt
+import html
+import json
+from collections.abc import Iterable
+
+import pyarrow as pa
+import pyarrow.compute as pc
+from apache_beam.io.filesystems import FileSystems
+
+from schemas.codes import Action, QuarantineReason
+from schemas.registries import Camera, Registry, RegistryIssue
+from transforms import storage
+from transforms.sinks import read_table
+
+FILING_THRESHOLD = 10_000
+"""Article 16: filing is due once the faces of more than this many distinct people are stored."""
+
+RUN_COUNTS = ("inputs", "anonymized", "quarantined", "skipped", "frames")
+VALIDATION_LINK = "validation.json"
+DATA_DOCS_LINK = "data_docs/index.html"
+UNKNOWN_CAMERA = "unknown"
+PERSONAL_REGISTRIES = frozenset({"sessions", "consents"})
+"""Registries whose rows are about people: their issue messages quote account ids and values, so stay out."""
+WITHHELD = "details withheld (personal data): see the registry file at this line"
+
+
+def report_folder(output: str, run_id: str) -> str:
+    return storage.join(output, "reports", run_id)
+
+
+def build_report(output: str, run_id: str, registry: Registry, measures: dict) -> dict:
+    """The run report as plain JSON-able data, read back from the run's tables (and all runs' for Article 16)."""
+    run = _run_row(output, run_id)
+    media, quarantine = _rows(output, "media", run_id), _rows(output, "quarantine", run_id)
+    tracks = read_table(output, "face_tracks", run_id)
+    camera_of = _camera_of_media(output, media)
+    involved = sorted({camera_of.get(r["media_id"]) for r in media + quarantine} - {None})
+    registered = [registry.cameras[c] for c in involved if c in registry.cameras]
+    accounts_all_runs = _kept_accounts(read_table(output, "face_tracks"))
+    restricted = _rows(output, "restricted", run_id)
+    return {
+        "run_id": run_id,
+        "generated_at": dt.datetime.now(dt.UTC).isoformat(),
+        "started_at": run["started_at"].isoformat(),
+        "finished_at": run["finished_at"].isoformat(),
+        "counts": {name: run[name] for name in RUN_COUNTS},
+        "purpose": {"cameras": [_camera_purpose(c) for c in registered],
+                    "unregistered": [c for c in involved if c not in registry.cameras]},
+        "faces": _faces(tracks.to_pylist() if tracks is not None else [], camera_of),
+        "accounts_kept": _kept_accounts(tracks),
+        "accounts_kept_all_runs": accounts_all_runs,
+        "filing_threshold": FILING_THRESHOLD,
+        "filing_required": accounts_all_runs > FILING_THRESHOLD,
+        "restricted_copies": {"count": len(restricted), "accounts": len({r["account_id"] for r in restricted})},
+        "prohibited_location_incidents": [
+            {"input_uri": r["input_uri"], "camera_id": camera_of.get(r["media_id"]), "message": r["message"]}
+            for r in quarantine if r["reason_code"] == QuarantineReason.PROHIBITED_LOCATION],
+        # Article 7 asks for signs in public places; a service or staff camera without one is worth a look too.
+        "signage_missing": [{"camera_id": c.camera_id, "site": c.site} for c in registered if not c.signage],
+        "registry_issues": [_issue(i) for i in registry.issues],
+        "quarantined_by_reason": _count(r["reason_code"] for r in quarantine),
+        "protective_measures": {**measures, "retention_by_camera": {c.camera_id: _retention(c) for c in registered}},
+        "validation": _validation(output, run_id),
+        "data_docs": _link_if_present(output, run_id, DATA_DOCS_LINK),
+    }
+
+
+def _run_row(output: str, run_id: str) -> dict:
+    runs = read_table(output, "runs", run_id)
+    if runs is None or not runs.num_rows:
+        raise ValueError(f"run {run_id} has no row in the runs table under {output}")
+    return runs.to_pylist()[0]
+
+
+def _rows(output: str, table: str, run_id: str) -> list[dict]:
+    found = read_table(output, table, run_id)
+    return found.to_pylist() if found is not None else []
+
+
+def _camera_of_media(output: str, media: list[dict]) -> dict[str, str | None]:
+    """Camera id by media id; earlier runs' media rows name the camera of an input this run quarantined."""
+    every_run = read_table(output, "media")
+    known = every_run.select(["media_id", "camera_id"]).to_pylist() if every_run is not None else []
+    return {r["media_id"]: r["camera_id"] for r in known + media}
+
+
+def _camera_purpose(camera: Camera) -> dict:
+    return {"camera_id": camera.camera_id, "site": camera.site, "location_category": camera.location_category,
+            "purpose": str(camera.purpose), "signage": camera.signage}
+
+
+def _faces(tracks: list[dict], camera_of: dict[str, str | None]) -> dict:
+    kept = [t for t in tracks if t["action"] == Action.KEEP]
+    redacted = [t for t in tracks if t["action"] == Action.REDACT]
+    return {"tracks_kept": len(kept), "tracks_redacted": len(redacted),
+            "redacted_by_reason": _count(t["reason_code"] for t in redacted),
+            "kept_by_camera": _count(camera_of.get(t["media_id"]) or UNKNOWN_CAMERA for t in kept)}
+
+
+def _kept_accounts(tracks: pa.Table | None) -> int:
+    """Distinct accounts with a kept face track, counted in Arrow since every run's tracks can be many."""
+    if tracks is None:
+        return 0
+    kept = tracks.filter(pc.equal(tracks["action"], Action.KEEP.value))
+    return len(pc.unique(pc.drop_null(kept["account_id"])))
+
+
+def _count(values: Iterable[str]) -> dict[str, int]:
+    return dict(sorted(collections.Counter(values).items()))
+
+
+def _retention(camera: Camera) -> dict:
+    return {"raw_retention_days": _or_default(camera.raw_retention_days),
+            "anonymized_retention_days": _or_default(camera.anonymized_retention_days)}
+
+
+def _issue(issue: RegistryIssue) -> dict:
+    """A registry issue without its key (a person's session or consent id) and, for people's rows, its message."""
+    message = WITHHELD if issue.registry in PERSONAL_REGISTRIES else issue.message
+    return {"registry": issue.registry, "file": issue.file, "line": issue.line, "field": issue.field,
+            "message": message}
+
+
+def _or_default(days: int | None) -> int | str:
+    return "default" if days is None else days
+
+
+def _validation(output: str, run_id: str) -> dict | None:
+    uri = storage.join(report_folder(output, run_id), VALIDATION_LINK)
+    if not FileSystems.exists(uri):
+        return None
+    with FileSystems.open(uri) as handle:
+        summary = json.loads(handle.read())
+    failed = [e for e in summary["expectations"] if not e["success"]]
+    return {"passed": summary["passed"], "failed_expectations": len(failed), "link": VALIDATION_LINK}
+
+
+def _link_if_present(output: str, run_id: str, link: str) -> str | None:
+    return link if FileSystems.exists(storage.join(report_folder(output, run_id), link)) else None
+
+
+def warnings_in(report: dict) -> list[str]:
+    """What a reader must act on: filing, private locations, signage, registry rows, a failed validation."""
+    found = []
+    if report["filing_required"]:
+        found.append(f"Article 16: faces of {report['accounts_kept_all_runs']} distinct accounts are stored "
+                     f"across all runs, more than {report['filing_threshold']}: file with the city-level "
+                     f"cyberspace department within 30 working days.")
+    for incident in report["prohibited_location_incidents"]:
+        found.append(f"Article 6: {incident['input_uri']} was quarantined: {incident['message']}")
+    for camera in report["signage_missing"]:
+        found.append(f"Article 7: camera {camera['camera_id']} at {camera['site']} has no warning signage registered.")
+    for issue in report["registry_issues"]:
+        where = f"{issue['file']}:{issue['line']}" if issue["line"] is not None else issue["file"]
+        found.append(f"Registry {issue['registry']}, {where}, {issue['field'] or 'row'}: {issue['message']}")
+    if report["protective_measures"].get("keystore_beside_data"):
+        found.append("Article 17: the key store lies under the output root, so whoever can read the restricted "
+                      "copies can read their keys too; keep it elsewhere (--keystore) outside a demo.")
+    validation = report["validation"]
+    if validation is not None and not validation["passed"]:
+        found.append(f"Validation failed: {validation['failed_expectations']} expectation(s) did not hold.")
+    return found
+
+
+STYLE = """
+body { font: 15px/1.5 system-ui, sans-serif; max-width: 60em; margin: 2em auto; padding: 0 1em; color: #222; }
+h1 { font-size: 1.5em; } h2 { font-size: 1.15em; margin-top: 1.8em; border-bottom: 1px solid #ddd; }
+.verdict { padding: .8em 1em; border-radius: 6px; font-weight: 600; }
+.ok { background: #e6f4ea; color: #1e4620; } .warn { background: #fdecea; color: #611a15; }
+.warnings { padding: 0; } .warnings li { list-style: none; margin: .3em 0; padding: .3em .6em;
+  background: #fff4e5; border-left: 4px solid #e65100; }
+table { border-collapse: collapse; margin: .5em 0; } th, td { border: 1px solid #ddd; padding: .3em .7em; }
+th { background: #f5f5f5; text-align: left; } td.n { text-align: right; font-variant-numeric: tabular-nums; }
+"""
+
+
+def render_html(report: dict) -> str:
+    """One self-contained HTML page: inline CSS, no scripts, links only to files in the report's folder."""
+    found = warnings_in(report)
+    verdict = (f'<p class="verdict warn">{len(found)} warning(s) need attention</p>' if found
+               else '<p class="verdict ok">No warnings</p>')
+    faces, copies = report["faces"], report["restricted_copies"]
+    purpose = report["purpose"]
+    parts = [
+        f"<h1>Run report {_e(report['run_id'])}</h1>", verdict,
+        f"<p>Started {_e(report['started_at'])}, finished {_e(report['finished_at'])}; "
+        f"report generated {_e(report['generated_at'])}.</p>",
+        "<h2>Warnings</h2>",
+        f'<ul class="warnings">{"".join(f"<li>{_e(w)}</li>" for w in found)}</ul>' if found else "<p>None.</p>",
+        "<h2>Inputs</h2>", _pairs(report["counts"]),
+        "<h2>Purpose of the cameras involved (Articles 7, 8, 15)</h2>",
+        _table(["camera", "site", "location", "purpose", "signage"],
+               [[c["camera_id"], c["site"], c["location_category"], c["purpose"], "yes" if c["signage"] else "NO"]
+                for c in purpose["cameras"]]),
+        f"<p>Unregistered cameras (all their faces redacted): {_e(', '.join(purpose['unregistered']) or 'none')}"
+        "</p>",
+        "<h2>Faces</h2>",
+        _pairs({"tracks kept": faces["tracks_kept"], "tracks redacted": faces["tracks_redacted"]}),
+        _table(["reason redacted", "tracks"], list(faces["redacted_by_reason"].items())),
+        _table(["camera keeping faces", "tracks kept"], list(faces["kept_by_camera"].items())),
+        "<h2>Stored faces (Article 16)</h2>",
+        _pairs({"accounts with kept faces, this run": report["accounts_kept"],
+                "accounts with kept faces, all runs": report["accounts_kept_all_runs"],
+                "filing threshold": report["filing_threshold"],
+                "filing required": "YES" if report["filing_required"] else "no",
+                "restricted copies": copies["count"], "accounts with restricted copies": copies["accounts"]}),
+        "<h2>Quarantined inputs</h2>", _table(["reason", "inputs"], list(report["quarantined_by_reason"].items())),
+        "<h2>Protective measures</h2>",
+        _pairs({k: v for k, v in report["protective_measures"].items() if k != "retention_by_camera"}),
+        _table(["camera", "raw retention (days)", "anonymized retention (days)"],
+               [[c, r["raw_retention_days"], r["anonymized_retention_days"]]
+                for c, r in report["protective_measures"]["retention_by_camera"].items()]),
+        "<h2>Validation</h2>", _validation_html(report),
+    ]
+    return ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+            f"<title>Veil run report {_e(report['run_id'])}</title><style>{STYLE}</style></head>\n<body>\n"
+            + "\n".join(parts) + "\n</body></html>\n")
+
+
+def _validation_html(report: dict) -> str:
+    validation, docs = report["validation"], report["data_docs"]
+    if validation is None:
+        text = "<p>This run has not been validated yet.</p>"
+    else:
+        text = (f"<p>{'Passed' if validation['passed'] else 'FAILED'}, {_e(validation['failed_expectations'])} "
+                f'expectation(s) failed: <a href="{_e(validation["link"])}">validation summary</a>.</p>')
+    if docs is not None:
+        text += f'<p><a href="{_e(docs)}">Data Docs</a></p>'
+    return text
+
+
+def _pairs(values: dict) -> str:
+    """A two-column table of labels and values."""
+    return "<table>" + "".join(f"<tr><th>{_e(k)}</th>{_cell(v)}</tr>" for k, v in values.items()) + "</table>"
+
+
+def _table(headers: list[str], rows: list) -> str:
+    if not rows:
+        return "<p>None.</p>"
+    head = "".join(f"<th>{_e(h)}</th>" for h in headers)
+    body = "".join("<tr>" + "".join(_cell(v) for v in row) + "</tr>" for row in rows)
+    return f"<table><tr>{head}</tr>{body}</table>"
+
+
+def _cell(value) -> str:
+    numeric = isinstance(value, int | float) and not isinstance(value, bool)
+    return f'<td class="n">{_e(value)}</td>' if numeric else f"<td>{_e(value)}</td>"
+
+
+def _e(value) -> str:
+    """A value as escaped HTML text; lists join with commas, None reads as a dash."""
+    if value is None:
+        return "—"
+    if isinstance(value, list | tuple):
+        return html.escape(", ".join(str(v) for v in value))
+    return html.escape(str(value))
+
+
+def write_report(output: str, run_id: str, report: dict) -> tuple[str, str]:
+    """Publish report.json and report.html under OUTPUT/reports/<run_id>/ atomically; returns their URIs."""
+    folder = report_folder(output, run_id)
+    json_uri, html_uri = storage.join(folder, "report.json"), storage.join(folder, "report.html")
+    storage.publish_bytes(json.dumps(report, indent=1, ensure_ascii=False).encode(), json_uri)
+    storage.publish_bytes(render_html(report).encode(), html_uri)
+    return json_uri, html_uri
