@@ -6,7 +6,7 @@ DEMO_ARCHIVE ?= demo-archive
 DEMO_OUT     ?= demo-out
 
 .DEFAULT_GOAL := help
-.PHONY: help setup demo test bench lint clean
+.PHONY: help setup demo test bench lint clean template
 
 help: ## List the targets
 	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-6s %s\n", $$1, $$2}'
@@ -24,6 +24,8 @@ $(VENV)/.installed: pyproject.toml
 	# mediapipe's OpenCV needs libGL; a bare Debian image lacks it.
 	$(BIN)/python -c 'import cv2' 2>/dev/null || \
 		{ apt-get update -q && apt-get install -y -q libgl1 libglib2.0-0; }
+	# The browser tests open the run report and Data Docs in Debian's Chromium (Playwright downloads no browser here).
+	test -x /usr/bin/chromium || { apt-get update -q && apt-get install -y -q chromium; }
 	touch $@
 
 demo: setup ## Generate a sample CCTV archive and anonymize it (offline, local runner)
@@ -43,3 +45,34 @@ lint: setup ## Static checks
 
 clean: ## Remove generated outputs (keeps the virtual environment)
 	rm -rf $(DEMO_ARCHIVE) $(DEMO_OUT) bench/out .pytest_cache
+
+# The Dataflow Flex Template: make template PROJECT=... REGION=... BUCKET=... [REPOSITORY=veil] [TAG=...]
+PROJECT    ?=
+REGION     ?=
+REPOSITORY ?= veil
+BUCKET     ?=
+ifndef TAG
+TAG := $(shell date -u +%Y%m%d-%H%M%S)
+endif
+IMAGES         = $(REGION)-docker.pkg.dev/$(PROJECT)/$(REPOSITORY)
+WORKER_IMAGE   = $(IMAGES)/veil-worker:$(TAG)
+LAUNCHER_IMAGE = $(IMAGES)/veil-launcher:$(TAG)
+TEMPLATE_PATH  = gs://$(BUCKET)/templates/veil-anonymize.json
+
+template: ## Build and push the Dataflow images and Flex Template (PROJECT, REGION, BUCKET; docker, gcloud)
+	@command -v docker >/dev/null || { echo "make template needs docker to build the images: not found"; exit 1; }
+	@command -v gcloud >/dev/null || \
+		{ echo "make template needs gcloud (https://cloud.google.com/sdk/docs/install): not found"; exit 1; }
+	@docker info >/dev/null 2>&1 || \
+		{ echo "make template: docker is installed but no Docker engine answers (docker info failed)"; exit 1; }
+	@test -n "$(PROJECT)" && test -n "$(REGION)" && test -n "$(BUCKET)" || \
+		{ echo "make template needs PROJECT=... REGION=... BUCKET=... (REPOSITORY=$(REPOSITORY))"; exit 1; }
+	gcloud auth configure-docker $(REGION)-docker.pkg.dev --quiet
+	# The worker image first: the launcher is built to hand it to Dataflow as --sdk_container_image.
+	docker build -f deploy/dataflow/worker.Dockerfile -t $(WORKER_IMAGE) .
+	docker push $(WORKER_IMAGE)
+	docker build -f deploy/dataflow/Dockerfile --build-arg WORKER_IMAGE=$(WORKER_IMAGE) -t $(LAUNCHER_IMAGE) .
+	docker push $(LAUNCHER_IMAGE)
+	gcloud dataflow flex-template build $(TEMPLATE_PATH) --project $(PROJECT) --image $(LAUNCHER_IMAGE) \
+		--sdk-language PYTHON --metadata-file deploy/dataflow/metadata.json
+	@echo "template $(TEMPLATE_PATH); worker image $(WORKER_IMAGE)"

@@ -6,7 +6,7 @@ them from a file, folder, glob or archive on any Beam filesystem, and writes und
     anonymized/<camera_id>/<yyyy-mm-dd>/<name>-<id>.mp4   one H.264 video per input
     restricted/<camera_id>/<yyyy-mm-dd>/<name>-<id>.<key>.mp4.sealed
                                                             kept faces only, sealed per account (AES-GCM)
-    tables/{media,face_tracks,restricted,quarantine,runs,leak_audit}/<run_id>.parquet
+    tables/{media,face_tracks,restricted,catalog,quarantine,runs,leak_audit}/<run_id>.parquet
     quarantine/<run_id>/<id>/                               refused inputs and why
 
 Guarantees: every input ends exactly once as anonymized or quarantined (or is skipped because an
@@ -37,15 +37,17 @@ from schemas import tables
 from schemas.codes import PRIVATE_LOCATIONS, MediaStatus, Purpose, RedactionMode, SecondDetector
 from schemas.registries import Registry
 from transforms import storage
+from transforms.catalog import CatalogArtifacts
 from transforms.detection import DetectFaces, DetectorConfig
 from transforms.encoding import EncoderConfig, JoinSegments
 from transforms.ingest import ExpandInputs, IdentifyMedia
-from transforms.keystore import open_keystore
+from transforms.keystore import open_keystore, subject_secret
 from transforms.logic.archive import ArchiveLimits
 from transforms.logic.audit import AuditConfig
 from transforms.logic.identity import compile_template, parse_manifest
 from transforms.logic.policy import PolicyConfig
 from transforms.logic.registry import load_registry
+from transforms.logic.retention import default_policy
 from transforms.logic.tiling import GateConfig
 from transforms.logic.tracking import TrackerConfig
 from transforms.policy import ApplyPolicy, ScreenCameras
@@ -110,7 +112,8 @@ def load_registries(opts: AnonymizeOptions) -> tuple[Registry, str]:
 
 
 def prepare_keys(registry: Registry, keystore: str) -> None:
-    """Create the data keys of every account a session may keep a face for, before any worker needs one.
+    """Create the data keys of every account a session may keep a face for, and the secret of subject tokens,
+    before any worker needs one.
 
     Created here, in the launching process, so workers only read the key store and never race to write it.
     """
@@ -118,6 +121,7 @@ def prepare_keys(registry: Registry, keystore: str) -> None:
                 and getattr(registry.cameras.get(s.camera_id), "purpose", None) is Purpose.SERVICE}
     if accounts:
         store = open_keystore(keystore)
+        subject_secret(store)
         for account in sorted(accounts):
             store.key_for(account)
 
@@ -189,6 +193,9 @@ def build(pipeline: beam.Pipeline, opts: AnonymizeOptions, run_id: str) -> dict:
         joined["restricted"] | "Write Restricted" >> WriteTable(output, "restricted", run_id),
         quarantine_rows | "Write Quarantine" >> WriteTable(output, "quarantine", run_id),
         redacted["leak_audit"] | "Write Leak Audit" >> WriteTable(output, "leak_audit", run_id),
+        ((joined["media"], joined["restricted"], quarantine_rows)
+         | "Catalog Artifacts" >> CatalogArtifacts(output, run_id, registry, default_policy(), started)
+         | "Write Catalog" >> WriteTable(output, "catalog", run_id)),
     ]
     skipped = media["skipped"] | "Count Skipped" >> beam.combiners.Count.Globally()
     options_json = json.dumps({k: v for k, v in opts.get_all_options(drop_default=True).items()}, default=str,

@@ -15,6 +15,8 @@ USAGE = """usage: veil anonymize INPUT OUTPUT [--cameras FILE --sessions FILE --
                       [--keystore URI] [--min-confidence F] [--crf N] [--preset P] [--keep-audio]
                       [--force] [--runner ...any Beam pipeline option]
        veil validate OUTPUT [--run RUN_ID]
+       veil retention OUTPUT [--as-of T] [--events FILE] [--holds FILE] [--calendar FILE] [--dry-run | --plan]
+       veil ledger verify OUTPUT
        veil decrypt SEALED_URI DEST_PATH --keystore URI   (open a restricted copy)
        veil sample DIR        (write a sample archive with known face boxes and registries)"""
 
@@ -45,6 +47,30 @@ def summarize(output: str, run_id: str) -> tuple[str, int]:
     return "\n".join(lines), row["quarantined"]
 
 
+def _retention(argv: list[str]) -> int:
+    """Run the retention job; exit 4 when anything is overdue after it (a deadline was or will be missed)."""
+    logging.basicConfig(level=logging.ERROR)
+    from pipelines import retention, validate
+
+    try:
+        output, run_id, rows = retention.run(argv)
+    except ValueError as err:
+        print(f"veil: {err}", file=sys.stderr)
+        return 2
+    overdue = [r for r in rows if r["overdue"]]
+    held = [r for r in rows if r["status"] == "held"]
+    print(f"retention run {run_id}: {sum(r['status'] == 'done' for r in rows)} done, {len(held)} held, "
+          f"{len(overdue)} overdue")
+    for row in overdue:
+        print(f"  OVERDUE {row['action']} {row['kind']} {row['artifact_id']} (due {row['due_at']:%Y-%m-%d}, "
+              f"{row['status']}{': ' + row['note'] if row['note'] else ''})")
+    if "--dry-run" in argv or "--dry_run" in argv or "--plan" in argv:
+        return 0
+    outcomes = validate.validate(output, run_id)
+    print(validate.describe(outcomes, output, run_id))
+    return EXIT_INVALID if overdue or validate.critical_failures(outcomes) else 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     if args[:1] == ["sample"] and len(args) == 2:
@@ -53,6 +79,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         for name, path in sample.generate(args[1]).items():
             print(f"{name}: {path}")
         return 0
+    if args[:1] == ["retention"]:
+        return _retention(args[1:])
+    if args[:2] == ["ledger", "verify"] and len(args) == 3:
+        from transforms.ledger_store import verify_ledger
+
+        problems = verify_ledger(args[2])
+        for problem in problems:
+            print(f"veil ledger: {problem}", file=sys.stderr)
+        print("ledger intact" if not problems else f"ledger BROKEN: {len(problems)} problem(s)")
+        return EXIT_INVALID if problems else 0
     if args[:1] == ["decrypt"]:
         from pipelines import decrypt
 

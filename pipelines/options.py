@@ -65,3 +65,20 @@ class AnonymizeOptions(PipelineOptions):
                             help="key store file of the per-account keys of restricted copies (default: "
                                  "OUTPUT/keys/keystore.json; keep it apart from the data in production)")
         parser.add_argument("--run_id", "--run-id", help="id of this run (default: UTC time and a random suffix)")
+
+
+class RetentionOptions(PipelineOptions):
+    """Options of ``veil retention``; --output, --keystore and --run_id are AnonymizeOptions' (Beam parses every
+    options class of the process together, so each flag has one owner), and --dry-run is taken off the command
+    line before Beam sees it (Beam's TestOptions owns a --dry_run of its own)."""
+
+    @classmethod
+    def _add_argparse_args(cls, parser) -> None:
+        parser.add_argument("--as_of", "--as-of",
+                            help="the moment to plan for, ISO 8601 (default: now); what is due by then is done")
+        parser.add_argument("--events", help="account events (event_id, account_id, event, time): cancellations")
+        parser.add_argument("--holds", help="legal holds (hold_id, scope camera|artifact, target, reason)")
+        parser.add_argument("--calendar", action="append", default=[],
+                            help="working-day calendar file(s) extending or overriding the shipped Chinese one")
+        parser.add_argument("--plan", action="store_true",
+                            help="print every pending action with its due date and status, and change nothing")

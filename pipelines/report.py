@@ -265,10 +265,51 @@ def _e(value) -> str:
     return html.escape(str(value))
 
 
-def write_report(output: str, run_id: str, report: dict) -> tuple[str, str]:
-    """Publish report.json and report.html under OUTPUT/reports/<run_id>/ atomically; returns their URIs."""
+def write_report(output: str, run_id: str, report: dict, render=None) -> tuple[str, str]:
+    """Publish report.json and report.html (by ``render``, the run report's by default) under
+    OUTPUT/reports/<run_id>/ atomically; returns their URIs."""
     folder = report_folder(output, run_id)
     json_uri, html_uri = storage.join(folder, "report.json"), storage.join(folder, "report.html")
-    storage.publish_bytes(json.dumps(report, indent=1, ensure_ascii=False).encode(), json_uri)
-    storage.publish_bytes(render_html(report).encode(), html_uri)
+    storage.publish_bytes(json.dumps(report, indent=1, ensure_ascii=False, default=str).encode(), json_uri)
+    storage.publish_bytes((render or render_html)(report).encode(), html_uri)
     return json_uri, html_uri
+
+
+def retention_report(run_id: str, as_of: dt.datetime, rows: list[dict], due_soon: list[str],
+                     working_days: int) -> dict:
+    """A retention run's report: what it did, what is overdue (must be none), what falls due soon, what is held."""
+    def listed(selected):
+        return [{k: r[k] for k in ("artifact_id", "kind", "action", "rule", "due_at", "status", "note")}
+                for r in selected]
+
+    return {"run_id": run_id, "as_of": as_of.isoformat(), "generated_at": dt.datetime.now(dt.UTC).isoformat(),
+            "counts": dict(collections.Counter(r["status"] for r in rows)),
+            "overdue": listed(r for r in rows if r["overdue"]),
+            "due_soon_working_days": working_days,
+            "due_soon": listed(r for r in rows if r["artifact_id"] in due_soon and not r["overdue"]),
+            "held": listed(r for r in rows if r["status"] == "held"),
+            "done": listed(r for r in rows if r["status"] == "done")}
+
+
+def render_retention_html(report: dict) -> str:
+    """The retention report as one self-contained page."""
+    overdue = report["overdue"]
+    verdict = (f'<p class="verdict warn">{len(overdue)} overdue: deadlines missed or about to be</p>' if overdue
+               else '<p class="verdict ok">Nothing overdue</p>')
+    headers = ["action", "kind", "artifact", "rule", "due", "status", "note"]
+
+    def table(rows):
+        return _table(headers, [[r["action"], r["kind"], r["artifact_id"], r["rule"], str(r["due_at"])[:10],
+                                 r["status"], r["note"]] for r in rows])
+
+    parts = [f"<h1>Retention run {_e(report['run_id'])}</h1>", verdict,
+             f"<p>As of {_e(report['as_of'])}; generated {_e(report['generated_at'])}.</p>",
+             "<h2>Actions by status</h2>", _pairs(report["counts"]),
+             "<h2>Overdue</h2>", table(overdue),
+             f"<h2>Due within {_e(report['due_soon_working_days'])} working days</h2>", table(report["due_soon"]),
+             "<h2>Legal holds</h2>", table(report["held"]),
+             "<h2>Done by this run</h2>", table(report["done"]),
+             '<p><a href="validation.json">validation summary</a> · <a href="data_docs/index.html">Data Docs</a></p>']
+    return ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+            f"<title>Veil retention run {_e(report['run_id'])}</title><style>{STYLE}</style></head>\n<body>\n"
+            + "\n".join(parts) + "\n</body></html>\n")

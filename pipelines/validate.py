@@ -1,9 +1,10 @@
 """Validate one run's tables against Veil's expectation suites; gate the run on its critical expectations.
 
 Reads OUTPUT/tables/*/<run_id>.parquet, evaluates schemas/expectations/<table>.json with Great
-Expectations (ephemeral context, nothing on the network), and writes every failing row of every
-failed expectation to OUTPUT/tables/validation_failures/<run_id>.parquet and a summary to
-OUTPUT/reports/<run_id>/validation.json. A failed critical expectation fails the run.
+Expectations (file-mode context in a temporary folder, analytics off, nothing on the network), and
+writes every failing row of every failed expectation to OUTPUT/tables/validation_failures/<run_id>.parquet,
+a summary to OUTPUT/reports/<run_id>/validation.json and Data Docs that render offline to
+OUTPUT/reports/<run_id>/data_docs/. A failed critical expectation fails the run.
 
 Run:  veil validate OUTPUT [--run RUN_ID]      (the latest run when --run is left out)
 """
@@ -15,9 +16,10 @@ import json
 from collections.abc import Sequence
 
 from schemas import tables
-from transforms import storage
+from transforms import data_docs, storage
+from transforms.ledger_store import verify_ledger
 from transforms.sinks import read_table, table_uri, write_table
-from transforms.validation import Outcome, failure_rows, validate_run
+from transforms.validation import Outcome, failure_rows, file_context, validate_run
 
 
 def latest_run(output: str) -> str:
@@ -27,16 +29,31 @@ def latest_run(output: str) -> str:
     return max(runs.to_pylist(), key=lambda r: r["finished_at"])["run_id"]
 
 
+def docs_uri(output: str, run_id: str) -> str:
+    """The folder of a run's Data Docs."""
+    return storage.join(output, "reports", run_id, "data_docs")
+
+
 def validate(output: str, run_id: str) -> list[Outcome]:
-    """Validate a run and record the verdict; returns every expectation's outcome."""
-    outcomes = validate_run(output, run_id)
-    write_table([{**row, "run_id": run_id} for row in failure_rows(outcomes)], tables.VALIDATION_FAILURES,
-                table_uri(output, "validation_failures", run_id))
-    summary = {"run_id": run_id, "passed": not critical_failures(outcomes),
-               "expectations": [dataclasses.asdict(o) for o in outcomes]}
-    storage.publish_bytes(json.dumps(summary, indent=1).encode(),
-                          storage.join(output, "reports", run_id, "validation.json"))
+    """Validate a run, record the verdict and publish its Data Docs; returns every expectation's outcome."""
+    with file_context() as context:
+        outcomes = validate_run(context, output, run_id) + [ledger_outcome(output)]
+        write_table([{**row, "run_id": run_id} for row in failure_rows(outcomes)], tables.VALIDATION_FAILURES,
+                    table_uri(output, "validation_failures", run_id))
+        summary = {"run_id": run_id, "passed": not critical_failures(outcomes),
+                   "expectations": [dataclasses.asdict(o) for o in outcomes]}
+        storage.publish_bytes(json.dumps(summary, indent=1).encode(),
+                              storage.join(output, "reports", run_id, "validation.json"))
+        data_docs.publish(data_docs.build(context), docs_uri(output, run_id))
     return outcomes
+
+
+def ledger_outcome(output: str) -> Outcome:
+    """The retention ledger's hash chain, checked like an expectation: a broken chain fails every run."""
+    problems = verify_ledger(output)
+    return Outcome("ledger", "ledger_chain_intact", None, True, "17",
+                   "every deletion stays on record: no ledger entry edited, removed or reordered", not problems,
+                   tuple(problems))
 
 
 def critical_failures(outcomes: list[Outcome]) -> list[Outcome]:
@@ -53,6 +70,7 @@ def describe(outcomes: list[Outcome], output: str, run_id: str) -> str:
                      f"(Article {o.article}: {o.why}) on {len(o.failing_rows)} row(s)")
     if failed:
         lines.append(f"  failing rows: {table_uri(output, 'validation_failures', run_id)}")
+    lines.append(f"  data docs: {storage.join(docs_uri(output, run_id), 'index.html')}")
     return "\n".join(lines)
 
 

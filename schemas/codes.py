@@ -82,6 +82,58 @@ class QuarantineReason(enum.StrEnum):
     INVALID_CAMERA_REGISTRY = "invalid_camera_registry"
 
 
+class ArtifactKind(enum.StrEnum):
+    """What a catalog entry is; each kind has its own retention window (schemas/retention.json)."""
+
+    RAW_INPUT = "raw_input"
+    QUARANTINED_INPUT = "quarantined_input"
+    PUBLIC_COPY = "public_copy"
+    RESTRICTED_COPY = "restricted_copy"
+    TABLE_PARTITION = "table_partition"
+    RUN_REPORT = "run_report"
+
+
+class RetentionRule(enum.StrEnum):
+    """Why the retention job deletes or anonymizes something."""
+
+    RAW_PURGE = "article_17_raw_purge"
+    PROHIBITED_PURGE = "article_6_prohibited_purge"
+    QUARANTINE_WINDOW = "quarantine_window"
+    RETENTION_WINDOW = "retention_window"
+    ACCOUNT_CANCELLATION = "account_cancellation"
+
+
+class LedgerAction(enum.StrEnum):
+    """What the retention job did, as recorded in the ledger."""
+
+    DELETE_FILE = "delete_file"
+    DESTROY_KEY = "destroy_key"
+    ANONYMIZE_ROWS = "anonymize_rows"
+
+
+class PlanStatus(enum.StrEnum):
+    """Where a retention action stands after a run (the retention_plan table's status)."""
+
+    DONE = "done"
+    DUE = "due"
+    HELD = "held"
+    AWAITING_APPROVAL = "awaiting_approval"
+    SCHEDULED = "scheduled"
+
+
+class AccountEvent(enum.StrEnum):
+    """Account events the retention job acts on."""
+
+    CANCELLED = "cancelled"
+
+
+class HoldScope(enum.StrEnum):
+    """What a legal hold covers: every artifact of a camera, or one artifact."""
+
+    CAMERA = "camera"
+    ARTIFACT = "artifact"
+
+
 class SecondDetector(enum.StrEnum):
     """The detector run beside MediaPipe, for faces turned away from the camera."""
 

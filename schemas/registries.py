@@ -12,7 +12,7 @@ import datetime as dt
 
 import pyarrow as pa
 
-from schemas.codes import ConsentKind, Purpose
+from schemas.codes import AccountEvent, ConsentKind, HoldScope, Purpose
 
 TIMESTAMP = pa.timestamp("us", tz="UTC")
 POLYGON = pa.list_(pa.list_(pa.float64()))
@@ -50,7 +50,22 @@ CONSENTS = pa.schema([
     pa.field("withdrawn_at", TIMESTAMP),
 ])
 
-REGISTRIES: dict[str, pa.Schema] = {"cameras": CAMERAS, "sessions": SESSIONS, "consents": CONSENTS}
+ACCOUNT_EVENTS = pa.schema([
+    pa.field("event_id", pa.string(), nullable=False),
+    pa.field("account_id", pa.string(), nullable=False),
+    pa.field("event", pa.string(), nullable=False, metadata={"enum": "AccountEvent"}),
+    pa.field("time", TIMESTAMP, nullable=False),
+])
+
+HOLDS = pa.schema([
+    pa.field("hold_id", pa.string(), nullable=False),
+    pa.field("scope", pa.string(), nullable=False, metadata={"enum": "HoldScope"}),
+    pa.field("target", pa.string(), nullable=False),
+    pa.field("reason", pa.string(), nullable=False),
+])
+
+REGISTRIES: dict[str, pa.Schema] = {"cameras": CAMERAS, "sessions": SESSIONS, "consents": CONSENTS,
+                                    "events": ACCOUNT_EVENTS, "holds": HOLDS}
 
 Point = tuple[float, float]
 Polygon = tuple[Point, ...]
@@ -96,6 +111,26 @@ class Consent:
     granted_at: dt.datetime
     expires_at: dt.datetime | None = None
     withdrawn_at: dt.datetime | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class AccountEventRow:
+    """Something that happened to an account; a cancellation makes everything linked to it due for deletion."""
+
+    event_id: str
+    account_id: str
+    event: AccountEvent
+    time: dt.datetime
+
+
+@dataclasses.dataclass(frozen=True)
+class Hold:
+    """A legal hold: nothing of the camera (or the one artifact) it names is deleted while it stands."""
+
+    hold_id: str
+    scope: HoldScope
+    target: str
+    reason: str
 
 
 @dataclasses.dataclass(frozen=True)

@@ -78,6 +78,34 @@ RUNS = pa.schema([
     pa.field("tracks_kept", pa.int64(), nullable=False),
 ])
 
+CATALOG = pa.schema([
+    pa.field("run_id", pa.string(), nullable=False),
+    pa.field("artifact_id", pa.string(), nullable=False),
+    pa.field("kind", pa.string(), nullable=False),
+    pa.field("uri", pa.string(), nullable=False),
+    pa.field("media_id", pa.string()),
+    pa.field("camera_id", pa.string()),
+    pa.field("account_id", pa.string()),
+    pa.field("created_at", TIMESTAMP, nullable=False),
+    pa.field("retention_until", TIMESTAMP, nullable=False),
+    pa.field("basis", pa.string(), nullable=False),
+    pa.field("requires_approval", pa.bool_(), nullable=False),
+])
+
+RETENTION_PLAN = pa.schema([
+    pa.field("run_id", pa.string(), nullable=False),
+    pa.field("as_of", TIMESTAMP, nullable=False),
+    pa.field("artifact_id", pa.string(), nullable=False),
+    pa.field("kind", pa.string(), nullable=False),
+    pa.field("action", pa.string(), nullable=False),
+    pa.field("rule", pa.string(), nullable=False),
+    pa.field("event_id", pa.string()),
+    pa.field("due_at", TIMESTAMP, nullable=False),
+    pa.field("status", pa.string(), nullable=False),
+    pa.field("note", pa.string(), nullable=False),
+    pa.field("overdue", pa.bool_(), nullable=False),
+])
+
 LEAK_AUDIT = pa.schema([
     pa.field("run_id", pa.string(), nullable=False),
     pa.field("media_id", pa.string(), nullable=False),
@@ -100,19 +128,23 @@ TABLES: dict[str, pa.Schema] = {
     "media": MEDIA,
     "face_tracks": FACE_TRACKS,
     "restricted": RESTRICTED,
+    "catalog": CATALOG,
+    "retention_plan": RETENTION_PLAN,
     "quarantine": QUARANTINE,
     "runs": RUNS,
     "leak_audit": LEAK_AUDIT,
     "validation_failures": VALIDATION_FAILURES,
 }
 
-VALIDATED = ("media", "face_tracks", "restricted", "quarantine", "runs", "leak_audit")
+VALIDATED = ("media", "face_tracks", "restricted", "catalog", "quarantine", "runs", "leak_audit", "retention_plan")
 """The tables every run validates against its suite in schemas/expectations/<table>.json."""
 
 ROW_KEYS: dict[str, tuple[str, ...]] = {
     "media": ("media_id",),
     "face_tracks": ("media_id", "track_id"),
     "restricted": ("media_id", "key_id"),
+    "catalog": ("artifact_id", "media_id"),
+    "retention_plan": ("artifact_id", "action", "event_id"),
     "quarantine": ("input_uri",),
     "runs": ("run_id",),
     "leak_audit": ("media_id", "frame"),
@@ -120,6 +152,10 @@ ROW_KEYS: dict[str, tuple[str, ...]] = {
 """Columns that name a row in validation_failures."""
 
 DERIVED: dict[str, dict[str, str]] = {
+    "catalog": {
+        "retention_days": "whole days from created_at to retention_until",
+        "max_days": "the retention policy's maximum for the row's kind (schemas/retention.json)",
+    },
     "runs": {
         "accounted": "media rows plus quarantine rows of the run, counted from those tables",
         "media_rows": "media rows of the run, counted from that table",

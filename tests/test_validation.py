@@ -1,12 +1,15 @@
 """The expectation suites are data that fits the schemas, pass on a real run, and catch broken tables."""
+import datetime as dt
+import pathlib
 import shutil
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from pipelines import cli, validate
+from pipelines import cli, sample, validate
 from schemas import tables
+from transforms.ledger_store import append_entries
 from transforms.sinks import read_table, table_uri, write_table
 from transforms.validation import load_suite
 
@@ -80,3 +83,48 @@ def test_a_table_with_a_column_too_many_fails_its_structure_check(run_copy):
     failed = [o for o in validate.validate(output, run_id) if not o.success]
     assert [(o.table, o.expectation, o.critical) for o in failed] == [
         ("quarantine", "expect_table_columns_to_match_set", True)]
+
+
+def test_a_catalog_deadline_beyond_the_policy_maximum_fails_the_run(run_copy):
+    output, run_id = run_copy
+
+    def stretch(rows):
+        for row in rows:
+            if row["kind"] == "public_copy":
+                row["retention_until"] = row["created_at"] + dt.timedelta(days=400)
+        return rows
+
+    _rewrite(output, "catalog", run_id, stretch)
+    failed = [o for o in validate.validate(output, run_id) if not o.success]
+    assert [(o.table, o.column, o.critical) for o in failed] == [("catalog", "max_days", True)]
+    assert len(failed[0].failing_rows) == len(sample.SCENES)
+
+
+def test_a_tampered_retention_ledger_fails_every_run(run_copy, capsys):
+    output, run_id = run_copy
+    entries = [{"run_id": "ret-1", "action": "delete_file", "artifact_id": "a1", "artifact_kind": "raw_input",
+                "rule": "article_17_raw_purge", "event_id": None, "subject_token": None, "due_at": None,
+                "done_at": dt.datetime(2026, 11, 1, tzinfo=dt.UTC), "detail": "deleted"}]
+    append_entries(output, "ret-1", entries)
+    assert validate.critical_failures(validate.validate(output, run_id)) == []
+    (ledger,) = (pathlib.Path(output) / "ledger").iterdir()
+    ledger.write_text(ledger.read_text().replace('"deleted"', '"kept"'))
+    assert cli.main(["validate", output, "--run", run_id]) == cli.EXIT_INVALID
+    assert "FAILED ledger.*: ledger_chain_intact" in capsys.readouterr().out
+
+
+def test_a_kept_track_without_its_consent_id_fails_the_run_naming_the_expectation(run_copy, capsys):
+    output, run_id = run_copy
+
+    def forget_consent(rows):
+        for row in rows:
+            if row["action"] == "keep":
+                row["consent_id"] = None
+        return rows
+
+    _rewrite(output, "face_tracks", run_id, forget_consent)
+    assert cli.main(["validate", output, "--run", run_id]) == cli.EXIT_INVALID
+    assert "FAILED face_tracks.consent_id: expect_column_values_to_not_be_null (Article 13" in capsys.readouterr().out
+    (failure,) = [f for f in read_table(output, "validation_failures").to_pylist() if f["column"] == "consent_id"]
+    (kept,) = [t for t in read_table(output, "face_tracks").to_pylist() if t["action"] == "keep"]
+    assert failure["row_key"] == f"{kept['media_id']}:{kept['track_id']}" and failure["critical"]

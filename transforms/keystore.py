@@ -116,6 +116,15 @@ class LocalKeyStore:
             os.close(fd)
 
 
+SUBJECT_SECRET = "veil:subject-token-secret"
+"""The key store entry whose key is the HMAC secret of subject tokens: no account, never destroyed."""
+
+
+def subject_secret(store: KeyStore) -> bytes:
+    """The secret that turns account ids into non-reversible tokens (created with the store's first keys)."""
+    return store.key_for(SUBJECT_SECRET)[1]
+
+
 def open_keystore(uri: str) -> KeyStore:
     """The key store at ``uri``: a key file on a local path or Beam filesystem; KMS stores plug in here later."""
     if not storage.is_local(uri):

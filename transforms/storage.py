@@ -92,6 +92,26 @@ def delete_tree(uri: str) -> None:
         FileSystems.delete([uri])
 
 
+def delete_path(uri: str) -> bool:
+    """Delete a file, or a folder (prefix) with everything below it; False when nothing was there."""
+    if is_local(uri):
+        path = local_path(uri)
+        if os.path.isdir(path):
+            shutil.rmtree(path)
+            return True
+        if os.path.lexists(path):
+            os.remove(path)
+            return True
+        return False
+    if FileSystems.exists(uri):
+        FileSystems.delete([uri])
+        return True
+    below = [m.path for m in FileSystems.match([uri.rstrip("/") + "/**"])[0].metadata_list]
+    if below:
+        FileSystems.delete(below)
+    return bool(below)
+
+
 def delete_work(work: str) -> None:
     """Remove a run's work folder, and the folder of work folders once no other run uses it."""
     delete_tree(work)

@@ -1,16 +1,24 @@
 """Validate a run's tables against the Great Expectations suites in schemas/expectations, naming every failing row."""
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import logging
 import os
+import tempfile
+from collections.abc import Iterator
 from importlib import resources
+from typing import TYPE_CHECKING
 
 import pandas as pd
 
 from schemas import tables
+from transforms.logic.retention import default_policy
 from transforms.sinks import read_table
+
+if TYPE_CHECKING:
+    from great_expectations.data_context import FileDataContext
 
 # No run-time network: Great Expectations must not try to send usage analytics.
 os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
@@ -46,20 +54,41 @@ def run_frames(output: str, run_id: str) -> dict[str, pd.DataFrame]:
         frames[name] = frame[frame["run_id"] == run_id].reset_index(drop=True)
     media, quarantine = len(frames["media"]), len(frames["quarantine"])
     frames["runs"] = frames["runs"].assign(accounted=media + quarantine, media_rows=media)
+    catalog = frames["catalog"]
+    maximum = default_policy().maximum_days
+    frames["catalog"] = catalog.assign(
+        retention_days=(catalog["retention_until"] - catalog["created_at"]).dt.days.astype("int64"),
+        max_days=catalog["kind"].map(lambda kind: maximum.get(kind, -1)).astype("int64"))
     return frames
 
 
-def validate_run(output: str, run_id: str) -> list[Outcome]:
-    """Every expectation of every validated table, evaluated on this run's rows."""
+@contextlib.contextmanager
+def file_context() -> Iterator[FileDataContext]:
+    """A file-mode Great Expectations project in a private temporary folder, analytics off; removed on exit."""
     import great_expectations as gx  # 2 s to import: only runs that validate pay for it
 
     # GX sets some of its loggers to INFO on import; its context set-up chatter is not a verdict.
     for name in list(logging.root.manager.loggerDict):
         if name.startswith("great_expectations"):
             logging.getLogger(name).setLevel(logging.WARNING)
+    # A local temporary folder rather than one under the output root: roots may be remote (gs://) while GX's
+    # stores write to a local disk; the project is scratch (GX's copies of the suites, raw results) whose record is
+    # validation.json, validation_failures and the published Data Docs; and a folder per validation keeps two
+    # validations of one root from listing each other's results in their Data Docs.
+    with tempfile.TemporaryDirectory(prefix="veil-gx-") as root:
+        context = gx.get_context(mode="file", project_root_dir=root)
+        context.enable_analytics(False)
+        context.variables.progress_bars = {"globally": False}
+        context.variables.save()
+        yield context
 
-    context = gx.get_context(mode="ephemeral")
-    context.variables.progress_bars = {"globally": False}
+
+def validate_run(context: FileDataContext, output: str, run_id: str) -> list[Outcome]:
+    """Every expectation of every validated table, evaluated on this run's rows; GX keeps the results for its
+    Data Docs under the run's id."""
+    import great_expectations as gx
+    from great_expectations.core.run_identifier import RunIdentifier
+
     source = context.data_sources.add_or_update_pandas("veil")
     outcomes = []
     for name, frame in run_frames(output, run_id).items():
@@ -67,7 +96,8 @@ def validate_run(output: str, run_id: str) -> list[Outcome]:
         batch = source.add_dataframe_asset(name=name).add_batch_definition_whole_dataframe("run")
         definition = context.validation_definitions.add_or_update(
             gx.ValidationDefinition(name=f"veil.{name}", data=batch, suite=suite))
-        result = definition.run(batch_parameters={"dataframe": frame}, result_format={"result_format": "COMPLETE"})
+        result = definition.run(batch_parameters={"dataframe": frame}, result_format={"result_format": "COMPLETE"},
+                                run_id=RunIdentifier(run_name=run_id))
         for check in result.results:
             config = check.expectation_config
             indices = check.result.get("unexpected_index_list") or []

@@ -17,15 +17,24 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import yaml
 
-from schemas.codes import ConsentKind, Purpose
+from schemas.codes import AccountEvent, ConsentKind, HoldScope, Purpose
 from schemas.codes import values as enum_values
-from schemas.registries import REGISTRIES, Camera, Consent, Registry, RegistryIssue, Session
+from schemas.registries import (
+    REGISTRIES,
+    AccountEventRow,
+    Camera,
+    Consent,
+    Hold,
+    Registry,
+    RegistryIssue,
+    Session,
+)
 from transforms.logic.identity import parse_time
 
-ROWS = {"cameras": Camera, "sessions": Session, "consents": Consent}
+ROWS = {"cameras": Camera, "sessions": Session, "consents": Consent, "events": AccountEventRow, "holds": Hold}
 FORMATS = (".yaml", ".yml", ".csv", ".jsonl", ".ndjson", ".json", ".parquet")
 
-_ENUMS = {"Purpose": Purpose, "ConsentKind": ConsentKind}
+_ENUMS = {"Purpose": Purpose, "ConsentKind": ConsentKind, "AccountEvent": AccountEvent, "HoldScope": HoldScope}
 _MINIMUM = {"subjects": 1}  # a session serves at least one person; the pyarrow schema cannot say so
 _TRUE, _FALSE = {"true", "yes", "1"}, {"false", "no", "0"}
 _TIME = "an ISO 8601 date and time such as 2026-01-31T08:00:00Z"

@@ -1,0 +1,72 @@
+"""Flex Template entry point (FLEX_TEMPLATE_PYTHON_PY_FILE): submit the anonymize job to Dataflow and return.
+
+Neither ``veil anonymize`` (pipelines.cli.main) nor pipelines.anonymize.run fits here: both wait for the job to
+finish (``with beam.Pipeline``), and the CLI then reads the tables back to validate and report. Google's Flex
+Template docs say the launching program must exit after ``run()`` and not call ``wait_until_finish``, so this
+builds the same graph with anonymize.parse and anonymize.build and only submits it; validation is the scheduled
+``veil validate`` (deploy/schedules/validate-daily.yaml).
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from collections.abc import Sequence
+
+import apache_beam as beam
+from apache_beam.options.pipeline_options import StandardOptions, WorkerOptions
+
+from pipelines import anonymize
+from pipelines.options import AnonymizeOptions
+
+WORKER_IMAGE = "VEIL_WORKER_IMAGE"
+"""Set by deploy/dataflow/Dockerfile to the worker image built with the launcher, so both carry the same Veil."""
+
+
+def switches() -> set[str]:
+    """Options of AnonymizeOptions that are on/off flags (argparse ``store_true``: they take no value)."""
+    parser = argparse.ArgumentParser()
+    AnonymizeOptions._add_argparse_args(parser)
+    return {a.dest for a in parser._actions if a.option_strings and a.nargs == 0 and a.const is True}
+
+
+def flex_args(argv: Sequence[str]) -> list[str]:
+    """The template's arguments as anonymize.parse takes them."""
+    flags = switches()
+    args = []
+    for arg in argv:
+        name, eq, value = arg.partition("=")
+        if eq and name.startswith("--") and name[2:].replace("-", "_") in flags:
+            # Flex Templates pass every parameter as --name=value; argparse refuses a value on a store_true flag.
+            if value.lower() not in ("true", "false"):
+                raise ValueError(f"{name} takes true or false, not {value!r}")
+            args += [name] if value.lower() == "true" else []
+        else:
+            args.append(arg)
+    if not any(a.startswith("--runner") for a in args):
+        # anonymize.parse would otherwise pick the local runner and run the whole archive on the launcher VM.
+        args.append("--runner=DataflowRunner")
+    if os.environ.get(WORKER_IMAGE) and not any(a.startswith("--sdk_container_image") for a in args):
+        args.append(f"--sdk_container_image={os.environ[WORKER_IMAGE]}")
+    return args
+
+
+def main(argv: Sequence[str] | None = None) -> str:
+    """Build the anonymize job from the template's parameters and submit it; returns the run id."""
+    opts, options = anonymize.parse(flex_args(sys.argv[1:] if argv is None else argv))
+    runner = str(options.view_as(StandardOptions).runner).lower()
+    if "dataflow" in runner and not options.view_as(WorkerOptions).sdk_container_image:
+        raise ValueError("--sdk_container_image is required: Dataflow's default worker image has no MediaPipe, "
+                         "OpenCV or PyAV (build deploy/dataflow/worker.Dockerfile with `make template`)")
+    run_id = opts.run_id or anonymize.new_run_id()
+    pipeline = beam.Pipeline(options=options)
+    anonymize.build(pipeline, opts, run_id)
+    pipeline.run()
+    logging.info("veil anonymize run %s submitted", run_id)
+    return run_id
+
+
+if __name__ == "__main__":
+    logging.getLogger().setLevel(logging.INFO)
+    main()

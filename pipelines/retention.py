@@ -1,0 +1,147 @@
+"""Enforce retention on an output root: purge raw footage, expire copies, carry out account cancellations.
+
+Reads OUTPUT/tables/catalog (every artifact anonymize runs wrote), OUTPUT/ledger (what was already
+done), each run's validation verdict, and the account events and legal holds given; computes what is
+due (transforms/logic/retention.py), does it as a Beam job, appends what it did to the hash-chained
+ledger and writes OUTPUT/tables/retention_plan/<run_id>.parquet: every pending action with its due
+date and status, overdue ones flagged. A cancelled account's restricted copies, key and ids in Veil's
+tables are dealt with at the first run after the event; its deadline (15 working days on the
+calendar) is what the plan and validation check.
+
+Run:  veil retention OUTPUT [--as-of 2026-12-01] [--events FILE] [--holds FILE] [--dry-run | --plan]
+"""
+from __future__ import annotations
+
+import datetime as dt
+import json
+import sys
+from collections.abc import Sequence
+
+import apache_beam as beam
+from apache_beam.io.filesystems import FileSystems
+from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
+
+from pipelines import report
+from pipelines.anonymize import DEFAULT_RUNNER, keystore_uri, new_run_id
+from pipelines.options import AnonymizeOptions, RetentionOptions
+from schemas import tables
+from schemas.codes import PlanStatus
+from transforms import storage
+from transforms.keystore import open_keystore, subject_secret
+from transforms.ledger_store import read_ledger, verify_ledger
+from transforms.logic.identity import parse_time
+from transforms.logic.ledger import from_lines, subject_token
+from transforms.logic.registry import RegistryError, parse_registry
+from transforms.logic.retention import Plan, default_policy, due_soon, plan
+from transforms.logic.workdays import default_calendar
+from transforms.retention import ApplyRetention
+from transforms.sinks import read_table, table_uri, write_table
+
+DRY_RUN = ("--dry-run", "--dry_run")
+
+
+def parse(argv: Sequence[str]) -> tuple[RetentionOptions, AnonymizeOptions, PipelineOptions, bool]:
+    """The retention options, the shared ones (output root, key store, run id), the Beam options, and --dry-run."""
+    args = [a for a in argv if a not in DRY_RUN]
+    if args and not args[0].startswith("-"):
+        args[0] = f"--output={args[0]}"
+    options = PipelineOptions(args)
+    standard = options.view_as(StandardOptions)
+    standard.runner = standard.runner or DEFAULT_RUNNER
+    shared = options.view_as(AnonymizeOptions)
+    if not shared.output:
+        raise ValueError("OUTPUT is required: veil retention OUTPUT [options]")
+    return options.view_as(RetentionOptions), shared, options, len(args) != len(argv)
+
+
+def _rows(kind: str, uri: str | None) -> list:
+    """Events or holds; a bad row stops the job, since guessing could delete too much or too little."""
+    if not uri:
+        return []
+    with FileSystems.open(uri) as handle:
+        rows, issues = parse_registry(kind, handle.read(), uri)
+    if issues:
+        raise RegistryError("; ".join(str(i) for i in issues))
+    return rows
+
+
+def approved_runs(output: str) -> set[str]:
+    """Runs whose tables passed validation: only their raw inputs may be purged."""
+    approved = set()
+    for match in FileSystems.match([storage.join(output, "reports", "*", "validation.json")])[0].metadata_list:
+        with FileSystems.open(match.path) as handle:
+            verdict = json.loads(handle.read())
+        if verdict.get("passed"):
+            approved.add(verdict["run_id"])
+    return approved
+
+
+def done_actions(output: str) -> set[tuple]:
+    """(artifact_id, action, event_id) of everything the ledger records."""
+    return {(e.artifact_id, e.action, e.event_id) for name, data in read_ledger(output) for e in from_lines(data, name)}
+
+
+def current_plan(opts: RetentionOptions, output: str, keystore: str) -> tuple[Plan, dt.datetime, dict]:
+    """The plan as of --as-of, and what it was computed from (for the summary)."""
+    as_of = parse_time(opts.as_of) if opts.as_of else dt.datetime.now(dt.UTC)
+    problems = verify_ledger(output)
+    if problems:
+        raise ValueError("the retention ledger does not verify, so what was done cannot be trusted: "
+                         + "; ".join(problems[:5]))
+    catalog = read_table(output, "catalog")
+    texts = []
+    for uri in opts.calendar:
+        with FileSystems.open(uri) as handle:
+            texts.append((uri, handle.read().decode()))
+    calendar = default_calendar(*texts)
+    secret = subject_secret(open_keystore(keystore))
+    policy = default_policy()
+    found = plan(catalog.to_pylist() if catalog is not None else [], done_actions(output), approved_runs(output),
+                 _rows("events", opts.events), _rows("holds", opts.holds), as_of, calendar, policy,
+                 lambda account: subject_token(account, secret))
+    return found, as_of, {"calendar": calendar, "policy": policy}
+
+
+def plan_rows(found: Plan, as_of: dt.datetime, done: bool) -> list[dict]:
+    """The retention_plan table: due actions (done once the job succeeded) and every waiting one."""
+    rows = [(a, PlanStatus.DONE if done else PlanStatus.DUE, "") for a in found.due] + list(found.waiting)
+    return [{"as_of": as_of, "artifact_id": a.artifact_id, "kind": a.kind, "action": a.action.value,
+             "rule": a.rule.value, "event_id": a.event_id, "due_at": a.due_at, "status": status.value, "note": note,
+             "overdue": status != PlanStatus.DONE and a.due_at < as_of} for a, status, note in rows]
+
+
+def describe(found: Plan, as_of: dt.datetime, context: dict) -> str:
+    """The plan for the terminal: what is due now, what waits and why, what falls due soon."""
+    lines = [f"retention as of {as_of.isoformat()}: {len(found.due)} action(s) due now, "
+             f"{len(found.waiting)} waiting"]
+    for action in found.due:
+        lines.append(f"  due     {action.action.value:<14} {action.kind:<17} {action.uri}  ({action.rule.value}, "
+                     f"deadline {action.due_at:%Y-%m-%d})")
+    for action, status, note in found.waiting:
+        lines.append(f"  {status:<7} {action.action.value:<14} {action.kind:<17} {action.uri}  "
+                     f"(due {action.due_at:%Y-%m-%d}{'; ' + note if note else ''})")
+    soon = due_soon(found.waiting, as_of, context["calendar"], context["policy"])
+    lines.append(f"  falling due within {context['policy'].due_soon_working_days} working days: {len(soon)}")
+    return "\n".join(lines)
+
+
+def run(argv: Sequence[str] | None = None) -> tuple[str, str, list[dict]]:
+    """Plan and (unless --dry-run or --plan) apply retention; returns output, run id and the plan rows."""
+    opts, shared, options, dry_run = parse(sys.argv[1:] if argv is None else argv)
+    output, keystore = shared.output, keystore_uri(shared)
+    run_id = shared.run_id or new_run_id()
+    found, as_of, context = current_plan(opts, output, keystore)
+    print(describe(found, as_of, context))
+    if dry_run or opts.plan:
+        return output, run_id, plan_rows(found, as_of, done=False)
+    if found.due:
+        with beam.Pipeline(options=options) as pipeline:
+            _ = pipeline | "Apply Retention" >> ApplyRetention(list(found.due), output, run_id, keystore)
+    rows = plan_rows(found, as_of, done=True)
+    write_table([{**r, "run_id": run_id} for r in rows], tables.RETENTION_PLAN,
+                table_uri(output, "retention_plan", run_id))
+    soon = due_soon(found.waiting, as_of, context["calendar"], context["policy"])
+    report.write_report(output, run_id, report.retention_report(
+        run_id, as_of, rows, [a.artifact_id for a in soon], context["policy"].due_soon_working_days),
+        report.render_retention_html)
+    return output, run_id, rows

@@ -1,0 +1,219 @@
+"""Retention end to end (Articles 15, 17; deletion within 15 working days of an account's cancellation).
+
+A pristine output root is made once (the sample archive plus a file Veil refuses, anonymized and
+validated with the sample registries, paths relative to the folder); each test works on its own copy.
+"""
+import datetime as dt
+import json
+import os
+import shutil
+
+import pytest
+
+from pipelines import cli, retention
+from schemas.codes import AccountEvent, ArtifactKind, LedgerAction
+from tests.conftest import registry_args
+from transforms.keystore import open_keystore
+from transforms.ledger_store import read_ledger
+from transforms.logic.ledger import from_lines
+from transforms.retention import CRASH_AT_STEP, InjectedCrash, step_name
+from transforms.sinks import read_table
+
+ACCOUNT, SESSION, CONSENT = "acct-0042", "s-1001", "c-0042"
+CANCELLED_AT = "2026-09-28T02:00:00Z"
+"""Monday 28 September 2026, 10:00 in Beijing, just before the National Day holiday (1-7 October)."""
+DEADLINE = dt.datetime(2026, 10, 23, 15, 59, 59, 999999, tzinfo=dt.UTC)
+"""By hand from the official 2026 notice: working days after the 28th are Sep 29, 30 (2), Oct 8, 9 (4), the
+make-up Saturday Oct 10 (5), Oct 12-16 (10), Oct 19-23 (15); due by the end of Friday 23 October, Beijing time."""
+
+
+@pytest.fixture(scope="module")
+def pristine(sample_archive, tmp_path_factory):
+    base = tmp_path_factory.mktemp("retention")
+    inputs = base / "in"
+    shutil.copytree(sample_archive["dir"], inputs)
+    (inputs / "notes.txt").write_text("not footage: refused, kept a short while, then purged")
+    args = [a if not a.startswith(sample_archive["dir"]) else os.path.relpath(
+        a.replace(sample_archive["dir"], str(inputs)), base) for a in registry_args(sample_archive)]
+    cwd = os.getcwd()
+    os.chdir(base)
+    try:
+        status = cli.main(["anonymize", "in", "out", *args])
+    finally:
+        os.chdir(cwd)
+    assert status == cli.EXIT_QUARANTINED, "notes.txt is refused, everything else anonymized and validated"
+    return base
+
+
+@pytest.fixture()
+def root(pristine, tmp_path, monkeypatch):
+    """A private copy of the pristine folder, as the current directory (the catalog's paths are relative)."""
+    target = tmp_path / "w"
+    shutil.copytree(pristine, target)
+    monkeypatch.chdir(target)
+    (target / "events.csv").write_text(f"event_id,account_id,event,time\nev-1,{ACCOUNT},"
+                                       f"{AccountEvent.CANCELLED.value},{CANCELLED_AT}\n")
+    return target
+
+
+def _catalog(kind):
+    return [r for r in read_table("out", "catalog").to_pylist() if r["kind"] == kind.value]
+
+
+def _retention(*args):
+    return retention.run(["out", *args])[2]
+
+
+def test_cancellation_removes_every_trace_of_the_account_and_the_ledger_proves_it(root):
+    (copy,) = _catalog(ArtifactKind.RESTRICTED_COPY)
+    sealed_before = root / "sealed-before"
+    shutil.copy(copy["uri"], sealed_before)
+    rows = _retention("--events", "events.csv", "--as-of", "2026-09-29T00:00:00Z")
+
+    assert not os.path.exists(copy["uri"])
+    assert ACCOUNT not in open_keystore("out/keys/keystore.json").accounts()
+    assert cli.main(["decrypt", str(sealed_before), str(root / "opened.mp4"), "--keystore",
+                     "out/keys/keystore.json"]) == 2, "a copy of the sealed file kept elsewhere is unreadable"
+    for table in ("media", "face_tracks", "restricted", "catalog", "quarantine", "runs", "leak_audit",
+                  "retention_plan"):
+        found = read_table("out", table)
+        values = {v for row in (found.to_pylist() if found is not None else []) for v in row.values()}
+        assert not values & {ACCOUNT, SESSION, CONSENT}, f"{table} still names the account"
+    (kept,) = [t for t in read_table("out", "face_tracks").to_pylist() if t["action"] == "keep"]
+    assert kept["account_id"].startswith("acct-tok-") and kept["session_id"].startswith("acct-tok-")
+
+    entries = [e for name, data in read_ledger("out") for e in from_lines(data, name)]
+    assert sorted(e.action for e in entries) == sorted(
+        [LedgerAction.DELETE_FILE.value, LedgerAction.DESTROY_KEY.value] + [LedgerAction.ANONYMIZE_ROWS.value] * 3)
+    assert {e.event_id for e in entries} == {"ev-1"} and len({e.subject_token for e in entries}) == 1
+    ledger_text = b"".join(data for _, data in read_ledger("out")).decode()
+    assert ACCOUNT not in ledger_text and SESSION not in ledger_text
+    assert {r["due_at"] for r in rows if r["rule"] == "account_cancellation"} == {DEADLINE}
+    assert not any(r["overdue"] for r in rows)
+
+    assert cli.main(["ledger", "verify", "out"]) == 0
+    name = sorted(os.listdir("out/ledger"))[0]
+    lines = (root / "out" / "ledger" / name).read_text().splitlines()
+    record = json.loads(lines[0])
+    record["detail"] = "nothing happened here"
+    (root / "out" / "ledger" / name).write_text("\n".join([json.dumps(record)] + lines[1:]) + "\n")
+    assert cli.main(["ledger", "verify", "out"]) == cli.EXIT_INVALID
+
+
+def test_what_falls_due_within_seven_working_days_is_reported(root):
+    created = min(r["created_at"] for r in _catalog(ArtifactKind.RAW_INPUT))
+    rows = _retention("--plan", "--as-of", (created + dt.timedelta(days=1)).isoformat())
+    assert not os.path.exists("out/ledger"), "--plan changes nothing"
+    _retention("--as-of", (created + dt.timedelta(days=1)).isoformat())
+    (run_id,) = {r["run_id"] for r in read_table("out", "retention_plan").to_pylist()}
+    report = json.loads((root / "out" / "reports" / run_id / "report.json").read_text())
+    soon = {r["artifact_id"] for r in report["due_soon"]}
+    quarantined = {r["artifact_id"] for r in rows if r["rule"] == "quarantine_window"}
+    assert quarantined and quarantined <= soon, "the 7-day quarantine window ends within 7 working days"
+    assert not soon & {r["artifact_id"] for r in rows if r["kind"] == "run_report"}
+
+
+def test_a_second_run_after_a_cancellation_does_nothing_twice(root):
+    _retention("--events", "events.csv", "--as-of", "2026-09-29T00:00:00Z")
+    before = read_ledger("out")
+    rows = _retention("--events", "events.csv", "--as-of", "2026-09-30T00:00:00Z")
+    assert read_ledger("out") == before
+    assert not [r for r in rows if r["status"] == "done"]
+
+
+def test_raw_footage_goes_once_its_output_is_validated_and_every_camera_window_has_passed(root):
+    (raw,) = {r["uri"] for r in _catalog(ArtifactKind.RAW_INPUT) if r["uri"].endswith("archive.tar.gz")}
+    created = min(r["created_at"] for r in _catalog(ArtifactKind.RAW_INPUT))
+    soon = created + dt.timedelta(days=1)
+    rows = _retention("--as-of", soon.isoformat())
+    assert os.path.exists(raw), "the lobby (public safety) and corridor cameras keep raw footage 30 days"
+    assert os.path.exists("in/notes.txt"), "a refused input is kept for the operator for the quarantine window"
+    assert any(r["kind"] == "raw_input" and r["status"] == "scheduled" for r in rows)
+
+    later = created + dt.timedelta(days=31)
+    _retention("--as-of", later.isoformat())
+    assert not os.path.exists(raw) and not os.path.exists("in/notes.txt")
+    assert [f for _, _, fs in os.walk("out/quarantine") for f in fs] == [], "quarantine copies purged"
+    publics = {r["camera_id"]: r["uri"] for r in _catalog(ArtifactKind.PUBLIC_COPY)}
+    assert not os.path.exists(publics["corridor-02"]), "internal management: 30 days"
+    assert os.path.exists(publics["lobby-01"]), "public safety: 90 days"
+
+
+def test_raw_footage_of_a_run_that_failed_validation_is_never_purged_and_the_delay_fails_the_run(root, capsys):
+    (report,) = [f for f in os.listdir("out/reports")]
+    verdict_path = root / "out" / "reports" / report / "validation.json"
+    verdict = json.loads(verdict_path.read_text())
+    verdict_path.write_text(json.dumps({**verdict, "passed": False}))
+    created = min(r["created_at"] for r in _catalog(ArtifactKind.RAW_INPUT))
+    as_of = (created + dt.timedelta(days=40)).isoformat()
+    assert cli.main(["retention", "out", "--as-of", as_of]) == cli.EXIT_INVALID
+    shown = capsys.readouterr().out
+    assert "OVERDUE delete_file raw_input" in shown and "FAILED retention_plan.overdue" in shown
+    assert os.path.exists("in/archive.tar.gz")
+    rows = read_table("out", "retention_plan").to_pylist()
+    (raw,) = [r for r in rows if r["kind"] == "raw_input" and r["status"] == "awaiting_approval"]
+    assert raw["overdue"], "an unapproved raw input past its window is reported overdue"
+    report = json.loads((root / "out" / "reports" / raw["run_id"] / "report.json").read_text())
+    assert [(r["artifact_id"], r["status"]) for r in report["overdue"]] == [(raw["artifact_id"], "awaiting_approval")]
+    assert "1 overdue" in (root / "out" / "reports" / raw["run_id"] / "report.html").read_text()
+
+
+def test_a_legal_hold_blocks_deletion_and_is_reported(root):
+    (root / "holds.csv").write_text("hold_id,scope,target,reason\nh-1,camera,lobby-01,court order 2026-118\n")
+    created = min(r["created_at"] for r in _catalog(ArtifactKind.RAW_INPUT))
+    rows = _retention("--holds", "holds.csv", "--as-of", (created + dt.timedelta(days=100)).isoformat())
+    publics = {r["camera_id"]: r["uri"] for r in _catalog(ArtifactKind.PUBLIC_COPY)}
+    assert os.path.exists(publics["lobby-01"]) and os.path.exists("in/archive.tar.gz"), "the archive holds lobby too"
+    assert not os.path.exists(publics["corridor-02"])
+    held = [r for r in rows if r["status"] == "held"]
+    assert held and all("court order 2026-118" in r["note"] for r in held)
+    (plan,) = read_table("out", "retention_plan").to_pylist()[:1]
+    report = json.loads((root / "out" / "reports" / plan["run_id"] / "report.json").read_text())
+    assert {r["artifact_id"] for r in report["held"]} == {r["artifact_id"] for r in held}
+
+
+def _state(root) -> dict:
+    """Everything a retention run can change, less what differs between runs (run ids, times)."""
+    retention_runs = {r["run_id"] for r in read_table("out", "retention_plan").to_pylist()}
+    own = ["/ledger/", "/retention_plan/", *(f"/reports/{run}/" for run in retention_runs)]
+    files = sorted(os.path.relpath(os.path.join(d, f), root) for d, _, fs in os.walk(root) for f in fs
+                   if not any(part in os.path.join(d, f) for part in own))
+    tables = {t: sorted(map(repr, read_table("out", t).to_pylist())) for t in ("face_tracks", "restricted", "catalog")}
+    ledger = sorted((e.artifact_id, e.action, e.event_id, e.subject_token) for name, data in read_ledger("out")
+                    for e in from_lines(data, name))
+    return {"files": files, "tables": tables, "ledger": ledger,
+            "accounts": sorted(open_keystore("out/keys/keystore.json").accounts())}
+
+
+def test_a_run_killed_at_any_step_is_completed_by_the_next_one(pristine, tmp_path, monkeypatch):
+    def fresh(name):
+        target = tmp_path / name
+        shutil.copytree(pristine, target)
+        (target / "events.csv").write_text(f"event_id,account_id,event,time\nev-1,{ACCOUNT},cancelled,{CANCELLED_AT}\n")
+        monkeypatch.chdir(target)
+        return target
+
+    args = ("--events", "events.csv", "--as-of", "2026-09-29T00:00:00Z")
+    reference = fresh("reference")
+    due = retention.current_plan(*_plan_inputs(args))[0].due
+    _retention(*args)
+    expected = _state(reference)
+    steps = [step_name(a) for a in due if a.action is not LedgerAction.DESTROY_KEY] + ["keys", "ledger"]
+    assert len(steps) == 6
+    for n, step in enumerate(steps):
+        crashed = fresh(f"crash-{n}")
+        monkeypatch.setenv(CRASH_AT_STEP, step)
+        with pytest.raises(Exception, match="crash injected") as failure:
+            _retention(*args)
+        assert isinstance(failure.value, InjectedCrash) or "InjectedCrash" in repr(failure.value)
+        monkeypatch.delenv(CRASH_AT_STEP)
+        _retention(*args)
+        state = _state(crashed)
+        for part, value in expected.items():
+            assert state[part] == value, (f"killed at {step}", part, set(map(str, state[part])) ^ set(map(str, value)))
+        assert cli.main(["ledger", "verify", "out"]) == 0
+
+
+def _plan_inputs(args):
+    opts, shared, _, _ = retention.parse(["out", *args])
+    return opts, shared.output, retention.keystore_uri(shared)

@@ -1,0 +1,146 @@
+"""Carry out a retention plan: delete files, rewrite table partitions with tokens, destroy keys; record each step.
+
+Every step is idempotent (a file already gone is recorded as such, a partition without the account's
+id is rewritten unchanged), and the ledger is appended once, after all steps: a run killed half-way
+leaves steps done but unrecorded, which the next run plans again, finds done, and records.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import io
+import os
+
+import apache_beam as beam
+import pyarrow.parquet as pq
+from apache_beam.io.filesystems import FileSystems
+
+from schemas import tables
+from schemas.codes import LedgerAction
+from transforms import storage
+from transforms.keystore import open_keystore, subject_secret
+from transforms.ledger_store import append_entries
+from transforms.logic.ledger import subject_token
+from transforms.logic.retention import Action
+from transforms.sinks import write_table
+
+CRASH_AT_STEP = "VEIL_TEST_CRASH_AT_STEP"
+"""Test hook: the environment variable naming the step at which a run is made to fail, to test recovery."""
+
+
+class InjectedCrash(RuntimeError):
+    """The failure the crash test hook raises."""
+
+
+def crash_point(step: str) -> None:
+    """Fail here when the test hook names this step (``<artifact_id>:<action>``, ``keys`` or ``ledger``)."""
+    if os.environ.get(CRASH_AT_STEP) == step:
+        raise InjectedCrash(f"crash injected at step {step}")
+
+
+def step_name(action: Action) -> str:
+    return f"{action.artifact_id}:{action.action.value}"
+
+
+def ledger_entry(action: Action, run_id: str, detail: str, secret: bytes) -> dict:
+    """What the ledger keeps of a finished action: no account id, only its token."""
+    return {"run_id": run_id, "action": action.action.value, "artifact_id": action.artifact_id,
+            "artifact_kind": action.kind, "rule": action.rule.value, "event_id": action.event_id,
+            "subject_token": subject_token(action.account_id, secret) if action.account_id else None,
+            "due_at": action.due_at, "done_at": dt.datetime.now(dt.UTC), "detail": detail}
+
+
+def anonymize_partition(uri: str, accounts: set[str], secret: bytes) -> int:
+    """Replace the accounts' ids (and their session and consent ids) by tokens in one table partition."""
+    if not FileSystems.exists(uri):
+        return 0
+    with FileSystems.open(uri) as handle:
+        table = pq.read_table(io.BytesIO(handle.read()))
+    rows = table.to_pylist()
+    changed = 0
+    for row in rows:
+        if row.get("account_id") in accounts:
+            for column in ("account_id", "session_id", "consent_id"):
+                if row.get(column) is not None:
+                    row[column] = subject_token(row[column], secret)
+            changed += 1
+    if changed:
+        name = uri.rstrip("/").split("/")[-2]
+        write_table(rows, tables.TABLES[name], uri)
+    return changed
+
+
+class _ExecuteFn(beam.DoFn):
+    def __init__(self, run_id: str, keystore: str):
+        self._run_id = run_id
+        self._keystore = keystore
+        self._secret: bytes | None = None
+        self._deleted = beam.metrics.Metrics.counter("veil", "artifacts_deleted")
+        self._anonymized = beam.metrics.Metrics.counter("veil", "rows_anonymized")
+
+    def setup(self) -> None:
+        self._secret = subject_secret(open_keystore(self._keystore))
+
+    def process(self, keyed):
+        _, actions = keyed
+        actions = sorted(actions, key=lambda a: (a.action.value, a.event_id or ""))
+        deletions = [a for a in actions if a.action is LedgerAction.DELETE_FILE]
+        if deletions:
+            detail = "deleted" if storage.delete_path(deletions[0].uri) else "already gone"
+            self._deleted.inc()
+            crash_point(step_name(deletions[0]))
+            for action in deletions:
+                yield ledger_entry(action, self._run_id, detail, self._secret)
+        rewrites = [a for a in actions if a.action is LedgerAction.ANONYMIZE_ROWS]
+        if rewrites:
+            changed = anonymize_partition(rewrites[0].uri, {a.account_id for a in rewrites}, self._secret)
+            self._anonymized.inc(changed)
+            crash_point(step_name(rewrites[0]))
+            for action in rewrites:
+                yield ledger_entry(action, self._run_id, f"{changed} row(s) of the partition tokenized",
+                                   self._secret)
+
+
+def destroy_keys(actions: list[Action], run_id: str, keystore_uri: str, _after) -> list[dict]:
+    """Destroy the data keys of cancelled accounts (one process: the key store has a single writer)."""
+    keystore = open_keystore(keystore_uri)
+    secret = subject_secret(keystore)
+    entries = []
+    for action in actions:
+        destroyed = keystore.destroy(action.account_id)
+        detail = f"{len(destroyed)} key(s) destroyed" if destroyed else "no key left"
+        entries.append(ledger_entry(action, run_id, detail, secret))
+    crash_point("keys")
+    return entries
+
+
+def record(entries: list[dict], output: str, run_id: str) -> int:
+    """Append the run's finished actions to the ledger in one file."""
+    crash_point("ledger")
+    return len(append_entries(output, run_id, entries))
+
+
+class ApplyRetention(beam.PTransform):
+    """Do every due action (grouped per artifact, so a partition is rewritten once), then destroy keys, then append
+    the ledger; emits the number of ledger entries written."""
+
+    def __init__(self, actions: list[Action], output: str, run_id: str, keystore: str):
+        super().__init__()
+        self._actions = actions
+        self._args = output, run_id, keystore
+
+    def expand(self, pipeline):
+        output, run_id, keystore = self._args
+        on_files = [a for a in self._actions if a.action is not LedgerAction.DESTROY_KEY]
+        on_keys = [a for a in self._actions if a.action is LedgerAction.DESTROY_KEY]
+        done = (pipeline
+                | "Due Actions" >> beam.Create(on_files)
+                | "Key By Artifact" >> beam.Map(lambda a: (a.artifact_id, a))
+                | "Gather Per Artifact" >> beam.GroupByKey()
+                | "Execute" >> beam.ParDo(_ExecuteFn(run_id, keystore)))
+        keys = (pipeline
+                | "Key Actions" >> beam.Create([on_keys])
+                | "Destroy Keys" >> beam.FlatMap(destroy_keys, run_id, keystore, beam.pvalue.AsList(done)))
+        return ((done, keys)
+                | "All Done" >> beam.Flatten()
+                | "Gather Entries" >> beam.combiners.ToList()
+                | "Append Ledger" >> beam.Map(record, output, run_id))
