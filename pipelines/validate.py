@@ -1,9 +1,10 @@
 """Validate one run's tables against Veil's expectation suites; gate the run on its critical expectations.
 
 Reads OUTPUT/tables/*/<run_id>.parquet, evaluates schemas/expectations/<table>.json with Great
-Expectations (file-mode context in a temporary folder, analytics off, nothing on the network), and
-writes every failing row of every failed expectation to OUTPUT/tables/validation_failures/<run_id>.parquet,
-a summary to OUTPUT/reports/<run_id>/validation.json and Data Docs that render offline to
+Expectations (a file-mode project, analytics off, nothing on the network, built locally and published to
+OUTPUT/reports/<run_id>/gx/ so it works for gs:// roots too), and writes every failing row of every
+failed expectation to OUTPUT/tables/validation_failures/<run_id>.parquet, a summary to
+OUTPUT/reports/<run_id>/validation.json and Data Docs that render offline to
 OUTPUT/reports/<run_id>/data_docs/. A failed critical expectation fails the run.
 
 Run:  veil validate OUTPUT [--run RUN_ID]      (the latest run when --run is left out)
@@ -45,6 +46,10 @@ def validate(output: str, run_id: str) -> list[Outcome]:
         storage.publish_bytes(json.dumps(summary, indent=1).encode(),
                               storage.join(output, "reports", run_id, "validation.json"))
         data_docs.publish(data_docs.build(context), docs_uri(output, run_id))
+        # The GX project itself goes under the output root too, so an analyst can reopen it (and its results) with
+        # gx.get_context(mode="file", project_root_dir=OUTPUT/reports/<run_id>); its built site is published above.
+        data_docs.publish(context.root_directory, storage.join(output, "reports", run_id, "gx"),
+                          skip=("data_docs",))
     return outcomes
 
 

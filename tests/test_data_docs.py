@@ -206,3 +206,14 @@ def test_the_data_docs_render_styled_offline_with_the_runs_results(validated_run
     assert re.search(rf"Successful Expectations\s+{evaluated}\b", text)
     assert "Succeeded" in text and validated_run["run_id"] in text
     page.close()
+
+
+def test_the_gx_project_is_kept_under_the_output_root_and_reopens(validated_run):
+    import great_expectations as gx
+
+    project = os.path.join(validated_run["output"], "reports", validated_run["run_id"], "gx")
+    with open(os.path.join(project, "great_expectations.yml")) as handle:
+        assert yaml.safe_load(handle)["analytics_enabled"] is False
+    context = gx.get_context(mode="file", project_root_dir=os.path.dirname(project))
+    assert {s.name for s in context.suites.all()} == {f"veil.{t}" for t in tables.VALIDATED}
+    assert not os.path.exists(os.path.join(project, "data_docs")), "the site is published once, beside it"

@@ -159,11 +159,12 @@ def _rewrite(text: str, to_root: str, unlinked: list[str]) -> str:
     return CSS_URL.sub(css_url, CROSS_ORIGIN.sub("", ATTRIBUTE.sub(attribute, text)))
 
 
-def publish(site: str, uri: str) -> None:
-    """Replace the Data Docs at ``uri`` with a built site, each file atomically and index.html last, so a reader
-    who finds the index finds every page it links."""
-    files = sorted((_relative(os.path.join(folder, name), site) for folder, _, names in os.walk(site)
-                    for name in names), key=lambda rel: (rel == "index.html", rel))
+def publish(site: str, uri: str, skip: tuple[str, ...] = ()) -> None:
+    """Replace the folder at ``uri`` with a local one (a built site, or the GX project less ``skip``ped top-level
+    folders), each file atomically and index.html last, so a reader who finds the index finds every page it links."""
+    files = sorted((rel for rel in (_relative(os.path.join(folder, name), site) for folder, _, names in os.walk(site)
+                                    for name in names) if rel.split("/")[0] not in skip),
+                   key=lambda rel: (rel == "index.html", rel))
     # Pages of an earlier validation of the same run carry other timestamps in their paths: no stale page stays.
     storage.delete_tree(uri)
     for rel in files:
