@@ -25,7 +25,7 @@ from pipelines import report
 from pipelines.anonymize import DEFAULT_RUNNER, keystore_uri, new_run_id
 from pipelines.options import AnonymizeOptions, RetentionOptions
 from schemas import tables
-from schemas.codes import PlanStatus
+from schemas.codes import PlanStatus, RetentionRule
 from transforms import storage
 from transforms.keystore import open_keystore, subject_secret
 from transforms.ledger_store import read_ledger, verify_ledger
@@ -122,6 +122,12 @@ def describe(found: Plan, as_of: dt.datetime, context: dict) -> str:
                      f"(due {action.due_at:%Y-%m-%d}{'; ' + note if note else ''})")
     soon = due_soon(found.waiting, as_of, context["calendar"], context["policy"])
     lines.append(f"  falling due within {context['policy'].due_soon_working_days} working days: {len(soon)}")
+    unconfirmed = sorted({a.due_at.year for a in found.due if a.rule is RetentionRule.ACCOUNT_CANCELLATION
+                          and not context["calendar"].confirmed(a.due_at.date())})
+    if unconfirmed:
+        lines.append(f"  note: no official holiday notice for {', '.join(map(str, unconfirmed))} in the calendar: "
+                     f"cancellation deadlines there count every day but statutory holidays (early, never late); "
+                     f"add the notice with --calendar")
     return "\n".join(lines)
 
 

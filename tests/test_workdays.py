@@ -90,19 +90,21 @@ def test_the_default_data_matches_the_notices():
     assert CAL.years == {2024, 2025, 2026, 2027} and CAL.provisional == {2027}
 
 
-def test_provisional_2027_has_only_the_statutory_days():
+def test_provisional_2027_has_only_the_statutory_days_and_counts_weekends_until_its_notice():
     # Mon 8 Feb 2027 is 正月初三 (New Year is Sat 6 Feb): statutory. Tue 9 Feb will likely be a substitute day,
-    # but no notice says so yet: it counts as a working day.
-    assert not CAL.is_working_day(date(2027, 2, 8))
-    assert CAL.is_working_day(date(2027, 2, 9))
-    assert CAL.covers(date(2027, 2, 9))
+    # but no notice says so yet: it counts as a working day. So does Sun 14 Feb, which may become a make-up day.
+    assert not CAL.is_working_day(date(2027, 2, 8)) and not CAL.is_working_day(date(2027, 2, 6))
+    assert CAL.is_working_day(date(2027, 2, 9)) and CAL.is_working_day(date(2027, 2, 14))
+    assert CAL.covers(date(2027, 2, 9)) and not CAL.confirmed(date(2027, 2, 9))
+    # From Fri 5 Feb (statutory eve, off) the count runs Feb 9, 10, ... skipping only Feb 6-8: day 15 is Feb 23.
+    assert CAL.add_working_days(date(2027, 2, 4), 15) == date(2027, 2, 23)
 
 
-def test_years_outside_the_data_count_every_weekday():
-    # 2031 has no data: Wed 1 Jan 2031 counts although New Year's Day is a holiday by law. From Fri 3 Jan:
-    # Jan 6-10 Mon-Fri 1-5; 13-17 6-10; 20-24 11-15.
+def test_years_outside_the_data_count_every_day():
+    # 2031 has no data: Wed 1 Jan 2031 counts although New Year's Day is a holiday by law, and so do weekends
+    # (a make-up working weekend the data lacks must not push a deadline later). From Fri 3 Jan: Jan 4-18 are 1-15.
     assert CAL.add_working_days(date(2030, 12, 31), 1) == date(2031, 1, 1)
-    assert CAL.add_working_days(date(2031, 1, 3), 15) == date(2031, 1, 24)
+    assert CAL.add_working_days(date(2031, 1, 3), 15) == date(2031, 1, 18)
     assert not CAL.covers(date(2031, 1, 1)) and not CAL.covers(date(2023, 6, 1))
     assert CAL.covers(date(2026, 1, 1))
 
@@ -122,9 +124,9 @@ def test_a_user_file_replaces_a_whole_year_and_adds_others():
     assert not CAL.is_working_day(date(2026, 2, 16))
 
 
-def test_no_files_make_a_weekday_only_calendar():
+def test_no_files_make_a_calendar_where_every_day_counts():
     cal = load_calendar()
-    assert cal.is_working_day(date(2025, 10, 1)) and not cal.is_working_day(date(2025, 10, 4))
+    assert cal.is_working_day(date(2025, 10, 1)) and cal.is_working_day(date(2025, 10, 4))
     assert not cal.covers(date(2025, 10, 1))
 
 

@@ -5,11 +5,11 @@ A working day is Monday to Friday, less the holidays of the State Council's year
 days (调休: weekend days declared working days). schemas/calendars/cn.json holds the notices for 2024-2026; a user's
 file of the same form adds or replaces whole years.
 
-When unsure, a weekday counts as a working day: a weekday off that the data lacks can only bring a deadline earlier,
-never later. So a year outside the data counts every weekday, and 2027, whose notice is not out, lists only the 13
-days off that the 全国年节及纪念日放假办法 fixes by law. The rule cannot cover make-up days: a weekend
-working day that the data lacks (a year outside it, or a provisional one) brings a deadline later, by a day or two
-when it falls next to one. ``covers`` and ``provisional`` tell callers when to warn.
+When unsure, a day counts as a working day, so a deadline can only come earlier, never later (fail closed): a
+weekday off that the data lacks would shorten the count, and so would a make-up working weekend it lacks. So in a
+year whose notice is not in the data (outside it, or provisional like 2027, which lists only the 13 days off that the
+全国年节及纪念日放假办法 fixes by law) every day but those statutory days counts, weekends included: such deadlines
+come about a week early until the notice is added. ``covers`` and ``provisional`` tell callers when to warn.
 """
 from __future__ import annotations
 
@@ -37,11 +37,19 @@ class WorkCalendar:
     provisional: frozenset[int]
 
     def is_working_day(self, day: dt.date) -> bool:
-        """Whether ``day`` is a working day."""
-        return day in self.workdays or (day not in self.holidays and day.weekday() < 5)
+        """Whether ``day`` is a working day; in a year without its notice, any day but a statutory day off."""
+        if day in self.workdays:
+            return True
+        if day in self.holidays:
+            return False
+        return day.weekday() < 5 or not self.confirmed(day)
+
+    def confirmed(self, day: dt.date) -> bool:
+        """Whether ``day``'s year has its official notice in the data (not provisional)."""
+        return day.year in self.years and day.year not in self.provisional
 
     def covers(self, day: dt.date) -> bool:
-        """Whether the data has ``day``'s year (provisionally or not); outside it only weekends are days off."""
+        """Whether the data has ``day``'s year (provisionally or not); outside it every day counts."""
         return day.year in self.years
 
     def add_working_days(self, start: dt.datetime | dt.date, n: int) -> dt.date:
