@@ -16,9 +16,10 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from apache_beam.io.filesystems import FileSystems
 
-from schemas.codes import Action, QuarantineReason
+from schemas.codes import Action, ArtifactKind, QuarantineReason
 from schemas.registries import Camera, Registry, RegistryIssue
 from transforms import storage
+from transforms.logic.retention import default_policy
 from transforms.sinks import read_table
 
 FILING_THRESHOLD = 10_000
@@ -119,8 +120,11 @@ def _count(values: Iterable[str]) -> dict[str, int]:
 
 
 def _retention(camera: Camera) -> dict:
-    return {"raw_retention_days": _or_default(camera.raw_retention_days),
-            "anonymized_retention_days": _or_default(camera.anonymized_retention_days)}
+    """The camera's windows in force: its registry's days, else the policy's for its purpose, capped."""
+    policy = default_policy()
+    return {"raw_retention_days": policy.window(ArtifactKind.RAW_INPUT, camera),
+            "anonymized_retention_days": policy.window(ArtifactKind.PUBLIC_COPY, camera),
+            "restricted_retention_days": policy.window(ArtifactKind.RESTRICTED_COPY, camera)}
 
 
 def _issue(issue: RegistryIssue) -> dict:
@@ -128,10 +132,6 @@ def _issue(issue: RegistryIssue) -> dict:
     message = WITHHELD if issue.registry in PERSONAL_REGISTRIES else issue.message
     return {"registry": issue.registry, "file": issue.file, "line": issue.line, "field": issue.field,
             "message": message}
-
-
-def _or_default(days: int | None) -> int | str:
-    return "default" if days is None else days
 
 
 def _validation(output: str, run_id: str) -> dict | None:
@@ -216,8 +216,8 @@ def render_html(report: dict) -> str:
         "<h2>Quarantined inputs</h2>", _table(["reason", "inputs"], list(report["quarantined_by_reason"].items())),
         "<h2>Protective measures</h2>",
         _pairs({k: v for k, v in report["protective_measures"].items() if k != "retention_by_camera"}),
-        _table(["camera", "raw retention (days)", "anonymized retention (days)"],
-               [[c, r["raw_retention_days"], r["anonymized_retention_days"]]
+        _table(["camera", "raw footage kept (days)", "public copies kept (days)", "restricted copies kept (days)"],
+               [[c, r["raw_retention_days"], r["anonymized_retention_days"], r["restricted_retention_days"]]
                 for c, r in report["protective_measures"]["retention_by_camera"].items()]),
         "<h2>Validation</h2>", _validation_html(report),
     ]

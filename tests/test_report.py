@@ -160,7 +160,8 @@ def test_purpose_signage_retention_and_registry_issues(output, registry):
     measures = built["protective_measures"]
     assert {k: measures[k] for k in MEASURES} == MEASURES
     assert measures["retention_by_camera"]["cam-shop"] == {"raw_retention_days": 7,
-                                                           "anonymized_retention_days": "default"}
+                                                           "anonymized_retention_days": 180,
+                                                           "restricted_retention_days": 180}
     assert built["registry_issues"] == [
         {"registry": "cameras", "file": "cameras.yaml", "line": 12, "field": "signage",
          "message": "expected true or false, got 'maybe'"},
