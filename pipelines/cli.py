@@ -59,13 +59,14 @@ def _retention(argv: list[str]) -> int:
         return 2
     overdue = [r for r in rows if r["overdue"]]
     held = [r for r in rows if r["status"] == "held"]
-    print(f"retention run {run_id}: {sum(r['status'] == 'done' for r in rows)} done, {len(held)} held, "
-          f"{len(overdue)} overdue")
+    planning = any(flag in argv for flag in ("--dry-run", "--dry_run", "--plan"))
+    print(f"{'plan only, nothing changed' if planning else f'retention run {run_id}'}: "
+          f"{sum(r['status'] == 'done' for r in rows)} done, {len(held)} held, {len(overdue)} overdue")
     for row in overdue:
         print(f"  OVERDUE {row['action']} {row['kind']} {row['artifact_id']} (due {row['due_at']:%Y-%m-%d}, "
               f"{row['status']}{': ' + row['note'] if row['note'] else ''})")
-    if "--dry-run" in argv or "--dry_run" in argv or "--plan" in argv:
-        return 0
+    if planning:
+        return EXIT_INVALID if overdue else 0
     outcomes = validate.validate(output, run_id)
     print(validate.describe(outcomes, output, run_id))
     return EXIT_INVALID if overdue or validate.critical_failures(outcomes) else 0
