@@ -252,7 +252,7 @@ def run(argv: Sequence[str] | None = None) -> str:
     run_id = opts.run_id or new_run_id()
     pipeline = beam.Pipeline(options=options)
     build(pipeline, opts, run_id)
-    launch.run(pipeline, options)
+    launch.run(pipeline)
     return run_id
 
 

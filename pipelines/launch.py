@@ -67,18 +67,18 @@ def dask_cluster(options: PipelineOptions) -> Iterator[None]:
         yield
 
 
-def run_pipeline(pipeline: beam.Pipeline) -> None:
-    """Run and wait; a Dask run's client is closed before its cluster is (the other order can crash the run)."""
-    result = pipeline.run()
-    try:
-        result.wait_until_finish()
-    finally:
-        client = getattr(result, "client", None)
-        if client is not None:
-            client.close()
+def run(pipeline: beam.Pipeline) -> None:
+    """Run a pipeline and wait, inside a Dask cluster when its runner is Dask's.
 
-
-def run(pipeline: beam.Pipeline, options: PipelineOptions) -> None:
-    """Run a pipeline built with ``options``, inside a Dask cluster when its runner is Dask's."""
+    A Dask run's client is closed before its cluster is: the other order can crash the run (shared/notes).
+    """
+    # The pipeline's own options: it deep-copied the ones it was built with, and its runner reads these.
+    options = pipeline.options
     with dask_cluster(options) if is_dask(options) else contextlib.nullcontext():
-        run_pipeline(pipeline)
+        result = pipeline.run()
+        try:
+            result.wait_until_finish()
+        finally:
+            client = getattr(result, "client", None)
+            if client is not None:
+                client.close()
