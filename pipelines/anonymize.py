@@ -22,7 +22,6 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
-import os
 import sys
 import uuid
 from collections.abc import Sequence
@@ -30,8 +29,9 @@ from fractions import Fraction
 
 import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
-from apache_beam.options.pipeline_options import DirectOptions, PipelineOptions, StandardOptions
+from apache_beam.options.pipeline_options import PipelineOptions
 
+from pipelines import launch
 from pipelines.options import AnonymizeOptions
 from schemas import tables
 from schemas.codes import PRIVATE_LOCATIONS, MediaStatus, Purpose, RedactionMode, SecondDetector
@@ -54,11 +54,8 @@ from transforms.policy import ApplyPolicy, ScreenCameras
 from transforms.quarantine import QuarantineInputs
 from transforms.redaction import RedactFrames
 from transforms.segments import SplitSegments
-from transforms.sinks import WriteTable, read_table
+from transforms.sinks import GatherAll, WriteTable, read_table
 from transforms.tracking import TrackFaces
-
-DEFAULT_RUNNER = "FnApiRunner"
-"""The local engine behind DirectRunner, named directly so nothing tries to download Prism at run time."""
 
 
 def settings_of(opts: AnonymizeOptions, registry_digest: str) -> dict:
@@ -187,36 +184,39 @@ def build(pipeline: beam.Pipeline, opts: AnonymizeOptions, run_id: str) -> dict:
                 joined["quarantine"])
                | "All Quarantined" >> beam.Flatten())
     quarantine_rows = refused | "Quarantine Inputs" >> QuarantineInputs(storage.join(output, "quarantine", run_id))
-    written = [
-        joined["media"] | "Write Media" >> WriteTable(output, "media", run_id),
-        joined["face_tracks"] | "Write Face Tracks" >> WriteTable(output, "face_tracks", run_id),
-        joined["restricted"] | "Write Restricted" >> WriteTable(output, "restricted", run_id),
-        quarantine_rows | "Write Quarantine" >> WriteTable(output, "quarantine", run_id),
-        redacted["leak_audit"] | "Write Leak Audit" >> WriteTable(output, "leak_audit", run_id),
-        ((joined["media"], joined["restricted"], quarantine_rows)
-         | "Catalog Artifacts" >> CatalogArtifacts(output, run_id, registry, default_policy(), started)
-         | "Write Catalog" >> WriteTable(output, "catalog", run_id)),
-    ]
-    skipped = media["skipped"] | "Count Skipped" >> beam.combiners.Count.Globally()
+    written = {
+        "media": joined["media"] | "Write Media" >> WriteTable(output, "media", run_id),
+        "face_tracks": joined["face_tracks"] | "Write Face Tracks" >> WriteTable(output, "face_tracks", run_id),
+        "restricted": joined["restricted"] | "Write Restricted" >> WriteTable(output, "restricted", run_id),
+        "quarantine": quarantine_rows | "Write Quarantine" >> WriteTable(output, "quarantine", run_id),
+        "leak_audit": redacted["leak_audit"] | "Write Leak Audit" >> WriteTable(output, "leak_audit", run_id),
+        "catalog": ((joined["media"], joined["restricted"], quarantine_rows)
+                    | "Catalog Artifacts" >> CatalogArtifacts(output, run_id, registry, default_policy(), started)
+                    | "Write Catalog" >> WriteTable(output, "catalog", run_id)),
+    }
     options_json = json.dumps({k: v for k, v in opts.get_all_options(drop_default=True).items()}, default=str,
                               sort_keys=True)
 
-    def run_row(_, media_rows, n_quarantined, n_skipped, *table_counts):
+    def run_row(facts):
+        media_rows = [row for kind, row in facts if kind == "media"]
+        n_quarantined = sum(kind == "quarantined" for kind, _ in facts)
         return {"started_at": started, "finished_at": dt.datetime.now(dt.UTC), "options": options_json,
                 "inputs": len(media_rows) + n_quarantined, "anonymized": len(media_rows),
-                "quarantined": n_quarantined, "skipped": n_skipped,
+                "quarantined": n_quarantined, "skipped": sum(kind == "skipped" for kind, _ in facts),
                 "frames": sum(r["frames"] for r in media_rows),
                 "faces_redacted": sum(r["faces_redacted"] for r in media_rows),
                 "tracks_redacted": sum(r["tracks_redacted"] for r in media_rows),
                 "tracks_kept": sum(r["tracks_kept"] for r in media_rows)}
 
-    runs = (pipeline
-            | "Run Marker" >> beam.Create([None])
-            | "Summarize Run" >> beam.Map(
-                run_row, beam.pvalue.AsList(joined["media"]),
-                beam.pvalue.AsSingleton(quarantine_rows | "Count Quarantined" >> beam.combiners.Count.Globally()),
-                beam.pvalue.AsSingleton(skipped),
-                *[beam.pvalue.AsSingleton(w) for w in written]))
+    # Main inputs only, no side inputs: the run row then waits for every table on every runner, and DaskRunner,
+    # which computes only the graph's last leaf and re-runs a side input's upstream per consumer, runs it all once.
+    facts = ((joined["media"] | "Fact Media" >> beam.Map(lambda row: ("media", row)),
+              quarantine_rows | "Fact Quarantined" >> beam.Map(lambda _: ("quarantined", None)),
+              media["skipped"] | "Fact Skipped" >> beam.Map(lambda _: ("skipped", None)),
+              *[count | f"Fact Wrote {table}" >> beam.Map(lambda _: ("written", None))
+                for table, count in written.items()])
+             | "Run Facts" >> beam.Flatten())
+    runs = facts | "Gather Run Facts" >> GatherAll() | "Summarize Run" >> beam.Map(run_row)
     done = runs | "Write Runs" >> WriteTable(output, "runs", run_id)
     _ = done | "Remove Work Files" >> beam.Map(lambda _: storage.delete_work(work))
     return {"media": joined["media"], "face_tracks": joined["face_tracks"], "restricted": joined["restricted"],
@@ -232,20 +232,7 @@ def parse(argv: Sequence[str]) -> tuple[AnonymizeOptions, PipelineOptions]:
         positional.append(args.pop(0))
     args = [f"--{name}={value}" for name, value in zip(("input", "output"), positional)] + args
     options = PipelineOptions(args)
-    standard = options.view_as(StandardOptions)
-    if not standard.runner:
-        standard.runner = DEFAULT_RUNNER
-        if not any(a.startswith(("--direct_running_mode", "--direct_num_workers")) for a in args):
-            # Segments are independent: one worker process per core (threads would share one detector lock).
-            direct = options.view_as(DirectOptions)
-            direct.direct_running_mode = "multi_processing"
-            direct.direct_num_workers = os.cpu_count() or 1
-    if "dask" in str(standard.runner).lower():
-        # Measured on Beam 2.77 (shared/notes): DaskRunner hands every element to every tagged output and runs
-        # only one of several sinks, without an error. Veil routes refused inputs through tagged outputs and
-        # writes four tables, so its accounting of every input would be silently wrong there.
-        raise ValueError("the Dask runner is refused: Beam 2.77's DaskRunner silently mis-routes tagged outputs "
-                         "and drops all but one sink, which Veil's quarantine routing depends on")
+    launch.configure(options, args)
     opts = options.view_as(AnonymizeOptions)
     if not opts.input or not opts.output:
         raise ValueError("INPUT and OUTPUT are required: veil anonymize INPUT OUTPUT [options]")
@@ -263,8 +250,9 @@ def run(argv: Sequence[str] | None = None) -> str:
     """Parse, build and run the job; returns the run id."""
     opts, options = parse(sys.argv[1:] if argv is None else argv)
     run_id = opts.run_id or new_run_id()
-    with beam.Pipeline(options=options) as pipeline:
-        build(pipeline, opts, run_id)
+    pipeline = beam.Pipeline(options=options)
+    build(pipeline, opts, run_id)
+    launch.run(pipeline)
     return run_id
 
 

@@ -82,3 +82,18 @@ class RetentionOptions(PipelineOptions):
                             help="working-day calendar file(s) extending or overriding the shipped Chinese one")
         parser.add_argument("--plan", action="store_true",
                             help="print every pending action with its due date and status, and change nothing")
+
+
+class LaunchOptions(PipelineOptions):
+    """Where ``veil anonymize`` runs its workers. Not template parameters: they name the launching machine's
+    processes or a Dask scheduler, which a Dataflow job has no use for."""
+
+    @classmethod
+    def _add_argparse_args(cls, parser) -> None:
+        parser.add_argument("--workers", type=int,
+                            help="with --runner dask: start a local Dask cluster of this many worker processes "
+                                 "(default: one per core)")
+        parser.add_argument("--dask_address", "--dask-address",
+                            help="with --runner dask: HOST:PORT of a running Dask scheduler to use instead")
+        parser.add_argument("--direct_workers", "--direct-workers", type=int,
+                            help="worker processes of the local runner (default: one per core)")

@@ -10,8 +10,10 @@ from pipelines import cli
 @pytest.mark.parametrize("argv, message", [
     (["anonymize", "/no/such/input.mp4", "/tmp/out"], "matches no file"),
     (["anonymize", "/no/such/input.mp4"], "INPUT and OUTPUT are required"),
-    (["anonymize", "/in", "/out", "--runner", "apache_beam.runners.dask.dask_runner.DaskRunner"],
-     "Dask runner is refused"),
+    (["anonymize", "/in", "/out", "--workers", "2"], "need --runner dask"),
+    (["anonymize", "/in", "/out", "--runner", "dask", "--workers", "2", "--dask-address", "h:8786"], "give one"),
+    (["anonymize", "/in", "/out", "--runner", "dask", "--direct-workers", "2"], "is for the local runner"),
+    (["retention", "/out", "--runner", "dask"], "retention job is refused on Dask"),
 ])
 def test_usage_errors_say_what_is_wrong_and_exit_2(argv, message, capsys):
     assert cli.main(argv) == 2

@@ -12,6 +12,7 @@ from schemas.registries import Registry
 from transforms.logic.policy import PolicyConfig, decide, screen
 from transforms.logic.tracking import TrackerConfig, track_regions
 from transforms.quarantine import QUARANTINE
+from transforms.tags import SplitByTag
 
 
 class _ScreenFn(beam.DoFn):
@@ -43,8 +44,7 @@ class ScreenCameras(beam.PTransform):
         self._fn = _ScreenFn(registry, policy)
 
     def expand(self, media):
-        results = media | "Screen By Camera" >> beam.ParDo(self._fn).with_outputs(QUARANTINE, main="media")
-        return {"media": results.media, QUARANTINE: results[QUARANTINE]}
+        return media | "Screen By Camera" >> SplitByTag(self._fn, "media", (QUARANTINE,))
 
 
 def _regions(tracks: Iterable[Track], config: TrackerConfig, frames: int) -> Regions:

@@ -1,6 +1,7 @@
 """Keep what could not be processed: the input's bytes and the reason, under OUT/quarantine/<run_id>/."""
 from __future__ import annotations
 
+import functools
 import json
 import posixpath
 
@@ -11,9 +12,9 @@ from schemas.codes import QuarantineReason
 from schemas.elements import MediaInfo, MediaSource, QuarantineRecord
 from transforms import storage
 from transforms.logic.identity import media_id
+from transforms.tags import SplitByTag
 
 QUARANTINE = "quarantine"
-FAILED = "failed"
 
 
 def origin_of(element) -> tuple[str, str | None, str | None]:
@@ -35,19 +36,13 @@ def guarded_pardo(pcoll, label: str, fn: beam.DoFn, main: str, *tags: str) -> di
     expect lands there too, as ``processing_error`` with the exception, and the run goes on.
     Returns the outputs by tag, QUARANTINE holding both kinds.
     """
-    results = pcoll | label >> beam.ParDo(fn).with_exception_handling(dead_letter_tag=FAILED).with_outputs(
-        *tags, QUARANTINE, main=main)
-    failed = results[FAILED] | f"{label} Failures" >> beam.Map(_unexpected, label)
-    outputs = {tag: results[tag] for tag in (main, *tags)}
-    outputs[QUARANTINE] = (results[QUARANTINE], failed) | f"{label} Refused" >> beam.Flatten()
-    return outputs
+    return pcoll | label >> SplitByTag(fn, main, (*tags, QUARANTINE), functools.partial(_unexpected, stage=label))
 
 
-def _unexpected(failed, stage: str) -> QuarantineRecord:
-    element, (_, error, _) = failed
+def _unexpected(element, error: Exception, stage: str) -> tuple[str, QuarantineRecord]:
     uri, key, source = origin_of(element)
-    return QuarantineRecord(uri, QuarantineReason.PROCESSING_ERROR, f"{stage} failed unexpectedly: {error}", key,
-                            source)
+    return QUARANTINE, QuarantineRecord(uri, QuarantineReason.PROCESSING_ERROR,
+                                        f"{stage} failed unexpectedly: {error!r}", key, source)
 
 
 class _QuarantineFn(beam.DoFn):

@@ -17,6 +17,7 @@ from transforms.logic.audit import AuditConfig, HaarAuditor, over_regions, sampl
 from transforms.logic.masks import plane_views, redact
 from transforms.logic.sealing import seal_file
 from transforms.segments import decode
+from transforms.tags import SplitByTag
 
 AUDIT = "leak_audit"
 
@@ -145,8 +146,7 @@ class RedactFrames(beam.PTransform):
         self._fn = _RedactSegmentFn(RedactionMode(mode), encoder, temp_root, audit, keystore)
 
     def expand(self, plans):
-        results = (plans
-                   | "Plan Segment Jobs" >> beam.FlatMap(segment_jobs)
-                   | "Spread Jobs" >> beam.Reshuffle()
-                   | "Redact And Encode" >> beam.ParDo(self._fn).with_outputs(AUDIT, main="parts"))
-        return {"parts": results.parts, AUDIT: results[AUDIT]}
+        return (plans
+                | "Plan Segment Jobs" >> beam.FlatMap(segment_jobs)
+                | "Spread Jobs" >> beam.Reshuffle()
+                | "Redact And Encode" >> SplitByTag(self._fn, "parts", (AUDIT,)))

@@ -48,6 +48,21 @@ def read_table(root: str, table: str, run_id: str | None = None) -> pa.Table | N
     return pa.concat_tables(parts, promote_options="default")
 
 
+class GatherAll(beam.PTransform):
+    """All elements as one list, emitted exactly once, also when there are none (what ``ToList`` does).
+
+    Built from a GroupByKey rather than ``ToList``: that one injects its default through a side input, and Beam
+    2.77's DaskRunner computes a side input by re-running everything upstream of it, once per consumer.
+    """
+
+    def expand(self, pcoll):
+        return ((pcoll | "Mark Elements" >> beam.Map(lambda v: (0, (True, v))),
+                 pcoll.pipeline | "Mark Start" >> beam.Create([(0, (False, None))]))
+                | "Together" >> beam.Flatten()
+                | "Group" >> beam.GroupByKey()
+                | "Unmark" >> beam.MapTuple(lambda _, marked: [v for real, v in marked if real]))
+
+
 class WriteTable(beam.PTransform):
     """Write all rows of one table for this run as a single Parquet file; emits the row count.
 
@@ -64,5 +79,5 @@ class WriteTable(beam.PTransform):
         uri, schema, run_id = self._uri, self._schema, self._run_id
         return (rows
                 | "Stamp Run" >> beam.Map(lambda row: {**row, "run_id": run_id})
-                | "Gather Rows" >> beam.combiners.ToList()
+                | "Gather Rows" >> GatherAll()
                 | "Write Parquet" >> beam.Map(lambda rows: write_table(rows, schema, uri)))

@@ -1,7 +1,7 @@
 """Flex Template entry point (FLEX_TEMPLATE_PYTHON_PY_FILE): submit the anonymize job to Dataflow and return.
 
 Neither ``veil anonymize`` (pipelines.cli.main) nor pipelines.anonymize.run fits here: both wait for the job to
-finish (``with beam.Pipeline``), and the CLI then reads the tables back to validate and report. Google's Flex
+finish (pipelines.launch.run), and the CLI then reads the tables back to validate and report. Google's Flex
 Template docs say the launching program must exit after ``run()`` and not call ``wait_until_finish``, so this
 builds the same graph with anonymize.parse and anonymize.build and only submits it; validation is the scheduled
 ``veil validate`` (deploy/schedules/validate-daily.yaml).

@@ -1,0 +1,84 @@
+"""Run a job's pipeline on the local runner or on a Dask cluster, starting and stopping a local cluster if asked."""
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Iterator, Sequence
+
+import apache_beam as beam
+from apache_beam.options.pipeline_options import DirectOptions, PipelineOptions, StandardOptions
+
+from pipelines.options import LaunchOptions
+
+DEFAULT_RUNNER = "FnApiRunner"
+"""The local engine behind DirectRunner, named directly so nothing tries to download Prism at run time."""
+DASK_RUNNER = "apache_beam.runners.dask.dask_runner.DaskRunner"
+DASK_NAMES = {"dask", "daskrunner", DASK_RUNNER.lower()}
+
+
+def is_dask(options: PipelineOptions) -> bool:
+    return str(options.view_as(StandardOptions).runner).lower() in DASK_NAMES
+
+
+def configure(options: PipelineOptions, args: Sequence[str]) -> None:
+    """Settle the runner of options parsed from ``args``: the local one by default, one worker process per core;
+    ``dask`` names Beam's DaskRunner. Raises ValueError for launch options that do not fit the runner."""
+    standard, launch = options.view_as(StandardOptions), options.view_as(LaunchOptions)
+    if any(n is not None and n < 1 for n in (launch.workers, launch.direct_workers)):
+        raise ValueError("--workers and --direct-workers take a number of processes, at least 1")
+    if is_dask(options):
+        if launch.direct_workers is not None:
+            raise ValueError("--direct-workers is for the local runner; with --runner dask use --workers")
+        if launch.workers is not None and launch.dask_address:
+            raise ValueError("--workers starts a local Dask cluster and --dask-address uses a running one: "
+                             "give one of them")
+        standard.runner = DASK_RUNNER
+        return
+    if launch.workers is not None or launch.dask_address:
+        raise ValueError("--workers and --dask-address need --runner dask (the local runner takes --direct-workers)")
+    if standard.runner:
+        return
+    standard.runner = DEFAULT_RUNNER
+    if launch.direct_workers or not any(a.startswith(("--direct_running_mode", "--direct_num_workers")) for a in args):
+        # Segments are independent: one worker process per core (threads would share one detector lock).
+        direct = options.view_as(DirectOptions)
+        direct.direct_running_mode = "multi_processing"
+        direct.direct_num_workers = launch.direct_workers or os.cpu_count() or 1
+
+
+@contextlib.contextmanager
+def dask_cluster(options: PipelineOptions) -> Iterator[None]:
+    """Point a Dask run at its scheduler: the given one, or a local cluster started here and closed on the way out."""
+    from apache_beam.runners.dask.dask_runner import DaskOptions
+
+    launch, dask = options.view_as(LaunchOptions), options.view_as(DaskOptions)
+    if launch.dask_address:
+        dask.address = launch.dask_address
+        yield
+        return
+    from distributed import LocalCluster
+
+    workers = launch.workers or os.cpu_count() or 1
+    # Dask splits a Create into partitions, its unit of parallelism: one per worker by default.
+    dask.npartitions = dask.npartitions or workers
+    with LocalCluster(n_workers=workers, processes=True, threads_per_worker=1, dashboard_address=None,
+                      worker_dashboard_address=None) as cluster:
+        dask.address = cluster.scheduler_address
+        yield
+
+
+def run(pipeline: beam.Pipeline) -> None:
+    """Run a pipeline and wait, inside a Dask cluster when its runner is Dask's.
+
+    A Dask run's client is closed before its cluster is: the other order can crash the run (shared/notes).
+    """
+    # The pipeline's own options: it deep-copied the ones it was built with, and its runner reads these.
+    options = pipeline.options
+    with dask_cluster(options) if is_dask(options) else contextlib.nullcontext():
+        result = pipeline.run()
+        try:
+            result.wait_until_finish()
+        finally:
+            client = getattr(result, "client", None)
+            if client is not None:
+                client.close()
