@@ -43,8 +43,8 @@ def build_report(output: str, run_id: str, registry: Registry, measures: dict) -
     run = _run_row(output, run_id)
     media, quarantine = _rows(output, "media", run_id), _rows(output, "quarantine", run_id)
     tracks = read_table(output, "face_tracks", run_id)
-    camera_of = _camera_of_media(output, media)
-    involved = sorted({camera_of.get(r["media_id"]) for r in media + quarantine} - {None})
+    camera_of = _camera_of_media(media)
+    involved = sorted(({camera_of.get(r["media_id"]) for r in media} | {r["camera_id"] for r in quarantine}) - {None})
     registered = [registry.cameras[c] for c in involved if c in registry.cameras]
     accounts_all_runs = _kept_accounts(read_table(output, "face_tracks"))
     restricted = _rows(output, "restricted", run_id)
@@ -63,7 +63,7 @@ def build_report(output: str, run_id: str, registry: Registry, measures: dict) -
         "filing_required": accounts_all_runs > FILING_THRESHOLD,
         "restricted_copies": {"count": len(restricted), "accounts": len({r["account_id"] for r in restricted})},
         "prohibited_location_incidents": [
-            {"input_uri": r["input_uri"], "camera_id": camera_of.get(r["media_id"]), "message": r["message"]}
+            {"input_uri": r["input_uri"], "camera_id": r["camera_id"], "message": r["message"]}
             for r in quarantine if r["reason_code"] == QuarantineReason.PROHIBITED_LOCATION],
         # Article 7 asks for signs in public places; a service or staff camera without one is worth a look too.
         "signage_missing": [{"camera_id": c.camera_id, "site": c.site} for c in registered if not c.signage],
@@ -87,11 +87,8 @@ def _rows(output: str, table: str, run_id: str) -> list[dict]:
     return found.to_pylist() if found is not None else []
 
 
-def _camera_of_media(output: str, media: list[dict]) -> dict[str, str | None]:
-    """Camera id by media id; earlier runs' media rows name the camera of an input this run quarantined."""
-    every_run = read_table(output, "media")
-    known = every_run.select(["media_id", "camera_id"]).to_pylist() if every_run is not None else []
-    return {r["media_id"]: r["camera_id"] for r in known + media}
+def _camera_of_media(media: list[dict]) -> dict[str, str | None]:
+    return {r["media_id"]: r["camera_id"] for r in media}
 
 
 def _camera_purpose(camera: Camera) -> dict:

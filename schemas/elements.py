@@ -196,3 +196,5 @@ class QuarantineRecord:
     media_id: str | None = None
     source_uri: str | None = None
     """Where the input's bytes can be read, when it is a single file (kept in quarantine for the operator)."""
+    camera_id: str | None = None
+    """The input's camera, once identified (legal holds and reports go by camera)."""

@@ -59,6 +59,7 @@ QUARANTINE = pa.schema([
     pa.field("run_id", pa.string(), nullable=False),
     pa.field("input_uri", pa.string(), nullable=False),
     pa.field("media_id", pa.string()),
+    pa.field("camera_id", pa.string()),
     pa.field("reason_code", pa.string(), nullable=False),
     pa.field("message", pa.string(), nullable=False),
 ])
@@ -207,8 +208,8 @@ def leak_audit_row(media_id: str, frame: int, regions: int, detections_over_reda
 
 def quarantine_row(record) -> dict:
     """The quarantine table row of a refused input."""
-    return {"input_uri": record.input_uri, "media_id": record.media_id, "reason_code": record.reason.value,
-            "message": record.message}
+    return {"input_uri": record.input_uri, "media_id": record.media_id, "camera_id": record.camera_id,
+            "reason_code": record.reason.value, "message": record.message}
 
 
 DONE_KEY = ("input_uri", "sha256", "settings_hash")

@@ -45,7 +45,8 @@ def test_every_table_has_a_schema_with_a_run_id():
 
 
 def test_a_row_that_does_not_fit_its_schema_is_refused_before_anything_is_written(tmp_path):
-    row = {"run_id": "r", "input_uri": "/x", "media_id": None, "reason_code": "empty_file", "message": "m"}
+    row = {"run_id": "r", "input_uri": "/x", "media_id": None, "camera_id": None, "reason_code": "empty_file",
+           "message": "m"}
     target = str(tmp_path / "q.parquet")
     assert write_table([row], tables.QUARANTINE, target) == 1
     with pytest.raises(ValueError, match="missing \\['message'\\], unknown \\['msg'\\]"):

@@ -42,9 +42,9 @@ def _kept(run_id, media_id, track_id, account_id):
     return _track(run_id, media_id, track_id, "keep", "consented_service_subject", account_id)
 
 
-def _quarantine(run_id, input_uri, reason, message, media_id=None):
-    return {"run_id": run_id, "input_uri": input_uri, "media_id": media_id, "reason_code": reason,
-            "message": message}
+def _quarantine(run_id, input_uri, reason, message, media_id=None, camera_id=None):
+    return {"run_id": run_id, "input_uri": input_uri, "media_id": media_id, "camera_id": camera_id,
+            "reason_code": reason, "message": message}
 
 
 def _restricted(run_id, media_id, account_id):
@@ -86,7 +86,7 @@ def output(tmp_path):
     ])
     _write(root, "quarantine", RUN, [
         _quarantine(RUN, "/in/m-bath.mp4", "prohibited_location", "camera cam-bath is registered at a bathroom",
-                    media_id="m-bath"),
+                    media_id="m-bath", camera_id="cam-bath"),
         _quarantine(RUN, "/in/changing.mp4", "prohibited_location", "camera cam-x is registered at a changing_room"),
         _quarantine(RUN, "/in/broken.mp4", "corrupt_media", "cannot read input"),
     ])
@@ -139,7 +139,7 @@ def test_filing_is_required_only_above_the_threshold(output, registry, monkeypat
     assert any(w.startswith("Article 16") for w in report.warnings_in(above))
 
 
-def test_prohibited_location_incidents_are_listed_with_the_camera_when_a_media_row_names_it(output, registry):
+def test_prohibited_location_incidents_are_listed_with_their_camera_when_it_is_known(output, registry):
     built = report.build_report(output, RUN, registry, MEASURES)
     assert built["prohibited_location_incidents"] == [
         {"input_uri": "/in/m-bath.mp4", "camera_id": "cam-bath",

@@ -193,7 +193,7 @@ def test_an_unregistered_camera_keeps_nothing_and_a_bathroom_camera_writes_nothi
     assert "bath-1" not in scenario_run["media"]
     (refused,) = scenario_run["rows"]["quarantine"]
     assert refused["input_uri"].endswith("bath-1.mp4")
-    assert refused["reason_code"] == QuarantineReason.PROHIBITED_LOCATION.value
+    assert refused["reason_code"] == QuarantineReason.PROHIBITED_LOCATION.value and refused["camera_id"] == "bath-1"
     written = [f for _, _, fs in os.walk(scenario_run["output"]) for f in fs if f.startswith("bath-1")]
     assert written == [], "no output and no quarantine copy of footage that must not exist"
 

@@ -43,9 +43,10 @@ def quarantine_entries(row: dict, folder: str, policy: RetentionPolicy, started:
     basis = RetentionRule.PROHIBITED_PURGE if prohibited else RetentionRule.QUARANTINE_WINDOW
     key = row["media_id"] or media_id_of(row["input_uri"])
     days = 0 if prohibited else policy.quarantine_days
-    return [catalog_entry(ArtifactKind.RAW_INPUT, raw_uri(row["input_uri"]), started, None, None, policy, basis,
+    camera = row["camera_id"]
+    return [catalog_entry(ArtifactKind.RAW_INPUT, raw_uri(row["input_uri"]), started, camera, None, policy, basis,
                           row["media_id"], days=days),
-            catalog_entry(ArtifactKind.QUARANTINED_INPUT, storage.join(folder, key), started, None, None, policy,
+            catalog_entry(ArtifactKind.QUARANTINED_INPUT, storage.join(folder, key), started, camera, None, policy,
                           basis, row["media_id"], days=days)]
 
 

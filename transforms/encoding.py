@@ -143,7 +143,8 @@ class _JoinFn(beam.DoFn):
             failure = Failure(QuarantineReason.PROCESSING_ERROR, f"segments encoded per copy: {counts}")
         if failure is not None:
             yield beam.pvalue.TaggedOutput(QUARANTINE, QuarantineRecord(
-                media.source.origin_uri, failure.reason, failure.message, media.media_id, media.source.single_file))
+                media.source.origin_uri, failure.reason, failure.message, media.media_id, media.source.single_file,
+                media.camera_id))
             return
         kept = [(t, d) for t, d in zip(plan.tracks.tracks, plan.decisions) if d.action is Action.KEEP]
         # Restricted copies first: an input only counts as done once its public copy exists.

@@ -30,7 +30,7 @@ class _ScreenFn(beam.DoFn):
         reason, message = refused
         # No copy goes into quarantine: footage that must not exist is not duplicated (source_uri None).
         yield beam.pvalue.TaggedOutput(QUARANTINE, QuarantineRecord(media.source.origin_uri, reason, message,
-                                                                    media.media_id, None))
+                                                                    media.media_id, None, media.camera_id))
 
 
 class ScreenCameras(beam.PTransform):

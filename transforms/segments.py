@@ -193,7 +193,8 @@ class _SplitFn(beam.DoFn):
             segments = split(media, self._image_fps, self._segment_frames)
         except InputRefused as err:
             yield beam.pvalue.TaggedOutput(QUARANTINE, QuarantineRecord(
-                media.source.origin_uri, err.reason, str(err), media.media_id, media.source.single_file))
+                media.source.origin_uri, err.reason, str(err), media.media_id, media.source.single_file,
+                media.camera_id))
             return
         self._segments.inc(len(segments))
         yield from segments
