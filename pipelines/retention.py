@@ -96,6 +96,9 @@ def current_plan(opts: RetentionOptions, output: str, keystore: str) -> tuple[Pl
         raise ValueError("the retention ledger does not verify, so what was done cannot be trusted: "
                          + "; ".join(problems[:5]))
     catalog = read_table(output, "catalog")
+    if catalog is None:
+        # Before the key store is touched: a mistyped OUTPUT must not grow a key store of its own.
+        raise ValueError(f"no catalog under {output}: no anonymize run has written there (is OUTPUT right?)")
     texts = []
     for uri in opts.calendar:
         with FileSystems.open(uri) as handle:
@@ -103,7 +106,7 @@ def current_plan(opts: RetentionOptions, output: str, keystore: str) -> tuple[Pl
     calendar = default_calendar(*texts)
     secret = subject_secret(open_keystore(keystore))
     policy = default_policy()
-    found = plan(catalog.to_pylist() if catalog is not None else [], done_actions(output), approved_runs(output),
+    found = plan(catalog.to_pylist(), done_actions(output), approved_runs(output),
                  _rows("events", opts.events), _rows("holds", opts.holds), as_of, calendar, policy,
                  lambda account: subject_token(account, secret))
     return found, as_of, {"calendar": calendar, "policy": policy}

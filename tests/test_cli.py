@@ -45,3 +45,9 @@ def test_python_dash_m_runs_the_job_like_the_veil_command(tmp_path):
                            str(tmp_path / "out")], capture_output=True, text=True, timeout=300)
     assert done.returncode == cli.EXIT_QUARANTINED, done.stderr[-2000:]
     assert "inputs: 1  anonymized: 0  quarantined: 1" in done.stdout
+
+
+def test_retention_on_an_output_root_without_runs_says_so_and_writes_nothing(tmp_path, capsys):
+    assert cli.main(["retention", str(tmp_path / "typo")]) == 2
+    assert "no catalog under" in capsys.readouterr().err
+    assert not (tmp_path / "typo").exists()

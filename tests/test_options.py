@@ -46,3 +46,16 @@ def test_image_fps_quality_and_run_id_shape_the_output(sample_archive, sample_ru
     lobby = next(r for r in rows["media"] if "lobby" in r["input_uri"])
     default_lobby = next(r for r in sample_run["rows"]["media"] if "lobby" in r["input_uri"])
     assert os.path.getsize(lobby["output_uri"]) < os.path.getsize(default_lobby["output_uri"]), "crf 35 is coarser"
+
+
+def test_private_categories_and_keystore_reach_the_policy_and_the_report():
+    opts, _ = anonymize.parse(["in", "out", "--private-categories", "clinic_room, nursery", "--keystore",
+                               "/vault/keys.json"])
+    categories = anonymize.policy_config(opts).private_categories
+    assert {"clinic_room", "nursery", "bathroom"} <= categories and "" not in categories
+    assert anonymize.keystore_uri(opts) == "/vault/keys.json"
+    assert anonymize.measures(opts)["keystore_beside_data"] is False
+    defaults, _ = anonymize.parse(["in", "out"])
+    assert anonymize.keystore_uri(defaults) == os.path.join("out", "keys", "keystore.json")
+    assert anonymize.measures(defaults)["keystore_beside_data"] is True
+    assert anonymize.settings_hash(opts, "r") != anonymize.settings_hash(defaults, "r"), "policy changes outputs"

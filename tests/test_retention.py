@@ -217,3 +217,24 @@ def test_a_run_killed_at_any_step_is_completed_by_the_next_one(pristine, tmp_pat
 def _plan_inputs(args):
     opts, shared, _, _ = retention.parse(["out", *args])
     return opts, shared.output, retention.keystore_uri(shared)
+
+
+def test_dry_run_prints_the_plan_and_changes_nothing(root, capsys):
+    (copy,) = _catalog(ArtifactKind.RESTRICTED_COPY)
+    rows = _retention("--events", "events.csv", "--as-of", "2026-09-29T00:00:00Z", "--dry-run")
+    assert "due     delete_file    restricted_copy" in capsys.readouterr().out
+    assert {r["status"] for r in rows if r["rule"] == "account_cancellation"} == {"due"}
+    assert os.path.exists(copy["uri"]) and ACCOUNT in open_keystore("out/keys/keystore.json").accounts()
+    assert not os.path.exists("out/ledger") and read_table("out", "retention_plan") is None
+
+
+def test_a_user_calendar_replaces_a_year_and_moves_the_deadline(root):
+    # A company calendar for 2026 with 1-9 October off and no make-up days: after Mon 28 Sep the working days
+    # are Sep 29, 30 (2), Oct 12-16 (7), 19-23 (12), 26, 27, 28 (15).
+    (root / "company.json").write_text(json.dumps({"2026": {
+        "holidays": [f"2026-10-0{d}" for d in range(1, 10)], "workdays": [], "source": "company",
+        "provisional": False}}))
+    rows = _retention("--events", "events.csv", "--as-of", "2026-09-29T00:00:00Z", "--calendar", "company.json",
+                      "--plan")
+    assert {r["due_at"] for r in rows if r["rule"] == "account_cancellation"} == {
+        dt.datetime(2026, 10, 28, 15, 59, 59, 999999, tzinfo=dt.UTC)}

@@ -166,6 +166,6 @@ def publish(site: str, uri: str, skip: tuple[str, ...] = ()) -> None:
                                     for name in names) if rel.split("/")[0] not in skip),
                    key=lambda rel: (rel == "index.html", rel))
     # Pages of an earlier validation of the same run carry other timestamps in their paths: no stale page stays.
-    storage.delete_tree(uri)
+    storage.delete_path(uri)
     for rel in files:
         storage.publish_file(os.path.join(site, *rel.split("/")), storage.join(uri, *rel.split("/")))

@@ -74,6 +74,7 @@ class _RedactSegmentFn(beam.DoFn):
                         for n, account in enumerate(copies)}
             try:
                 for index, frame in decode(segment):
+                    source = None
                     for account, regions in copies.items():
                         boxes = regions.get(index)
                         if boxes and self._mode is RedactionMode.DROP_FRAME:
@@ -84,8 +85,9 @@ class _RedactSegmentFn(beam.DoFn):
                         out = frame
                         if boxes:
                             fmt = encoder.pixel_format
-                            planes = redact(frame.to_ndarray(format=fmt), frame.width, frame.height, boxes,
-                                            self._mode)
+                            # One conversion per frame for every copy: redact() works on a copy of it.
+                            source = frame.to_ndarray(format=fmt) if source is None else source
+                            planes = redact(source, frame.width, frame.height, boxes, self._mode)
                             out = av.VideoFrame.from_ndarray(planes, format=fmt)
                             if account is None:
                                 self._regions.inc(len(boxes))

@@ -20,7 +20,7 @@ from transforms import storage
 from transforms.keystore import open_keystore, subject_secret
 from transforms.ledger_store import append_entries
 from transforms.logic.ledger import subject_token
-from transforms.logic.retention import Action
+from transforms.logic.retention import Action, table_of
 from transforms.sinks import write_table
 
 CRASH_AT_STEP = "VEIL_TEST_CRASH_AT_STEP"
@@ -64,8 +64,7 @@ def anonymize_partition(uri: str, accounts: set[str], secret: bytes) -> int:
                     row[column] = subject_token(row[column], secret)
             changed += 1
     if changed:
-        name = uri.rstrip("/").split("/")[-2]
-        write_table(rows, tables.TABLES[name], uri)
+        write_table(rows, tables.TABLES[table_of(uri)], uri)
     return changed
 
 

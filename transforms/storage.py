@@ -84,14 +84,6 @@ def local_copy(uri: str) -> Iterator[str]:
         os.unlink(tmp.name)
 
 
-def delete_tree(uri: str) -> None:
-    """Remove a directory (or prefix) and everything below it, if present."""
-    if is_local(uri):
-        shutil.rmtree(local_path(uri), ignore_errors=True)
-    elif FileSystems.exists(uri):
-        FileSystems.delete([uri])
-
-
 def delete_path(uri: str) -> bool:
     """Delete a file, or a folder (prefix) with everything below it; False when nothing was there."""
     if is_local(uri):
@@ -114,7 +106,7 @@ def delete_path(uri: str) -> bool:
 
 def delete_work(work: str) -> None:
     """Remove a run's work folder, and the folder of work folders once no other run uses it."""
-    delete_tree(work)
+    delete_path(work)
     if is_local(work):
         with contextlib.suppress(OSError):
             os.rmdir(os.path.dirname(local_path(work).rstrip("/")))

@@ -186,13 +186,14 @@ def _cancellation_actions(rows: list[dict], events: Iterable[AccountEventRow], a
                             event.account_id))
         for row in rows:
             if (row["kind"] == ArtifactKind.TABLE_PARTITION.value and row["run_id"] in runs
-                    and _table_of(row["uri"]) in ACCOUNT_TABLES):
+                    and table_of(row["uri"]) in ACCOUNT_TABLES):
                 found.append(Action(row["artifact_id"], row["kind"], row["uri"], LedgerAction.ANONYMIZE_ROWS, rule,
                                     due, None, event.event_id, event.account_id))
     return [(a, True) for a in found]
 
 
-def _table_of(uri: str) -> str:
+def table_of(uri: str) -> str:
+    """The table a partition (OUT/tables/<table>/<run_id>.parquet) belongs to."""
     return uri.rstrip("/").split("/")[-2]
 
 
