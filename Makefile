@@ -6,10 +6,10 @@ DEMO_ARCHIVE ?= demo-archive
 DEMO_OUT     ?= demo-out
 
 .DEFAULT_GOAL := help
-.PHONY: help setup demo test bench lint clean template
+.PHONY: help setup demo test bench bench-stream lint clean template
 
 help: ## List the targets
-	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-6s %s\n", $$1, $$2}'
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
 
 setup: $(VENV)/.installed ## Create the virtual environment and install Veil with its test tools
 
@@ -39,6 +39,9 @@ test: setup ## Run the whole test suite
 
 bench: setup ## Throughput and peak memory of Veil against a plain ffmpeg transcode
 	$(BIN)/python bench/bench.py
+
+bench-stream: setup ## Streaming soak: memory over a long run, files/min and lag
+	$(BIN)/python bench/stream_soak.py
 
 lint: setup ## Static checks
 	$(BIN)/ruff check pipelines transforms schemas tests bench

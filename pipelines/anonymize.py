@@ -50,8 +50,9 @@ from transforms.logic.registry import load_registry
 from transforms.logic.retention import default_policy
 from transforms.logic.tiling import GateConfig
 from transforms.logic.tracking import TrackerConfig
-from transforms.policy import ApplyPolicy, ScreenCameras
+from transforms.policy import ApplyPolicy, ScreenCameras, without_cancelled
 from transforms.quarantine import QuarantineInputs
+from transforms.recording import JobSettings
 from transforms.redaction import RedactFrames
 from transforms.segments import SplitSegments
 from transforms.sinks import GatherAll, WriteTable, read_table
@@ -149,36 +150,47 @@ def new_run_id() -> str:
     return dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ") + "-" + uuid.uuid4().hex[:6]
 
 
+def job_settings(opts: AnonymizeOptions) -> JobSettings:
+    """Everything the stages are configured with; creates the accounts' keys first (see prepare_keys)."""
+    registry, registry_digest = load_registries(opts)
+    keystore = keystore_uri(opts)
+    registry = without_cancelled(registry, opts.output, keystore)
+    prepare_keys(registry, keystore)
+    options_json = json.dumps({k: v for k, v in opts.get_all_options(drop_default=True).items()}, default=str,
+                              sort_keys=True)
+    return JobSettings(
+        output=opts.output, manifest=load_manifest(opts.manifest),
+        template=compile_template(opts.path_template) if opts.path_template else None,
+        settings_hash=settings_hash(opts, registry_digest), registry=registry, policy=policy_config(opts),
+        image_fps=Fraction(opts.image_fps).limit_denominator(1001), segment_frames=opts.segment_frames,
+        detector=detector_config(opts), tracker=TrackerConfig(), mode=RedactionMode(opts.redact),
+        encoder=EncoderConfig(crf=opts.crf, preset=opts.preset), audit=AuditConfig(rate=opts.audit_rate),
+        keystore=keystore, keep_audio=opts.keep_audio,
+        limits=ArchiveLimits(max_total_bytes=opts.max_archive_bytes), retention=default_policy(),
+        options_json=options_json)
+
+
 def build(pipeline: beam.Pipeline, opts: AnonymizeOptions, run_id: str) -> dict:
     """Compose the anonymize job; returns its named outputs (table rows per table) for tests to assert on."""
     started = dt.datetime.now(dt.UTC)
-    output = opts.output
+    s = job_settings(opts)
+    output = s.output
     work = storage.join(output, ".work", run_id)
-    tracker = TrackerConfig()
-    detector = detector_config(opts)
-    encoder = EncoderConfig(crf=opts.crf, preset=opts.preset)
-    template = compile_template(opts.path_template) if opts.path_template else None
-    registry, registry_digest = load_registries(opts)
-    policy = policy_config(opts)
-    keystore = keystore_uri(opts)
-    prepare_keys(registry, keystore)
-    digest = settings_hash(opts, registry_digest)
+    registry = s.registry
 
-    sources = pipeline | "Expand Inputs" >> ExpandInputs(
-        opts.input, storage.join(work, "staging"), ArchiveLimits(max_total_bytes=opts.max_archive_bytes))
-    media = sources["sources"] | "Identify Media" >> IdentifyMedia(
-        load_manifest(opts.manifest), template, done_inputs(output, opts.force), digest)
-    screened = media["media"] | "Screen Cameras" >> ScreenCameras(registry, policy)
-    split = screened["media"] | "Split Segments" >> SplitSegments(Fraction(opts.image_fps).limit_denominator(1001),
-                                                              opts.segment_frames)
+    sources = pipeline | "Expand Inputs" >> ExpandInputs(opts.input, storage.join(work, "staging"), s.limits)
+    media = sources["sources"] | "Identify Media" >> IdentifyMedia(s.manifest, s.template,
+                                                                   done_inputs(output, opts.force), s.settings_hash)
+    screened = media["media"] | "Screen Cameras" >> ScreenCameras(registry, s.policy)
+    split = screened["media"] | "Split Segments" >> SplitSegments(s.image_fps, s.segment_frames)
     plans = (split["segments"]
-             | "Detect Faces" >> DetectFaces(detector)
-             | "Track Faces" >> TrackFaces(tracker)
-             | "Apply Policy" >> ApplyPolicy(registry, policy, tracker))
-    redacted = plans | "Redact Frames" >> RedactFrames(RedactionMode(opts.redact), encoder, storage.join(work, "parts"),
-                                                     AuditConfig(rate=opts.audit_rate), keystore)
-    joined = (plans, redacted["parts"]) | "Join Segments" >> JoinSegments(output, opts.redact, digest, opts.keep_audio,
-                                                                          keystore)
+             | "Detect Faces" >> DetectFaces(s.detector)
+             | "Track Faces" >> TrackFaces(s.tracker)
+             | "Apply Policy" >> ApplyPolicy(registry, s.policy, s.tracker))
+    redacted = plans | "Redact Frames" >> RedactFrames(s.mode, s.encoder, storage.join(work, "parts"), s.audit,
+                                                     s.keystore)
+    joined = (plans, redacted["parts"]) | "Join Segments" >> JoinSegments(output, opts.redact, s.settings_hash,
+                                                                          opts.keep_audio, s.keystore)
 
     refused = ((sources["quarantine"], media["quarantine"], screened["quarantine"], split["quarantine"],
                 joined["quarantine"])
@@ -191,22 +203,14 @@ def build(pipeline: beam.Pipeline, opts: AnonymizeOptions, run_id: str) -> dict:
         "quarantine": quarantine_rows | "Write Quarantine" >> WriteTable(output, "quarantine", run_id),
         "leak_audit": redacted["leak_audit"] | "Write Leak Audit" >> WriteTable(output, "leak_audit", run_id),
         "catalog": ((joined["media"], joined["restricted"], quarantine_rows)
-                    | "Catalog Artifacts" >> CatalogArtifacts(output, run_id, registry, default_policy(), started)
+                    | "Catalog Artifacts" >> CatalogArtifacts(output, run_id, registry, s.retention, started)
                     | "Write Catalog" >> WriteTable(output, "catalog", run_id)),
     }
-    options_json = json.dumps({k: v for k, v in opts.get_all_options(drop_default=True).items()}, default=str,
-                              sort_keys=True)
-
     def run_row(facts):
-        media_rows = [row for kind, row in facts if kind == "media"]
-        n_quarantined = sum(kind == "quarantined" for kind, _ in facts)
-        return {"started_at": started, "finished_at": dt.datetime.now(dt.UTC), "options": options_json,
-                "inputs": len(media_rows) + n_quarantined, "anonymized": len(media_rows),
-                "quarantined": n_quarantined, "skipped": sum(kind == "skipped" for kind, _ in facts),
-                "frames": sum(r["frames"] for r in media_rows),
-                "faces_redacted": sum(r["faces_redacted"] for r in media_rows),
-                "tracks_redacted": sum(r["tracks_redacted"] for r in media_rows),
-                "tracks_kept": sum(r["tracks_kept"] for r in media_rows)}
+        return tables.runs_row(started, dt.datetime.now(dt.UTC), s.options_json,
+                               [row for kind, row in facts if kind == "media"],
+                               sum(kind == "quarantined" for kind, _ in facts),
+                               sum(kind == "skipped" for kind, _ in facts))
 
     # Main inputs only, no side inputs: the run row then waits for every table on every runner, and DaskRunner,
     # which computes only the graph's last leaf and re-runs a side input's upstream per consumer, runs it all once.

@@ -14,6 +14,8 @@ USAGE = """usage: veil anonymize INPUT OUTPUT [--cameras FILE --sessions FILE --
                       [--redact blur|pixelate|mask|drop-frame] [--path-template T] [--zone-share F]
                       [--keystore URI] [--min-confidence F] [--crf N] [--preset P] [--keep-audio]
                       [--force] [--runner ...any Beam pipeline option]
+       veil anonymize --streaming LANDING OUTPUT [--events PREFIX] [--window 60s] [--stop-after 10m]
+                      [--settle 5s] [--allowed-lateness 1h] [--pubsub-subscription S] [...anonymize options]
        veil validate OUTPUT [--run RUN_ID]
        veil retention OUTPUT [--as-of T] [--events FILE] [--holds FILE] [--calendar FILE] [--dry-run | --plan]
        veil ledger verify OUTPUT
@@ -72,6 +74,29 @@ def _retention(argv: list[str]) -> int:
     return EXIT_INVALID if overdue or validate.critical_failures(outcomes) else 0
 
 
+def _stream(argv: list[str]) -> int:
+    """Run the streaming job until it is stopped; exit 4 when a window failed validation, 3 when anything was
+    quarantined."""
+    from pipelines import anonymize, report, stream
+
+    try:
+        opts, _, _, _ = stream.parse(argv)
+        registry, _ = anonymize.load_registries(opts)
+        for issue in registry.issues:
+            print(f"veil: registry row refused (keeps nothing more): {issue}", file=sys.stderr)
+        print(f"veil: watching {opts.input}; stop with Ctrl-C (the recording in hand is finished first)",
+              file=sys.stderr)
+        opts, stream_id, seconds = stream.run(argv)
+    except ValueError as err:
+        print(f"veil: {err}", file=sys.stderr)
+        return 2
+    print(stream.summarize(opts.output, stream_id, seconds))
+    found = report.stream_report(opts.output, stream_id)
+    if any(not (w["validation"] or {}).get("passed") for w in found["windows"]):
+        return EXIT_INVALID
+    return EXIT_QUARANTINED if found["totals"]["quarantined"] else 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     if args[:1] == ["sample"] and len(args) == 2:
@@ -110,8 +135,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0 if args[:1] in (["-h"], ["--help"]) else 2
     # Before Beam is imported: its optional-dependency warnings are not for the person at the terminal.
     logging.basicConfig(level=logging.ERROR)
-    from pipelines import anonymize, report, validate
+    from pipelines import anonymize, report, stream, validate
 
+    if stream.is_streaming(args[1:]):
+        return _stream(args[1:])
     try:
         opts, _ = anonymize.parse(args[1:])
         registry, _ = anonymize.load_registries(opts)

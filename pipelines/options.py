@@ -97,3 +97,27 @@ class LaunchOptions(PipelineOptions):
                             help="with --runner dask: HOST:PORT of a running Dask scheduler to use instead")
         parser.add_argument("--direct_workers", "--direct-workers", type=int,
                             help="worker processes of the local runner (default: one per core)")
+
+
+class StreamOptions(PipelineOptions):
+    """Options of ``veil anonymize --streaming LANDING OUTPUT``, besides anonymize's own (LANDING is --input) and
+    retention's --events, --holds and --calendar (--events names a prefix that account event files land under)."""
+
+    @classmethod
+    def _add_argparse_args(cls, parser) -> None:
+        parser.add_argument("--window", default="60s",
+                            help="event-time window of the per-window aggregates and validation (default 60s)")
+        parser.add_argument("--allowed_lateness", "--allowed-lateness", default="1h",
+                            help="how late a recording may still land in its window (default 1h)")
+        parser.add_argument("--landing_delay", "--landing-delay", default="5m",
+                            help="how long after its start a recording is expected to land: the watermark trails "
+                                 "the clock by this much (default 5m)")
+        parser.add_argument("--settle", default="5s",
+                            help="a file is taken once its size and time have not changed for this long (default 5s)")
+        parser.add_argument("--poll_interval", "--poll-interval", default="2s",
+                            help="how often the landing zone is listed (default 2s)")
+        parser.add_argument("--stop_after", "--stop-after",
+                            help="stop cleanly after this long (e.g. 10m); by default run until SIGINT/SIGTERM")
+        parser.add_argument("--pubsub_subscription", "--pubsub-subscription",
+                            help="projects/P/subscriptions/S receiving Cloud Storage notifications of LANDING's "
+                                 "bucket: read new recordings from it instead of listing LANDING (Dataflow)")

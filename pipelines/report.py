@@ -310,3 +310,40 @@ def render_retention_html(report: dict) -> str:
     return ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
             f"<title>Veil retention run {_e(report['run_id'])}</title><style>{STYLE}</style></head>\n<body>\n"
             + "\n".join(parts) + "\n</body></html>\n")
+
+
+def stream_report(output: str, stream_id: str) -> dict:
+    """A streaming job's report so far: its windows (with each one's validation), and totals over its runs."""
+    windows = read_table(output, "stream_windows")
+    rows = [r for r in (windows.to_pylist() if windows is not None else []) if r["stream_id"] == stream_id]
+    runs = read_table(output, "runs")
+    mine = [r for r in (runs.to_pylist() if runs is not None else []) if r["run_id"].startswith(stream_id + "-")]
+    totals = {key: sum(r[key] for r in mine) for key in ("inputs", "anonymized", "quarantined", "skipped", "frames",
+                                                          "faces_redacted", "tracks_kept")}
+    return {"stream_id": stream_id, "generated_at": dt.datetime.now(dt.UTC).isoformat(), "recordings": len(mine),
+            "totals": totals,
+            "windows": [{**{k: r[k] for k in ("window_start", "window_end", "pane", "timing", "recordings",
+                                               "anonymized", "quarantined", "frames", "faces_redacted",
+                                               "lag_median_s", "lag_max_s", "runs_passed", "runs_failed")},
+                         "validation": _validation(output, r["run_id"])}
+                        for r in sorted(rows, key=lambda r: r["window_start"])]}
+
+
+def render_stream_html(report: dict) -> str:
+    """The stream report as one self-contained page."""
+    failed = [w for w in report["windows"] if not (w["validation"] or {}).get("passed")]
+    verdict = (f'<p class="verdict warn">{len(failed)} window(s) failed validation or are not validated yet</p>'
+               if failed else '<p class="verdict ok">Every window passed validation</p>')
+    parts = [f"<h1>Stream {_e(report['stream_id'])}</h1>", verdict,
+             f"<p>Report generated {_e(report['generated_at'])}; {report['recordings']} recording(s) so far.</p>",
+             "<h2>Totals</h2>", _pairs(report["totals"]),
+             "<h2>Windows (event time: recording start)</h2>",
+             _table(["start", "end", "pane", "timing", "recordings", "anonymized", "quarantined", "frames",
+                     "faces redacted", "lag median (s)", "lag max (s)", "runs passed", "runs failed", "validated"],
+                    [[w["window_start"], w["window_end"], w["pane"], w["timing"], w["recordings"], w["anonymized"],
+                      w["quarantined"], w["frames"], w["faces_redacted"], round(w["lag_median_s"], 1),
+                      round(w["lag_max_s"], 1), w["runs_passed"], w["runs_failed"],
+                      "yes" if (w["validation"] or {}).get("passed") else "NO"] for w in report["windows"]])]
+    return ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+            f"<title>Veil stream {_e(report['stream_id'])}</title><style>{STYLE}</style></head>\n<body>\n"
+            + "\n".join(parts) + "\n</body></html>\n")

@@ -15,7 +15,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
@@ -29,7 +29,7 @@ from schemas import tables
 from schemas.codes import PlanStatus, RetentionRule
 from transforms import storage
 from transforms.keystore import open_keystore, subject_secret
-from transforms.ledger_store import read_ledger, verify_ledger
+from transforms.ledger_store import ledger_folder, read_ledger, verify_ledger
 from transforms.logic.identity import parse_time
 from transforms.logic.ledger import from_lines, subject_token
 from transforms.logic.registry import RegistryError, parse_registry
@@ -61,7 +61,7 @@ def parse(argv: Sequence[str]) -> tuple[RetentionOptions, AnonymizeOptions, Pipe
     return options.view_as(RetentionOptions), shared, options, len(args) != len(argv)
 
 
-def _rows(kind: str, uri: str | None) -> list:
+def rows_of(kind: str, uri: str | None) -> list:
     """Events or holds; a bad row stops the job, since guessing could delete too much or too little."""
     if not uri:
         return []
@@ -88,9 +88,9 @@ def done_actions(output: str) -> set[tuple]:
     return {(e.artifact_id, e.action, e.event_id) for name, data in read_ledger(output) for e in from_lines(data, name)}
 
 
-def current_plan(opts: RetentionOptions, output: str, keystore: str) -> tuple[Plan, dt.datetime, dict]:
-    """The plan as of --as-of, and what it was computed from (for the summary)."""
-    as_of = parse_time(opts.as_of) if opts.as_of else dt.datetime.now(dt.UTC)
+def current_plan(output: str, keystore: str, events: list, holds: list, as_of: dt.datetime,
+                 calendars: Sequence[str]) -> tuple[Plan, dict]:
+    """The plan as of ``as_of``, and what it was computed from (for the summary)."""
     problems = verify_ledger(output)
     if problems:
         raise ValueError("the retention ledger does not verify, so what was done cannot be trusted: "
@@ -100,16 +100,15 @@ def current_plan(opts: RetentionOptions, output: str, keystore: str) -> tuple[Pl
         # Before the key store is touched: a mistyped OUTPUT must not grow a key store of its own.
         raise ValueError(f"no catalog under {output}: no anonymize run has written there (is OUTPUT right?)")
     texts = []
-    for uri in opts.calendar:
+    for uri in calendars:
         with FileSystems.open(uri) as handle:
             texts.append((uri, handle.read().decode()))
     calendar = default_calendar(*texts)
     secret = subject_secret(open_keystore(keystore))
     policy = default_policy()
-    found = plan(catalog.to_pylist(), done_actions(output), approved_runs(output),
-                 _rows("events", opts.events), _rows("holds", opts.holds), as_of, calendar, policy,
-                 lambda account: subject_token(account, secret))
-    return found, as_of, {"calendar": calendar, "policy": policy}
+    found = plan(catalog.to_pylist(), done_actions(output), approved_runs(output), events, holds, as_of, calendar,
+                 policy, lambda account: subject_token(account, secret))
+    return found, {"calendar": calendar, "policy": policy}
 
 
 def plan_rows(found: Plan, as_of: dt.datetime, done: bool) -> list[dict]:
@@ -141,18 +140,29 @@ def describe(found: Plan, as_of: dt.datetime, context: dict) -> str:
     return "\n".join(lines)
 
 
-def run(argv: Sequence[str] | None = None) -> tuple[str, str, list[dict]]:
-    """Plan and (unless --dry-run or --plan) apply retention; returns output, run id and the plan rows."""
-    opts, shared, options, dry_run = parse(sys.argv[1:] if argv is None else argv)
-    output, keystore = shared.output, keystore_uri(shared)
-    run_id = shared.run_id or new_run_id()
-    found, as_of, context = current_plan(opts, output, keystore)
-    print(describe(found, as_of, context))
-    if dry_run or opts.plan:
-        return output, run_id, plan_rows(found, as_of, done=False)
+Apply = Callable[[list, str, str, str], object]
+"""Carries out due actions: (actions, output, run_id, keystore)."""
+
+
+def enforce(output: str, keystore: str, run_id: str, events: list, holds: list, as_of: dt.datetime,
+            calendars: Sequence[str], apply: Apply | None, say: Callable[[str], object] = print) -> list[dict]:
+    """Plan retention as of ``as_of``, tell ``say`` the plan, carry out what is due with ``apply`` (None: plan
+    only), and record the plan and its report; returns the plan rows.
+
+    Holds the ledger's lock throughout: a streaming job applying events and a scheduled retention run on the same
+    output root take turns, so both plan from a ledger that records the other's deletions."""
+    with storage.locked(ledger_folder(output)):
+        return _enforce(output, keystore, run_id, events, holds, as_of, calendars, apply, say)
+
+
+def _enforce(output: str, keystore: str, run_id: str, events: list, holds: list, as_of: dt.datetime,
+             calendars: Sequence[str], apply: Apply | None, say: Callable[[str], object]) -> list[dict]:
+    found, context = current_plan(output, keystore, events, holds, as_of, calendars)
+    say(describe(found, as_of, context))
+    if apply is None:
+        return plan_rows(found, as_of, done=False)
     if found.due:
-        with beam.Pipeline(options=options) as pipeline:
-            _ = pipeline | "Apply Retention" >> ApplyRetention(list(found.due), output, run_id, keystore)
+        apply(list(found.due), output, run_id, keystore)
     rows = plan_rows(found, as_of, done=True)
     write_table([{**r, "run_id": run_id} for r in rows], tables.RETENTION_PLAN,
                 table_uri(output, "retention_plan", run_id))
@@ -160,4 +170,20 @@ def run(argv: Sequence[str] | None = None) -> tuple[str, str, list[dict]]:
     report.write_report(output, run_id, report.retention_report(
         run_id, as_of, rows, [a.artifact_id for a in soon], context["policy"].due_soon_working_days),
         report.render_retention_html)
+    return rows
+
+
+def run(argv: Sequence[str] | None = None) -> tuple[str, str, list[dict]]:
+    """Plan and (unless --dry-run or --plan) apply retention; returns output, run id and the plan rows."""
+    opts, shared, options, dry_run = parse(sys.argv[1:] if argv is None else argv)
+    output, keystore = shared.output, keystore_uri(shared)
+    run_id = shared.run_id or new_run_id()
+    as_of = parse_time(opts.as_of) if opts.as_of else dt.datetime.now(dt.UTC)
+
+    def in_a_job(actions, output, run_id, keystore):
+        with beam.Pipeline(options=options) as pipeline:
+            _ = pipeline | "Apply Retention" >> ApplyRetention(actions, output, run_id, keystore)
+
+    rows = enforce(output, keystore, run_id, rows_of("events", opts.events), rows_of("holds", opts.holds), as_of,
+                   opts.calendar, None if dry_run or opts.plan else in_a_job)
     return output, run_id, rows

@@ -80,6 +80,7 @@ class QuarantineReason(enum.StrEnum):
     PROCESSING_ERROR = "processing_error"
     PROHIBITED_LOCATION = "prohibited_location"
     INVALID_CAMERA_REGISTRY = "invalid_camera_registry"
+    INVALID_ACCOUNT_EVENTS = "invalid_account_events"
 
 
 class ArtifactKind(enum.StrEnum):

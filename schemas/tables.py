@@ -125,6 +125,29 @@ VALIDATION_FAILURES = pa.schema([
     pa.field("critical", pa.bool_(), nullable=False),
 ])
 
+STREAM_WINDOWS = pa.schema([
+    pa.field("run_id", pa.string(), nullable=False),
+    pa.field("stream_id", pa.string(), nullable=False),
+    pa.field("window_start", TIMESTAMP, nullable=False),
+    pa.field("window_end", TIMESTAMP, nullable=False),
+    pa.field("pane", pa.int64(), nullable=False),
+    pa.field("timing", pa.string(), nullable=False),
+    pa.field("recordings", pa.int64(), nullable=False),
+    pa.field("anonymized", pa.int64(), nullable=False),
+    pa.field("quarantined", pa.int64(), nullable=False),
+    pa.field("skipped", pa.int64(), nullable=False),
+    pa.field("frames", pa.int64(), nullable=False),
+    pa.field("faces_redacted", pa.int64(), nullable=False),
+    pa.field("tracks_kept", pa.int64(), nullable=False),
+    pa.field("lag_median_s", pa.float64(), nullable=False),
+    pa.field("lag_max_s", pa.float64(), nullable=False),
+    pa.field("runs_passed", pa.int64(), nullable=False),
+    pa.field("runs_failed", pa.int64(), nullable=False),
+    pa.field("written_at", TIMESTAMP, nullable=False),
+])
+"""One row per event-time window of a streaming job (rewritten whole by each later pane): what its recordings
+amounted to, how long they took from landing to output, and whether each one's run passed validation."""
+
 TABLES: dict[str, pa.Schema] = {
     "media": MEDIA,
     "face_tracks": FACE_TRACKS,
@@ -135,9 +158,11 @@ TABLES: dict[str, pa.Schema] = {
     "runs": RUNS,
     "leak_audit": LEAK_AUDIT,
     "validation_failures": VALIDATION_FAILURES,
+    "stream_windows": STREAM_WINDOWS,
 }
 
-VALIDATED = ("media", "face_tracks", "restricted", "catalog", "quarantine", "runs", "leak_audit", "retention_plan")
+VALIDATED = ("media", "face_tracks", "restricted", "catalog", "quarantine", "runs", "leak_audit", "retention_plan",
+             "stream_windows")
 """The tables every run validates against its suite in schemas/expectations/<table>.json."""
 
 ROW_KEYS: dict[str, tuple[str, ...]] = {
@@ -149,6 +174,7 @@ ROW_KEYS: dict[str, tuple[str, ...]] = {
     "quarantine": ("input_uri",),
     "runs": ("run_id",),
     "leak_audit": ("media_id", "frame"),
+    "stream_windows": ("window_start", "pane"),
 }
 """Columns that name a row in validation_failures."""
 
@@ -214,3 +240,13 @@ def quarantine_row(record) -> dict:
 
 DONE_KEY = ("input_uri", "sha256", "settings_hash")
 """Media columns that say an input was already anonymized with the same settings."""
+
+
+def runs_row(started_at, finished_at, options: str, media_rows: list[dict], quarantined: int, skipped: int) -> dict:
+    """The runs table row of a finished run, from its media rows and counts of refused and skipped inputs."""
+    return {"started_at": started_at, "finished_at": finished_at, "options": options,
+            "inputs": len(media_rows) + quarantined, "anonymized": len(media_rows), "quarantined": quarantined,
+            "skipped": skipped, "frames": sum(r["frames"] for r in media_rows),
+            "faces_redacted": sum(r["faces_redacted"] for r in media_rows),
+            "tracks_redacted": sum(r["tracks_redacted"] for r in media_rows),
+            "tracks_kept": sum(r["tracks_kept"] for r in media_rows)}

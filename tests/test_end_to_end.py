@@ -99,7 +99,7 @@ def test_output_lands_under_camera_and_day_from_the_manifest(sample_run):
 
 
 def test_tables_on_disk_match_their_schemas_and_hold_no_pixels(sample_run):
-    for name in set(tables.VALIDATED) - {"retention_plan"}:
+    for name in set(tables.VALIDATED) - {"retention_plan", "stream_windows"}:
         schema = tables.TABLES[name]
         (path,) = [os.path.join(d, f) for d, _, fs in os.walk(os.path.join(sample_run["output"], "tables", name))
                    for f in fs]

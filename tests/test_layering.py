@@ -38,7 +38,7 @@ def test_pipelines_define_no_dofns():
 
 def test_every_table_has_a_schema_with_a_run_id():
     assert set(tables.TABLES) == {"media", "face_tracks", "restricted", "catalog", "quarantine", "runs",
-                                  "leak_audit", "retention_plan", "validation_failures"}
+                                  "leak_audit", "retention_plan", "validation_failures", "stream_windows"}
     assert set(tables.VALIDATED) <= set(tables.TABLES)
     for name, schema in tables.TABLES.items():
         assert "run_id" in schema.names, name

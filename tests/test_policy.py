@@ -8,7 +8,7 @@ import pytest
 from schemas.codes import Action, ConsentKind, IdentitySource, Purpose, QuarantineReason, ReasonCode
 from schemas.elements import Detection, MediaInfo, MediaSource, StreamInfo, Track
 from schemas.registries import Camera, Consent, Registry, Session
-from transforms.logic.policy import PolicyConfig, decide, screen
+from transforms.logic.policy import PolicyConfig, decide, revoke, screen
 
 START = dt.datetime(2026, 11, 20, 9, 0, tzinfo=dt.UTC)
 STREAM = StreamInfo(frames=100, fps=Fraction(10), width=200, height=100, has_audio=False)
@@ -133,3 +133,11 @@ def test_a_track_never_serves_two_sessions_and_each_session_keeps_its_own():
     decisions = decide([_track(0, CUSTOMER), _track(1, (160, 80))], _media(), STREAM,
                        _registry(sessions=(SESSION, second), consents=(CONSENT, consent2)), PolicyConfig())
     assert sorted((d.action, d.session_id) for d in decisions) == [(Action.KEEP, "s1"), (Action.KEEP, "s2")]
+
+
+def test_a_cancelled_account_keeps_nothing_and_its_face_stays_linked_to_its_own_session():
+    other = Consent("c2", "acct-2", ConsentKind.WRITTEN, False, START - dt.timedelta(days=1))
+    registry = revoke(_registry(consents=(CONSENT, other)), {"acct"})
+    assert set(registry.consents) == {"c2"} and registry.sessions == (SESSION,)
+    assert _decisions([_track(0, CUSTOMER)], registry) == [(Action.REDACT, ReasonCode.CONSENT_MISSING)]
+    assert revoke(_registry(), set()) == _registry()

@@ -19,7 +19,7 @@ from apache_beam.portability.api import beam_runner_api_pb2
 from apache_beam.runners.runner import create_runner
 from apache_beam.transforms import environments
 
-from pipelines import anonymize, cli, retention, validate
+from pipelines import anonymize, cli, retention, stream, validate
 from pipelines.options import AnonymizeOptions
 from schemas.codes import LedgerAction, RetentionRule
 from transforms.encoding import EncoderConfig
@@ -42,7 +42,10 @@ RUNNERS = {
                        f"--environment_config={IMAGE}"],
 }
 PRIMITIVES = {common_urns.primitives.PAR_DO.urn, common_urns.primitives.GROUP_BY_KEY.urn,
-              common_urns.primitives.IMPULSE.urn, common_urns.primitives.FLATTEN.urn}
+              common_urns.primitives.IMPULSE.urn, common_urns.primitives.FLATTEN.urn,
+              common_urns.primitives.ASSIGN_WINDOWS.urn,
+              # Pub/Sub reads are a runner's own primitive (Dataflow's), used only with --pubsub-subscription.
+              common_urns.composites.PUBSUB_READ.urn}
 STAGES = ("Expand Inputs", "Identify Media", "Screen Cameras", "Split Segments", "Detect Faces", "Track Faces",
           "Apply Policy", "Redact Frames", "Join Segments", "Write Media", "Write Runs")
 """The chain README's "How it works" names, and the tables' sinks."""
@@ -305,3 +308,20 @@ def test_the_schedules_run_in_order_and_render_to_gcloud_commands():
         with pytest.raises(KeyError):
             gcloud_command.load(os.path.join(ROOT, "deploy", "schedules", name), {})
     assert hours == sorted(hours), "anonymize, then validate its run, then retention"
+
+
+@pytest.mark.parametrize("source", ["watch", "pubsub"])
+def test_the_streaming_graph_round_trips_through_the_runner_api_for_dataflow(source, tmp_path):
+    land, events = tmp_path / "land", tmp_path / "events"
+    land.mkdir()
+    extra = ["--pubsub-subscription", "projects/veil-test/subscriptions/landing"] if source == "pubsub" else []
+    opts, stream_opts, event_opts, options = stream.parse(
+        ["--streaming", str(land), str(tmp_path / "out"), "--events", str(events), *extra,
+         *RUNNERS["DataflowRunner"]])
+    assert options.view_as(StandardOptions).streaming
+    pipeline = beam.Pipeline(options=options)
+    stream.build(pipeline, opts, stream_opts, event_opts, "portability")
+    restored = round_trip(pipeline, options)
+    expected = {"Watch Landing", "Recordings", "Anonymize Each", "Windows", "Event Files", "Apply Events"}
+    assert expected | ({"Notifications"} if source == "pubsub" else set()) <= stages(restored)
+    assert not os.path.exists(tmp_path / "out" / "tables"), "building the graph must not write anything"

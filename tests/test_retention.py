@@ -15,6 +15,7 @@ from schemas.codes import AccountEvent, ArtifactKind, LedgerAction
 from tests.conftest import registry_args
 from transforms.keystore import open_keystore
 from transforms.ledger_store import read_ledger
+from transforms.logic.identity import parse_time
 from transforms.logic.ledger import from_lines
 from transforms.retention import CRASH_AT_STEP, InjectedCrash, step_name
 from transforms.sinks import read_table
@@ -216,7 +217,8 @@ def test_a_run_killed_at_any_step_is_completed_by_the_next_one(pristine, tmp_pat
 
 def _plan_inputs(args):
     opts, shared, _, _ = retention.parse(["out", *args])
-    return opts, shared.output, retention.keystore_uri(shared)
+    return (shared.output, retention.keystore_uri(shared), retention.rows_of("events", opts.events),
+            retention.rows_of("holds", opts.holds), parse_time(opts.as_of), opts.calendar)
 
 
 def test_dry_run_prints_the_plan_and_changes_nothing(root, capsys):

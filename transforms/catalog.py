@@ -50,10 +50,12 @@ def quarantine_entries(row: dict, folder: str, policy: RetentionPolicy, started:
                           basis, row["media_id"], days=days)]
 
 
-def run_entries(output: str, run_id: str, policy: RetentionPolicy, started: dt.datetime) -> list[dict]:
-    """The run's own table partitions and report folder: audit records, kept at least 3 years (Article 15)."""
+def run_entries(output: str, run_id: str, policy: RetentionPolicy, started: dt.datetime,
+                written: tuple[str, ...] = RUN_TABLES) -> list[dict]:
+    """The run's own table partitions (of the ``written`` tables) and report folder: audit records, kept at least
+    3 years (Article 15)."""
     entries = [catalog_entry(ArtifactKind.TABLE_PARTITION, table_uri(output, table, run_id), started, None, None,
-                             policy, RetentionRule.RETENTION_WINDOW) for table in RUN_TABLES]
+                             policy, RetentionRule.RETENTION_WINDOW) for table in written]
     entries.append(catalog_entry(ArtifactKind.RUN_REPORT, storage.join(output, "reports", run_id), started, None,
                                  None, policy, RetentionRule.RETENTION_WINDOW))
     return entries

@@ -172,7 +172,7 @@ class FaceModelHandler(ModelHandler[Scan, PredictionResult, FaceDetector]):
         return False
 
 
-class _DetectSegmentFn(beam.DoFn):
+class DetectSegmentFn(beam.DoFn):
     def __init__(self, handler: FaceModelHandler, config: DetectorConfig, shared_handle: shared.Shared):
         self._handler = handler
         self._config = config
@@ -231,4 +231,4 @@ class DetectFaces(beam.PTransform):
 
     def expand(self, segments):
         handler = self._handler
-        return segments | "Detect In Segment" >> beam.ParDo(_DetectSegmentFn(handler, self._config, shared.Shared()))
+        return segments | "Detect In Segment" >> beam.ParDo(DetectSegmentFn(handler, self._config, shared.Shared()))

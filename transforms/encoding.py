@@ -114,7 +114,7 @@ def join_segments(parts: list[str], output: str, fps: Fraction, audio_from: str 
     return frames
 
 
-class _JoinFn(beam.DoFn):
+class JoinFn(beam.DoFn):
     def __init__(self, output_root: str, mode: str, settings_hash: str, keep_audio: bool, keystore: str):
         self._output_root = output_root
         self._mode = mode
@@ -214,7 +214,7 @@ class JoinSegments(beam.PTransform):
 
     def __init__(self, output_root: str, mode: str, settings_hash: str, keep_audio: bool, keystore: str):
         super().__init__()
-        self._fn = _JoinFn(output_root, mode, settings_hash, keep_audio, keystore)
+        self._fn = JoinFn(output_root, mode, settings_hash, keep_audio, keystore)
 
     def expand(self, inputs):
         plans, parts = inputs

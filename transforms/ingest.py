@@ -76,7 +76,7 @@ def _unsupported(origin: str, uri: str, what: str = "not a video (mp4, avi, mkv,
     return QuarantineRecord(origin, QuarantineReason.UNSUPPORTED_FILE, what, source_uri=uri)
 
 
-class _ListFn(beam.DoFn):
+class ListFilesFn(beam.DoFn):
     def process(self, spec: str):
         sources, archives, unsupported = group_sources((p, p) for p in list_input(spec))
         yield from sources
@@ -86,14 +86,19 @@ class _ListFn(beam.DoFn):
             yield beam.pvalue.TaggedOutput(QUARANTINE, _unsupported(origin, uri))
 
 
-class _ExpandArchiveFn(beam.DoFn):
+def staging_folder(staging_root: str, archive_uri: str) -> str:
+    """Where an archive's members are staged for the workers."""
+    return storage.join(staging_root, hashlib.sha256(archive_uri.encode()).hexdigest()[:16])
+
+
+class ExpandArchiveFn(beam.DoFn):
     def __init__(self, staging_root: str, limits: archive.ArchiveLimits):
         self._staging_root = staging_root
         self._limits = limits
         self._archives = beam.metrics.Metrics.counter("veil", "archives_expanded")
 
     def process(self, uri: str):
-        staging = storage.join(self._staging_root, hashlib.sha256(uri.encode()).hexdigest()[:16])
+        staging = staging_folder(self._staging_root, uri)
         with storage.local_copy(uri) as path, tempfile.TemporaryDirectory() as workdir:
             try:
                 members = archive.expand(path, workdir, self._limits)
@@ -138,9 +143,9 @@ class ExpandInputs(beam.PTransform):
 
     def expand(self, pbegin):
         spec = pbegin | "Input Spec" >> beam.Create([self._spec])
-        listed = guarded_pardo(spec, "List Files", _ListFn(), "sources", "archives")
+        listed = guarded_pardo(spec, "List Files", ListFilesFn(), "sources", "archives")
         archives = listed["archives"] | "Spread Archives" >> beam.Reshuffle()
-        expanded = guarded_pardo(archives, "Expand Archives", _ExpandArchiveFn(self._staging_root, self._limits),
+        expanded = guarded_pardo(archives, "Expand Archives", ExpandArchiveFn(self._staging_root, self._limits),
                                  "sources")
         sources = (listed["sources"], expanded["sources"]) | "All Sources" >> beam.Flatten()
         quarantine = (listed[QUARANTINE], expanded[QUARANTINE]) | "All Refused" >> beam.Flatten()
@@ -179,7 +184,7 @@ def identify(source: MediaSource, manifest: Mapping[str, Identity], template: re
     return None, None, IdentitySource.UNKNOWN
 
 
-class _IdentifyFn(beam.DoFn):
+class IdentifyFn(beam.DoFn):
     def __init__(self, manifest, template, done: frozenset, settings_hash: str):
         self._manifest = manifest
         self._template = template
@@ -220,7 +225,7 @@ class IdentifyMedia(beam.PTransform):
     def __init__(self, manifest: Mapping[str, Identity], template: re.Pattern[str] | None,
                  done: frozenset, settings_hash: str):
         super().__init__()
-        self._fn = _IdentifyFn(dict(manifest), template, done, settings_hash)
+        self._fn = IdentifyFn(dict(manifest), template, done, settings_hash)
 
     def expand(self, sources):
         return guarded_pardo(sources, "Hash And Identify", self._fn, "media", SKIPPED)

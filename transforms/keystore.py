@@ -2,13 +2,10 @@
 from __future__ import annotations
 
 import base64
-import contextlib
 import datetime
-import fcntl
 import json
 import os
 import uuid
-from collections.abc import Iterator
 from typing import Protocol
 
 from apache_beam.io.filesystems import FileSystems
@@ -101,19 +98,8 @@ class LocalKeyStore:
             # publish_bytes leaves the file with the umask's mode; the keys are for Veil's user only.
             os.chmod(storage.local_path(self.uri), 0o600)
 
-    @contextlib.contextmanager
-    def _locked(self) -> Iterator[None]:
-        if not storage.is_local(self.uri):
-            yield
-            return
-        path = storage.local_path(self.uri)
-        os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
-        fd = os.open(f"{path}.lock", os.O_RDWR | os.O_CREAT, 0o600)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX)
-            yield
-        finally:
-            os.close(fd)
+    def _locked(self):
+        return storage.locked(self.uri)
 
 
 SUBJECT_SECRET = "veil:subject-token-secret"

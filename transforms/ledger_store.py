@@ -1,8 +1,9 @@
 """The retention ledger on any Beam filesystem: OUT/ledger/<seq:08d>-<run_id>.jsonl, one immutable file per run.
 
 Object stores cannot append, so each retention run publishes its entries as one new file, atomically and once.
-Only one retention job may run at a time per output root (the job takes a lock): the ledger has a single writer.
-Two writers at once would both start a file at the same seq; verify reports the second one.
+The ledger has a single writer at a time: retention runs hold a lock on the ledger folder (storage.locked), which
+serialises processes on one machine. On an object store there is no lock, so run one retention writer per output
+root there; two writers at once would both start a file at the same seq, and verify reports the second one.
 """
 from __future__ import annotations
 

@@ -6,16 +6,19 @@ from collections.abc import Iterable
 
 import apache_beam as beam
 
-from schemas.codes import Action
+from schemas.codes import Action, LedgerAction
 from schemas.elements import Box, MediaInfo, MediaPlan, MediaTracks, QuarantineRecord, Regions, Track
 from schemas.registries import Registry
-from transforms.logic.policy import PolicyConfig, decide, screen
+from transforms.keystore import open_keystore, subject_secret
+from transforms.ledger_store import read_ledger
+from transforms.logic.ledger import from_lines, subject_token
+from transforms.logic.policy import PolicyConfig, decide, revoke, screen
 from transforms.logic.tracking import TrackerConfig, track_regions
 from transforms.quarantine import QUARANTINE
 from transforms.tags import SplitByTag
 
 
-class _ScreenFn(beam.DoFn):
+class ScreenFn(beam.DoFn):
     def __init__(self, registry: Registry, policy: PolicyConfig):
         self._registry = registry
         self._policy = policy
@@ -41,7 +44,7 @@ class ScreenCameras(beam.PTransform):
 
     def __init__(self, registry: Registry, policy: PolicyConfig):
         super().__init__()
-        self._fn = _ScreenFn(registry, policy)
+        self._fn = ScreenFn(registry, policy)
 
     def expand(self, media):
         return media | "Screen By Camera" >> SplitByTag(self._fn, "media", (QUARANTINE,))
@@ -82,3 +85,15 @@ class ApplyPolicy(beam.PTransform):
     def expand(self, tracks):
         registry, policy, config = self._registry, self._policy, self._config
         return tracks | "Decide Per Track" >> beam.Map(lambda t: plan(t, registry, policy, config))
+
+
+def without_cancelled(registry: Registry, output: str, keystore: str) -> Registry:
+    """The registry less the consents of accounts whose cancellation the ledger under ``output`` records, so no
+    run keeps (or makes a new key for) a face of a cancelled account, even while its sessions are still listed."""
+    tokens = {e.subject_token for name, data in read_ledger(output) for e in from_lines(data, name)
+              if e.action == LedgerAction.DESTROY_KEY.value and e.subject_token}
+    if not tokens:
+        return registry
+    secret = subject_secret(open_keystore(keystore))
+    return revoke(registry, {c.account_id for c in registry.consents.values()
+                             if subject_token(c.account_id, secret) in tokens})

@@ -36,7 +36,12 @@ def guarded_pardo(pcoll, label: str, fn: beam.DoFn, main: str, *tags: str) -> di
     expect lands there too, as ``processing_error`` with the exception, and the run goes on.
     Returns the outputs by tag, QUARANTINE holding both kinds.
     """
-    return pcoll | label >> SplitByTag(fn, main, (*tags, QUARANTINE), functools.partial(_unexpected, stage=label))
+    return pcoll | label >> guarded(fn, label, main, *tags)
+
+
+def guarded(fn: beam.DoFn, label: str, main: str, *tags: str) -> SplitByTag:
+    """The transform ``guarded_pardo`` applies; its ``pairs`` run the same guard in-process (streaming)."""
+    return SplitByTag(fn, main, (*tags, QUARANTINE), functools.partial(_unexpected, stage=label))
 
 
 def _unexpected(element, error: Exception, stage: str) -> tuple[str, QuarantineRecord]:
@@ -45,7 +50,7 @@ def _unexpected(element, error: Exception, stage: str) -> tuple[str, QuarantineR
                                         f"{stage} failed unexpectedly: {error!r}", key, source)
 
 
-class _QuarantineFn(beam.DoFn):
+class QuarantineFn(beam.DoFn):
     def __init__(self, folder: str):
         self._folder = folder
         self._count = beam.metrics.Metrics.counter("veil", "inputs_quarantined")
@@ -80,4 +85,4 @@ class QuarantineInputs(beam.PTransform):
         self._folder = folder
 
     def expand(self, records):
-        return records | "Keep Refused Input" >> beam.ParDo(_QuarantineFn(self._folder))
+        return records | "Keep Refused Input" >> beam.ParDo(QuarantineFn(self._folder))

@@ -44,7 +44,7 @@ def part_uri(temp_root: str, job: SegmentJob, key_id: str | None = None) -> str:
     return storage.join(folder, key_id, f"{job.segment.index:06d}.sealed")
 
 
-class _RedactSegmentFn(beam.DoFn):
+class RedactSegmentFn(beam.DoFn):
     def __init__(self, mode: RedactionMode, encoder: EncoderConfig, temp_root: str, audit: AuditConfig,
                  keystore: str):
         self._mode = mode
@@ -145,7 +145,7 @@ class RedactFrames(beam.PTransform):
     def __init__(self, mode: RedactionMode, encoder: EncoderConfig, temp_root: str, audit: AuditConfig,
                  keystore: str):
         super().__init__()
-        self._fn = _RedactSegmentFn(RedactionMode(mode), encoder, temp_root, audit, keystore)
+        self._fn = RedactSegmentFn(RedactionMode(mode), encoder, temp_root, audit, keystore)
 
     def expand(self, plans):
         return (plans

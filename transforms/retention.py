@@ -9,6 +9,8 @@ from __future__ import annotations
 import datetime as dt
 import io
 import os
+from collections import defaultdict
+from collections.abc import Iterator
 
 import apache_beam as beam
 import pyarrow.parquet as pq
@@ -68,35 +70,42 @@ def anonymize_partition(uri: str, accounts: set[str], secret: bytes) -> int:
     return changed
 
 
+DELETED = beam.metrics.Metrics.counter("veil", "artifacts_deleted")
+ANONYMIZED = beam.metrics.Metrics.counter("veil", "rows_anonymized")
+
+
+def execute(actions: list[Action], run_id: str, secret: bytes) -> Iterator[dict]:
+    """Do the due file actions on one artifact (delete it, or tokenize its partition once for every account);
+    yields their ledger entries."""
+    actions = sorted(actions, key=lambda a: (a.action.value, a.event_id or ""))
+    deletions = [a for a in actions if a.action is LedgerAction.DELETE_FILE]
+    if deletions:
+        detail = "deleted" if storage.delete_path(deletions[0].uri) else "already gone"
+        DELETED.inc()
+        crash_point(step_name(deletions[0]))
+        for action in deletions:
+            yield ledger_entry(action, run_id, detail, secret)
+    rewrites = [a for a in actions if a.action is LedgerAction.ANONYMIZE_ROWS]
+    if rewrites:
+        changed = anonymize_partition(rewrites[0].uri, {a.account_id for a in rewrites}, secret)
+        ANONYMIZED.inc(changed)
+        crash_point(step_name(rewrites[0]))
+        for action in rewrites:
+            yield ledger_entry(action, run_id, f"{changed} row(s) of the partition tokenized", secret)
+
+
 class _ExecuteFn(beam.DoFn):
     def __init__(self, run_id: str, keystore: str):
         self._run_id = run_id
         self._keystore = keystore
         self._secret: bytes | None = None
-        self._deleted = beam.metrics.Metrics.counter("veil", "artifacts_deleted")
-        self._anonymized = beam.metrics.Metrics.counter("veil", "rows_anonymized")
 
     def setup(self) -> None:
         self._secret = subject_secret(open_keystore(self._keystore))
 
     def process(self, keyed):
         _, actions = keyed
-        actions = sorted(actions, key=lambda a: (a.action.value, a.event_id or ""))
-        deletions = [a for a in actions if a.action is LedgerAction.DELETE_FILE]
-        if deletions:
-            detail = "deleted" if storage.delete_path(deletions[0].uri) else "already gone"
-            self._deleted.inc()
-            crash_point(step_name(deletions[0]))
-            for action in deletions:
-                yield ledger_entry(action, self._run_id, detail, self._secret)
-        rewrites = [a for a in actions if a.action is LedgerAction.ANONYMIZE_ROWS]
-        if rewrites:
-            changed = anonymize_partition(rewrites[0].uri, {a.account_id for a in rewrites}, self._secret)
-            self._anonymized.inc(changed)
-            crash_point(step_name(rewrites[0]))
-            for action in rewrites:
-                yield ledger_entry(action, self._run_id, f"{changed} row(s) of the partition tokenized",
-                                   self._secret)
+        yield from execute(list(actions), self._run_id, self._secret)
 
 
 def destroy_keys(actions: list[Action], run_id: str, keystore_uri: str, _after) -> list[dict]:
@@ -143,3 +152,17 @@ class ApplyRetention(beam.PTransform):
                 | "All Done" >> beam.Flatten()
                 | "Gather Entries" >> beam.combiners.ToList()
                 | "Append Ledger" >> beam.Map(record, output, run_id))
+
+
+def apply_in_process(actions: list[Action], output: str, run_id: str, keystore: str) -> int:
+    """The same steps as ApplyRetention, in order, in this process: for the few actions one account event calls for
+    inside a running job (streaming), where starting a job of their own would be out of place. Returns the number
+    of ledger entries written."""
+    secret = subject_secret(open_keystore(keystore))
+    per_artifact: dict[str, list[Action]] = defaultdict(list)
+    for action in actions:
+        if action.action is not LedgerAction.DESTROY_KEY:
+            per_artifact[action.artifact_id].append(action)
+    entries = [entry for found in per_artifact.values() for entry in execute(found, run_id, secret)]
+    entries += destroy_keys([a for a in actions if a.action is LedgerAction.DESTROY_KEY], run_id, keystore, entries)
+    return record(entries, output, run_id)

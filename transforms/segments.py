@@ -182,7 +182,7 @@ def container_start_time(uri: str) -> str | None:
     return tags.get("creation_time")
 
 
-class _SplitFn(beam.DoFn):
+class SplitFn(beam.DoFn):
     def __init__(self, image_fps: Fraction, segment_frames: int):
         self._image_fps = image_fps
         self._segment_frames = segment_frames
@@ -216,6 +216,6 @@ class SplitSegments(beam.PTransform):
         self._segment_frames = segment_frames
 
     def expand(self, media):
-        results = guarded_pardo(media, "Probe And Split", _SplitFn(self._image_fps, self._segment_frames), "segments")
+        results = guarded_pardo(media, "Probe And Split", SplitFn(self._image_fps, self._segment_frames), "segments")
         segments = results["segments"] | "Spread Segments" >> beam.Reshuffle()
         return {"segments": segments, QUARANTINE: results[QUARANTINE]}

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import os
 import shutil
 import tempfile
@@ -110,3 +111,20 @@ def delete_work(work: str) -> None:
     if is_local(work):
         with contextlib.suppress(OSError):
             os.rmdir(os.path.dirname(local_path(work).rstrip("/")))
+
+
+@contextlib.contextmanager
+def locked(uri: str) -> Iterator[None]:
+    """Hold an exclusive lock on ``<uri>.lock`` while inside (processes on one machine serialise on it). Object
+    stores have no lock: there, the callers' own rule (one writer) must hold."""
+    if not is_local(uri):
+        yield
+        return
+    path = local_path(uri)
+    os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+    fd = os.open(f"{path}.lock", os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)

@@ -14,7 +14,7 @@ OnError = Callable[[object, Exception], tuple[str, object]]
 """Turns the element a DoFn failed on, and the exception, into the (tag, value) to emit instead of its outputs."""
 
 
-class _PairsFn(beam.DoFn):
+class PairsFn(beam.DoFn):
     """Run ``fn`` per element and emit its outputs as (tag, value) pairs: main outputs under ``main``.
 
     ``fn`` takes the element alone (no DoFn parameters) and emits nothing from finish_bundle. Its outputs for an
@@ -66,9 +66,9 @@ class SplitByTag(beam.PTransform):
 
     def __init__(self, fn: beam.DoFn, main: str, tags: tuple[str, ...], on_error: OnError | None = None):
         super().__init__()
-        self._fn = _PairsFn(fn, main, tags, on_error)
+        self.pairs = PairsFn(fn, main, tags, on_error)
         self._names = (main, *tags)
 
     def expand(self, pcoll):
-        pairs = pcoll | "Run" >> beam.ParDo(self._fn)
+        pairs = pcoll | "Run" >> beam.ParDo(self.pairs)
         return {tag: pairs | f"Only {tag}" >> beam.FlatMap(_only, tag) for tag in self._names}

@@ -138,3 +138,13 @@ def _consent_reason(session: Session, consent: Consent | None, times: list[dt.da
     if consent.expires_at is not None and times[-1] >= consent.expires_at:
         return ReasonCode.CONSENT_EXPIRED
     return ReasonCode.CONSENTED_SERVICE_SUBJECT
+
+
+def revoke(registry: Registry, accounts: set[str]) -> Registry:
+    """The registry less the consents of ``accounts`` (cancelled ones). Their sessions stay, so a cancelled
+    customer's face is still linked to its own session, and redacted there as ``consent_missing``, rather than
+    taken for another session's subject."""
+    if not accounts:
+        return registry
+    return dataclasses.replace(registry, consents={k: c for k, c in registry.consents.items()
+                                                   if c.account_id not in accounts})

@@ -1,0 +1,217 @@
+"""Keep an output root up to date with a landing zone: anonymize each new recording as it lands, apply account
+events as they land, and validate per event-time window.
+
+    veil anonymize --streaming LANDING OUTPUT [--events EVENTS] [--window 60s] [--stop-after 10m] [...]
+
+Each new file under LANDING (sub-folders included) is taken once its size and time have settled (--settle), and
+is anonymized as a run of its own with the batch job's stages: its video, its rows of every table, its validation
+and its run report are published as soon as it is done (transforms/recording.py). Files an earlier job finished
+(the catalog says which, and when) are not taken again unless they changed since. Account event files (JSON Lines)
+landing under EVENTS each start a retention run in the job: due dates are recorded and due deletions done at once,
+with ledger entries. Finished recordings are aggregated per event-time window (their start time) into
+OUTPUT/tables/stream_windows, each window validated with the same suites, and OUTPUT/reports/<stream_id>/ is the
+stream's report. The job stops cleanly, finishing the recording in hand, on --stop-after or SIGINT/SIGTERM.
+
+Locally (the default) it runs in one process on the local runner, where windows fire when the job stops; on
+Dataflow (--runner DataflowRunner, optionally --pubsub-subscription) windows fire as the watermark passes them.
+"""
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import datetime as dt
+import functools
+import logging
+import signal
+import sys
+import time
+from collections.abc import Iterator, Sequence
+
+import apache_beam as beam
+from apache_beam.options.pipeline_options import DirectOptions, PipelineOptions, StandardOptions
+
+from pipelines import anonymize, launch, report, retention, validate
+from pipelines.options import AnonymizeOptions, RetentionOptions, StreamOptions
+from schemas.codes import ArtifactKind
+from schemas.registries import Registry
+from transforms import landing, storage
+from transforms.events import ApplyAccountEvents
+from transforms.logic.landing import parse_duration
+from transforms.recording import AnonymizeRecordings
+from transforms.retention import apply_in_process
+from transforms.sinks import read_table
+from transforms.windows import SummarizeWindows
+
+STREAMING = "--streaming"
+FOREVER = 10 * 365 * 86400.0
+"""The watch's own limit when no --stop-after is given: in effect none."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Timing:
+    """The streaming job's durations, in seconds."""
+
+    window: float
+    lateness: float
+    delay: float
+    settle: float
+    interval: float
+    stop_after: float | None
+
+
+def timing(opts: StreamOptions) -> Timing:
+    found = Timing(parse_duration(opts.window), parse_duration(opts.allowed_lateness),
+                   parse_duration(opts.landing_delay), parse_duration(opts.settle),
+                   parse_duration(opts.poll_interval), parse_duration(opts.stop_after) if opts.stop_after else None)
+    if found.window <= 0 or found.interval <= 0:
+        raise ValueError("--window and --poll-interval must be longer than zero")
+    return found
+
+
+def is_streaming(argv: Sequence[str]) -> bool:
+    return STREAMING in argv
+
+
+def parse(argv: Sequence[str]) -> tuple[AnonymizeOptions, StreamOptions, RetentionOptions, PipelineOptions]:
+    """Options of ``veil anonymize --streaming LANDING OUTPUT ...``; LANDING becomes --input."""
+    args = [a for a in argv if a != STREAMING]
+    opts, options = anonymize.parse(args)
+    options.view_as(StandardOptions).streaming = True
+    if launch.is_dask(options):
+        raise ValueError("streaming is refused on Dask: Beam 2.77's DaskRunner gets windowing wrong with no error "
+                         "(shared/notes/beam-runtime-facts.md); use the local runner or Dataflow")
+    if options.view_as(StandardOptions).runner == launch.DEFAULT_RUNNER:
+        # One in-process worker: the watch, the signal handlers and the recordings share the launching process.
+        direct = options.view_as(DirectOptions)
+        direct.direct_running_mode, direct.direct_num_workers = "in_memory", 1
+    stream, events = options.view_as(StreamOptions), options.view_as(RetentionOptions)
+    timing(stream)
+    if events.events and (storage.contains(opts.input, events.events) or storage.contains(events.events, opts.input)):
+        raise ValueError("EVENTS and LANDING must not contain each other: event files would be taken for recordings")
+    return opts, stream, events, options
+
+
+def done_before(output: str) -> dict[str, float]:
+    """Raw inputs earlier runs finished, with when their run started: what a restarted job must not redo."""
+    catalog = read_table(output, "catalog")
+    if catalog is None:
+        return {}
+    done: dict[str, float] = {}
+    for row in catalog.select(["kind", "uri", "created_at"]).to_pylist():
+        if row["kind"] == ArtifactKind.RAW_INPUT.value:
+            done[row["uri"]] = max(done.get(row["uri"], 0.0), row["created_at"].timestamp())
+    return done
+
+
+def publish_run(output: str, run_id: str, registry: Registry, measures: dict) -> bool:
+    """Validate one recording's run and write its run report; True when it passed."""
+    outcomes = validate.validate(output, run_id)
+    report.write_report(output, run_id, report.build_report(output, run_id, registry, measures))
+    passed = not validate.critical_failures(outcomes)
+    print(f"veil: run {run_id} published, validation {'passed' if passed else 'FAILED'}", file=sys.stderr)
+    return passed
+
+
+def publish_window(output: str, window_run_id: str, stream_id: str) -> bool:
+    """Validate one window and bring the stream's report up to date; True when the window passed."""
+    outcomes = validate.validate(output, window_run_id)
+    report.write_report(output, stream_id, report.stream_report(output, stream_id), report.render_stream_html)
+    return not validate.critical_failures(outcomes)
+
+
+def enforce_events(output: str, run_id: str, events: list, keystore: str, holds: str | None,
+                   calendars: Sequence[str]) -> int:
+    """A retention run for the events of one landed file, done in the job's own process."""
+    rows = retention.enforce(output, keystore, run_id, events, retention.rows_of("holds", holds),
+                             dt.datetime.now(dt.UTC), calendars, apply_in_process, logging.getLogger(__name__).info)
+    print(f"veil: account events applied by retention run {run_id}: "
+          f"{sum(r['status'] == 'done' for r in rows)} action(s) done, {sum(r['overdue'] for r in rows)} overdue",
+          file=sys.stderr)
+    return len(rows)
+
+
+def new_stream_id() -> str:
+    return "s" + anonymize.new_run_id()
+
+
+def build(pipeline: beam.Pipeline, opts: AnonymizeOptions, stream: StreamOptions, events: RetentionOptions,
+          stream_id: str) -> dict:
+    """Compose the streaming job; returns the per-recording results and the window rows."""
+    settings = anonymize.job_settings(opts)
+    times = timing(stream)
+    deadline = time.time() + times.stop_after if times.stop_after is not None else None
+    done = done_before(opts.output)
+    # With Pub/Sub notifications the landing zone is not listed; an events prefix still is.
+    watched = pipeline | "Watch Landing" >> landing.WatchLanding(
+        None if stream.pubsub_subscription else opts.input, events.events, times.settle, times.interval,
+        times.delay, deadline, done, times.stop_after or FOREVER)
+    if stream.pubsub_subscription:
+        announced = pipeline | "Notifications" >> landing.ReadNotifications(stream.pubsub_subscription)
+        recordings = landing.of_kind(announced, landing.RECORDING, "Recordings")
+    else:
+        recordings = landing.of_kind(watched, landing.RECORDING, "Recordings")
+    finished = recordings | "Anonymize Each" >> AnonymizeRecordings(
+        settings, stream_id, anonymize.done_inputs(opts.output, opts.force),
+        functools.partial(publish_run, registry=settings.registry, measures=anonymize.measures(opts)))
+    windows = finished | "Windows" >> SummarizeWindows(
+        opts.output, stream_id, times.window, times.lateness, settings.retention,
+        functools.partial(publish_window, stream_id=stream_id))
+    applied = (landing.of_kind(watched, landing.EVENTS, "Event Files")
+               | "Apply Events" >> ApplyAccountEvents(
+                   opts.output, stream_id, settings.retention,
+                   functools.partial(enforce_events, keystore=settings.keystore, holds=events.holds,
+                                     calendars=tuple(events.calendar))))
+    return {"recordings": finished, "windows": windows, "events": applied}
+
+
+@contextlib.contextmanager
+def stop_on_signals() -> Iterator[None]:
+    """SIGINT or SIGTERM ends the watch (the recording in hand is finished and the windows flushed); a second
+    SIGINT interrupts at once, which leaves nothing half-written either, since every file is published atomically."""
+    landing.STOP.clear()
+
+    def stop(signum, _frame):
+        print(f"veil: {signal.Signals(signum).name} received: finishing the recording in hand, then stopping "
+              "(Ctrl-C again to stop at once)", file=sys.stderr)
+        landing.STOP.set()
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+
+    previous = {s: signal.signal(s, stop) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def run(argv: Sequence[str]) -> tuple[AnonymizeOptions, str, float]:
+    """Parse, build and run the streaming job until it is stopped; returns its options, stream id and how long it
+    ran (seconds)."""
+    opts, stream, events, options = parse(argv)
+    stream_id = opts.run_id or new_stream_id()
+    pipeline = beam.Pipeline(options=options)
+    build(pipeline, opts, stream, events, stream_id)
+    started = time.monotonic()
+    with stop_on_signals():
+        launch.run(pipeline)
+    storage.delete_work(storage.join(opts.output, ".work", stream_id))
+    return opts, stream_id, time.monotonic() - started
+
+
+def summarize(output: str, stream_id: str, seconds: float) -> str:
+    """What the stream did, for the terminal: files per minute and lag from landing to output."""
+    found = report.stream_report(output, stream_id)
+    windows = found["windows"]
+    totals = found["totals"]
+    per_minute = found["recordings"] / (seconds / 60) if seconds > 0 else 0.0
+    lag_max = max((w["lag_max_s"] for w in windows), default=0.0)
+    lag_median = sorted(w["lag_median_s"] for w in windows)[len(windows) // 2] if windows else 0.0
+    failed = [w for w in windows if not (w["validation"] or {}).get("passed")]
+    return "\n".join([
+        f"stream {stream_id}: ran {seconds / 60:.1f} min",
+        f"  recordings: {found['recordings']} ({per_minute:.2f}/min)  inputs: {totals['inputs']}  "
+        f"anonymized: {totals['anonymized']}  quarantined: {totals['quarantined']}  skipped: {totals['skipped']}",
+        f"  lag from landing to output: median of windows {lag_median:.1f} s, max {lag_max:.1f} s",
+        f"  windows: {len(windows)} ({len(failed)} failed validation)",
+        f"  stream report: {storage.join(report.report_folder(output, stream_id), 'report.html')}",
+    ])
