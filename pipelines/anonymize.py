@@ -52,9 +52,9 @@ from transforms.logic.tiling import GateConfig
 from transforms.logic.tracking import TrackerConfig
 from transforms.policy import ApplyPolicy, ScreenCameras, without_cancelled
 from transforms.quarantine import QuarantineInputs
-from transforms.recording import JobSettings
 from transforms.redaction import RedactFrames
 from transforms.segments import SplitSegments
+from transforms.settings import JobSettings
 from transforms.sinks import GatherAll, WriteTable, read_table
 from transforms.tracking import TrackFaces
 

@@ -32,14 +32,12 @@ from apache_beam.options.pipeline_options import DirectOptions, PipelineOptions,
 
 from pipelines import anonymize, launch, report, retention, validate
 from pipelines.options import AnonymizeOptions, RetentionOptions, StreamOptions
-from schemas.codes import ArtifactKind
 from schemas.registries import Registry
 from transforms import landing, storage
 from transforms.events import ApplyAccountEvents
 from transforms.logic.landing import parse_duration
 from transforms.recording import AnonymizeRecordings
 from transforms.retention import apply_in_process
-from transforms.sinks import read_table
 from transforms.windows import SummarizeWindows
 
 STREAMING = "--streaming"
@@ -91,18 +89,6 @@ def parse(argv: Sequence[str]) -> tuple[AnonymizeOptions, StreamOptions, Retenti
     return opts, stream, events, options
 
 
-def done_before(output: str) -> dict[str, float]:
-    """Raw inputs earlier runs finished, with when their run started: what a restarted job must not redo."""
-    catalog = read_table(output, "catalog")
-    if catalog is None:
-        return {}
-    done: dict[str, float] = {}
-    for row in catalog.select(["kind", "uri", "created_at"]).to_pylist():
-        if row["kind"] == ArtifactKind.RAW_INPUT.value:
-            done[row["uri"]] = max(done.get(row["uri"], 0.0), row["created_at"].timestamp())
-    return done
-
-
 def publish_run(output: str, run_id: str, registry: Registry, measures: dict) -> bool:
     """Validate one recording's run and write its run report; True when it passed."""
     outcomes = validate.validate(output, run_id)
@@ -140,11 +126,10 @@ def build(pipeline: beam.Pipeline, opts: AnonymizeOptions, stream: StreamOptions
     settings = anonymize.job_settings(opts)
     times = timing(stream)
     deadline = time.time() + times.stop_after if times.stop_after is not None else None
-    done = done_before(opts.output)
     # With Pub/Sub notifications the landing zone is not listed; an events prefix still is.
     watched = pipeline | "Watch Landing" >> landing.WatchLanding(
         None if stream.pubsub_subscription else opts.input, events.events, times.settle, times.interval,
-        times.delay, deadline, done, times.stop_after or FOREVER)
+        times.delay, deadline, opts.output, times.stop_after or FOREVER)
     if stream.pubsub_subscription:
         announced = pipeline | "Notifications" >> landing.ReadNotifications(stream.pubsub_subscription)
         recordings = landing.of_kind(announced, landing.RECORDING, "Recordings")

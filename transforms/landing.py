@@ -9,14 +9,28 @@ from apache_beam.io.filesystems import FileSystems
 from apache_beam.io.watch import PollFn, PollResult, Watch, after_total_of
 from apache_beam.utils.timestamp import Timestamp
 
+from schemas.codes import ArtifactKind
 from transforms import storage
 from transforms.logic.landing import Listed, Settle, notification_uri, version_key
+from transforms.sinks import read_table
 
 RECORDING = "recording"
 EVENTS = "events"
 
 STOP = threading.Event()
 """Set (by the launching process's SIGINT/SIGTERM handler) to end the watch: the job then drains and exits."""
+
+
+def done_before(output: str) -> dict[str, float]:
+    """Raw inputs earlier runs finished, with when their run started: what a restarted job must not redo."""
+    catalog = read_table(output, "catalog")
+    if catalog is None:
+        return {}
+    done: dict[str, float] = {}
+    for row in catalog.select(["kind", "uri", "created_at"]).to_pylist():
+        if row["kind"] == ArtifactKind.RAW_INPUT.value:
+            done[row["uri"]] = max(done.get(row["uri"], 0.0), row["created_at"].timestamp())
+    return done
 
 
 def pattern_of(prefix: str) -> str:
@@ -34,14 +48,19 @@ class PollLanding(PollFn):
     """
 
     def __init__(self, kinds: dict[str, str], settle: float, interval: float, delay: float,
-                 deadline: float | None, done: dict[str, float]):
+                 deadline: float | None, output: str):
         self._kinds = kinds
+        self._settle = settle
         self._interval = interval
         self._delay = delay
         self._deadline = deadline
-        self._settles = {pattern: Settle(settle, dict(done)) for pattern in kinds}
+        self._output = output
+        self._settles: dict[str, Settle] = {}
 
     def __call__(self, pattern: str) -> PollResult[tuple]:
+        if pattern not in self._settles:
+            # Read where it runs, not pickled into the graph: a catalog of millions of inputs is no graph payload.
+            self._settles[pattern] = Settle(self._settle, done_before(self._output))
         time.sleep(self._interval)
         now = time.time()
         if STOP.is_set() or (self._deadline is not None and now >= self._deadline):
@@ -61,16 +80,16 @@ def _key(output: tuple) -> str:
 class WatchLanding(beam.PTransform):
     """New complete files under the landing prefix and the events prefix, as (kind, Listed) pairs.
 
-    ``done`` maps paths earlier runs finished to when (from the catalog): they are not emitted again unless they
-    were modified since. ``max_seconds`` bounds the watch on runners where no signal can reach it.
+    Files earlier runs finished (the catalog under ``output`` says which, and when) are not emitted again unless
+    they were modified since. ``max_seconds`` bounds the watch on runners where no signal can reach it.
     """
 
     def __init__(self, landing: str | None, events: str | None, settle: float, interval: float, delay: float,
-                 deadline: float | None, done: dict[str, float], max_seconds: float):
+                 deadline: float | None, output: str, max_seconds: float):
         super().__init__()
         self._kinds = {pattern_of(prefix): kind for prefix, kind in ((landing, RECORDING), (events, EVENTS))
                        if prefix}
-        self._poll = PollLanding(self._kinds, settle, interval, delay, deadline, done)
+        self._poll = PollLanding(self._kinds, settle, interval, delay, deadline, output)
         self._interval = interval
         self._max_seconds = max_seconds
 

@@ -11,66 +11,34 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import re
 from collections import defaultdict
-from collections.abc import Callable, Mapping
-from fractions import Fraction
+from collections.abc import Callable
 
 import apache_beam as beam
 from apache_beam.utils import shared
 from apache_beam.utils.timestamp import Timestamp
 
 from schemas import tables
-from schemas.codes import QuarantineReason, RedactionMode
+from schemas.codes import QuarantineReason
 from schemas.elements import MediaInfo, QuarantineRecord
-from schemas.registries import Registry
 from transforms import storage
 from transforms.catalog import media_entries, quarantine_entries, restricted_entry, run_entries
-from transforms.detection import DetectorConfig, DetectSegmentFn, FaceModelHandler
-from transforms.encoding import RESTRICTED, TRACKS, EncoderConfig, JoinFn
+from transforms.detection import DetectSegmentFn, FaceModelHandler
+from transforms.encoding import RESTRICTED, TRACKS, JoinFn
 from transforms.ingest import IMAGE_SUFFIXES, SKIPPED, ExpandArchiveFn, IdentifyFn, ListFilesFn, staging_folder
-from transforms.logic.archive import ArchiveLimits
-from transforms.logic.audit import AuditConfig
-from transforms.logic.identity import Identity
 from transforms.logic.identity import media_id as media_id_of
 from transforms.logic.landing import Listed, recording_run_id
-from transforms.logic.policy import PolicyConfig
-from transforms.logic.retention import RetentionPolicy
-from transforms.logic.tracking import TrackerConfig
 from transforms.policy import ScreenFn, plan, without_cancelled
 from transforms.quarantine import QUARANTINE, QuarantineFn, guarded
 from transforms.redaction import AUDIT, RedactSegmentFn, segment_jobs
 from transforms.segments import SplitFn
+from transforms.settings import JobSettings
 from transforms.sinks import table_uri, write_table
 from transforms.tags import SplitByTag
 from transforms.tracking import assemble
 
 WRITTEN_LAST = "runs"
 """The table whose row marks a run complete: written after every other one."""
-
-
-@dataclasses.dataclass(frozen=True)
-class JobSettings:
-    """What the stages of an anonymize job are configured with, batch or streaming alike."""
-
-    output: str
-    manifest: Mapping[str, Identity]
-    template: re.Pattern[str] | None
-    settings_hash: str
-    registry: Registry
-    policy: PolicyConfig
-    image_fps: Fraction
-    segment_frames: int
-    detector: DetectorConfig
-    tracker: TrackerConfig
-    mode: RedactionMode
-    encoder: EncoderConfig
-    audit: AuditConfig
-    keystore: str
-    keep_audio: bool
-    limits: ArchiveLimits
-    retention: RetentionPolicy
-    options_json: str
 
 
 @dataclasses.dataclass(frozen=True)

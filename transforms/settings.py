@@ -1,0 +1,42 @@
+"""What the stages of an anonymize job are configured with: one object, built once from the options."""
+from __future__ import annotations
+
+import dataclasses
+import re
+from collections.abc import Mapping
+from fractions import Fraction
+
+from schemas.codes import RedactionMode
+from schemas.registries import Registry
+from transforms.detection import DetectorConfig
+from transforms.encoding import EncoderConfig
+from transforms.logic.archive import ArchiveLimits
+from transforms.logic.audit import AuditConfig
+from transforms.logic.identity import Identity
+from transforms.logic.policy import PolicyConfig
+from transforms.logic.retention import RetentionPolicy
+from transforms.logic.tracking import TrackerConfig
+
+
+@dataclasses.dataclass(frozen=True)
+class JobSettings:
+    """What the stages of an anonymize job are configured with, batch or streaming alike."""
+
+    output: str
+    manifest: Mapping[str, Identity]
+    template: re.Pattern[str] | None
+    settings_hash: str
+    registry: Registry
+    policy: PolicyConfig
+    image_fps: Fraction
+    segment_frames: int
+    detector: DetectorConfig
+    tracker: TrackerConfig
+    mode: RedactionMode
+    encoder: EncoderConfig
+    audit: AuditConfig
+    keystore: str
+    keep_audio: bool
+    limits: ArchiveLimits
+    retention: RetentionPolicy
+    options_json: str
