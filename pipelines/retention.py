@@ -88,6 +88,10 @@ def done_actions(output: str) -> set[tuple]:
     return {(e.artifact_id, e.action, e.event_id) for name, data in read_ledger(output) for e in from_lines(data, name)}
 
 
+def no_catalog(output: str) -> str:
+    return f"no catalog under {output}: no anonymize run has written there (is OUTPUT right?)"
+
+
 def current_plan(output: str, keystore: str, events: list, holds: list, as_of: dt.datetime,
                  calendars: Sequence[str]) -> tuple[Plan, dict]:
     """The plan as of ``as_of``, and what it was computed from (for the summary)."""
@@ -98,7 +102,7 @@ def current_plan(output: str, keystore: str, events: list, holds: list, as_of: d
     catalog = read_table(output, "catalog")
     if catalog is None:
         # Before the key store is touched: a mistyped OUTPUT must not grow a key store of its own.
-        raise ValueError(f"no catalog under {output}: no anonymize run has written there (is OUTPUT right?)")
+        raise ValueError(no_catalog(output))
     texts = []
     for uri in calendars:
         with FileSystems.open(uri) as handle:
@@ -151,6 +155,9 @@ def enforce(output: str, keystore: str, run_id: str, events: list, holds: list, 
 
     Holds the ledger's lock throughout: a streaming job applying events and a scheduled retention run on the same
     output root take turns, so both plan from a ledger that records the other's deletions."""
+    if not FileSystems.match([table_uri(output, "catalog", "*")])[0].metadata_list:
+        # Before the lock file is made: a mistyped OUTPUT must not grow one.
+        raise ValueError(no_catalog(output))
     with storage.locked(ledger_folder(output)):
         return _enforce(output, keystore, run_id, events, holds, as_of, calendars, apply, say)
 
