@@ -322,6 +322,7 @@ def test_the_streaming_graph_round_trips_through_the_runner_api_for_dataflow(sou
     pipeline = beam.Pipeline(options=options)
     stream.build(pipeline, opts, stream_opts, event_opts, "portability")
     restored = round_trip(pipeline, options)
-    expected = {"Watch Landing", "Recordings", "Anonymize Each", "Windows", "Event Files", "Apply Events"}
+    expected = {"Watch Landing", "Recordings", "Spread Recordings", "Anonymize Each", "Windows", "Event Files",
+                "Apply Events"}
     assert expected | ({"Notifications"} if source == "pubsub" else set()) <= stages(restored)
     assert not os.path.exists(tmp_path / "out" / "tables"), "building the graph must not write anything"
