@@ -9,15 +9,20 @@ import tarfile
 import threading
 import time
 
+import apache_beam as beam
 import av
 import pytest
+from apache_beam.testing.test_pipeline import TestPipeline
+from apache_beam.testing.util import assert_that, equal_to
 
-from pipelines import cli, stream
+from pipelines import anonymize, cli, stream
 from schemas.codes import ArtifactKind, QuarantineReason
 from tests.conftest import registry_args
 from transforms.keystore import open_keystore
 from transforms.ledger_store import read_ledger, verify_ledger
+from transforms.logic.landing import Listed, recording_run_id
 from transforms.logic.ledger import from_lines
+from transforms.recording import AnonymizeRecordings
 from transforms.sinks import read_table
 
 DESK = "desk-04/2026-11-20/090000.mp4"
@@ -200,3 +205,23 @@ def test_streaming_refuses_bad_options_before_starting(tmp_path):
         stream.parse(["--streaming", str(land), str(tmp_path / "out"), "--events", str(land / "events")])
     with pytest.raises(ValueError, match="refused on Dask"):
         stream.parse(["--streaming", str(land), str(tmp_path / "out"), "--runner", "dask"])
+
+
+def _failing_publish(output: str, run_id: str) -> bool:
+    raise RuntimeError("validation machinery broke")
+
+
+def test_a_recording_whose_validation_breaks_is_kept_unapproved_and_the_stream_goes_on(sample_archive, tmp_path):
+    bad = tmp_path / "land" / "cam-1" / "broken.mp4"
+    bad.parent.mkdir(parents=True)
+    bad.write_bytes(os.urandom(3000))
+    out = str(tmp_path / "out")
+    opts, _, _, _ = stream.parse(["--streaming", str(tmp_path / "land"), out])
+    landed = Listed(str(bad), bad.stat().st_size, bad.stat().st_mtime)
+    with TestPipeline() as p:
+        done = (p | beam.Create([landed])
+                | AnonymizeRecordings(anonymize.job_settings(opts), "s-unit", frozenset(), _failing_publish))
+        assert_that(done | beam.Map(lambda d: (d.quarantined, d.passed, d.run_id)),
+                    equal_to([(1, False, recording_run_id("s-unit", landed))]))
+    (row,) = _rows(out, "quarantine", "s-unit")
+    assert row["reason_code"] == QuarantineReason.CORRUPT_MEDIA.value

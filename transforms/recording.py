@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import logging
 from collections import defaultdict
 from collections.abc import Callable
 
@@ -138,7 +139,11 @@ class AnonymizeRecordingFn(beam.DoFn):
         # Only this recording's scratch: other workers may be using the stream's work folder.
         for path in scratch:
             storage.delete_path(path)
-        passed = self._publish(self._settings.output, run_id)
+        try:
+            passed = self._publish(self._settings.output, run_id)
+        except Exception:  # noqa: BLE001 - the run's outputs stand; unvalidated, its raw input is never purged
+            logging.exception("run %s could not be validated", run_id)
+            passed = False
         self._recordings.inc()
         finished = dt.datetime.now(dt.UTC)
         landed_at = dt.datetime.fromtimestamp(landed.modified, dt.UTC)
