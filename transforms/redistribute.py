@@ -1,0 +1,52 @@
+"""Spread elements over workers: a Reshuffle, except on Dask, where it has to be a GroupByKey."""
+from __future__ import annotations
+
+import sys
+
+import apache_beam as beam
+
+_DASK_RUNNER = "apache_beam.runners.dask.dask_runner"
+
+
+def dask_partitions(pipeline: beam.Pipeline) -> int | None:
+    """The number of partitions a Dask run splits a Create into (``--dask_npartitions``), None off Dask."""
+    # Looked up, not imported: a DaskRunner instance means its module is loaded, and other runs skip importing dask.
+    dask = sys.modules.get(_DASK_RUNNER)
+    if dask is None or not isinstance(pipeline.runner, dask.DaskRunner):
+        return None
+    return pipeline.options.view_as(dask.DaskOptions).npartitions or 1
+
+
+class _KeyInTurnFn(beam.DoFn):
+    """Key each element of a bundle by its position in it, so each is a group of its own."""
+
+    def start_bundle(self) -> None:
+        self._position = 0
+
+    def process(self, element):
+        self._position += 1
+        yield self._position, element
+
+
+class Redistribute(beam.PTransform):
+    """Spread elements over workers, unchanged: ``beam.Reshuffle()`` on every runner but Dask.
+
+    Beam 2.77's DaskRunner makes Reshuffle a no-op, and a dask bag's GroupByKey hashes keys into as many
+    partitions (dask's unit of parallelism) as its input has; a job started from a one-element Create would
+    stay in one partition, on one worker, all the way. So on Dask each element becomes a group of its own
+    and is grouped together with an empty PCollection of ``--dask_npartitions`` partitions (what Create makes
+    of that many elements), which gives the shuffle that many more partitions to hash into.
+    """
+
+    def expand(self, pcoll):
+        partitions = dask_partitions(pcoll.pipeline)
+        if partitions is None:
+            return pcoll | "Reshuffle" >> beam.Reshuffle()
+        room = (pcoll.pipeline
+                | "Partitions" >> beam.Create(range(partitions))
+                | "No Elements" >> beam.FlatMap(lambda _: ()))
+        keyed = pcoll | "Key In Turn" >> beam.ParDo(_KeyInTurnFn())
+        return ((keyed, room)
+                | "With Partitions" >> beam.Flatten()
+                | "Group" >> beam.GroupByKey()
+                | "Ungroup" >> beam.FlatMap(lambda group: group[1]))
