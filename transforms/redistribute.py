@@ -1,6 +1,7 @@
 """Spread elements over workers: a Reshuffle, except on Dask, where it has to be a GroupByKey."""
 from __future__ import annotations
 
+import random
 import sys
 
 import apache_beam as beam
@@ -17,15 +18,10 @@ def dask_partitions(pipeline: beam.Pipeline) -> int | None:
     return pipeline.options.view_as(dask.DaskOptions).npartitions or 1
 
 
-class _KeyInTurnFn(beam.DoFn):
-    """Key each element of a bundle by its position in it, so each is a group of its own."""
-
-    def start_bundle(self) -> None:
-        self._position = 0
-
-    def process(self, element):
-        self._position += 1
-        yield self._position, element
+def _random_key(element) -> tuple[int, object]:
+    """Key an element at random, as Reshuffle does: each is then (almost surely) a group of its own, also when it
+    comes from one of several partitions."""
+    return random.getrandbits(64), element
 
 
 class Redistribute(beam.PTransform):
@@ -45,7 +41,7 @@ class Redistribute(beam.PTransform):
         room = (pcoll.pipeline
                 | "Partitions" >> beam.Create(range(partitions))
                 | "No Elements" >> beam.FlatMap(lambda _: ()))
-        keyed = pcoll | "Key In Turn" >> beam.ParDo(_KeyInTurnFn())
+        keyed = pcoll | "Key At Random" >> beam.Map(_random_key)
         return ((keyed, room)
                 | "With Partitions" >> beam.Flatten()
                 | "Group" >> beam.GroupByKey()
