@@ -7,6 +7,7 @@ import sys
 import apache_beam as beam
 
 _DASK_RUNNER = "apache_beam.runners.dask.dask_runner"
+_WIDENED = "_veil_widened"
 
 
 def dask_partitions(pipeline: beam.Pipeline) -> int | None:
@@ -24,25 +25,44 @@ def _random_key(element) -> tuple[int, object]:
     return random.getrandbits(64), element
 
 
+def _widened(pcoll: beam.PCollection) -> bool:
+    """Whether ``pcoll`` descends from a Redistribute that widened its pipeline on Dask."""
+    seen, todo = set(), [pcoll]
+    while todo:
+        current = todo.pop()
+        if getattr(current, _WIDENED, False):
+            return True
+        producer = current.producer
+        if producer is not None and id(producer) not in seen:
+            seen.add(id(producer))
+            todo.extend(producer.main_inputs.values())
+    return False
+
+
 class Redistribute(beam.PTransform):
     """Spread elements over workers, unchanged: ``beam.Reshuffle()`` on every runner but Dask.
 
     Beam 2.77's DaskRunner makes Reshuffle a no-op, and a dask bag's GroupByKey hashes keys into as many
     partitions (dask's unit of parallelism) as its input has; a job started from a one-element Create would
-    stay in one partition, on one worker, all the way. So on Dask each element becomes a group of its own
-    and is grouped together with an empty PCollection of ``--dask_npartitions`` partitions (what Create makes
-    of that many elements), which gives the shuffle that many more partitions to hash into.
+    stay in one partition, on one worker, all the way. So on Dask each element becomes a group of its own,
+    and the first Redistribute on a path groups them together with an empty PCollection of
+    ``--dask_npartitions`` partitions (what Create makes of that many elements), which gives the shuffle
+    that many more partitions to hash into. Later ones only regroup: partitions are never merged again
+    on Dask (a Flatten adds its inputs' up), and every stage runs once per partition, so widening at
+    each would multiply the tasks of every later stage.
     """
 
     def expand(self, pcoll):
         partitions = dask_partitions(pcoll.pipeline)
         if partitions is None:
             return pcoll | "Reshuffle" >> beam.Reshuffle()
-        room = (pcoll.pipeline
-                | "Partitions" >> beam.Create(range(partitions))
-                | "No Elements" >> beam.FlatMap(lambda _: ()))
         keyed = pcoll | "Key At Random" >> beam.Map(_random_key)
-        return ((keyed, room)
-                | "With Partitions" >> beam.Flatten()
-                | "Group" >> beam.GroupByKey()
-                | "Ungroup" >> beam.FlatMap(lambda group: group[1]))
+        widen = not _widened(pcoll)
+        if widen:
+            room = (pcoll.pipeline
+                    | "Partitions" >> beam.Create(range(partitions))
+                    | "No Elements" >> beam.FlatMap(lambda _: ()))
+            keyed = (keyed, room) | "With Partitions" >> beam.Flatten()
+        spread = keyed | "Group" >> beam.GroupByKey() | "Ungroup" >> beam.FlatMap(lambda group: group[1])
+        setattr(spread, _WIDENED, True)
+        return spread
