@@ -1,4 +1,5 @@
-"""The anonymize job on a 2-worker local Dask cluster gives what the default runner gives: tables, videos, quarantine.
+"""The anonymize job on a 2-worker local Dask cluster gives what the default runner gives: tables, videos, quarantine;
+and it spreads the segments of one video and the files of one folder over both workers.
 
 Beam 2.77's DaskRunner computes only the graph's last leaf, hands every tagged output all elements and re-runs a side
 input's upstream per consumer (shared/notes/beam-runtime-facts.md); the graph tests pin the shape that avoids all
@@ -176,7 +177,8 @@ def test_an_unexpected_exception_is_quarantined_on_dask_and_each_tag_gets_only_i
 
 
 def _where(element) -> list:
-    """The element and the worker process that handled it, after a stand-in for its real work."""
+    """The element and the worker process that handled it, after a stand-in for its real work (which gives Dask's
+    scheduler a reason to use both workers)."""
     time.sleep(0.2)
     return [element, os.getpid()]
 
