@@ -37,8 +37,10 @@ demo: setup ## Generate a sample CCTV archive and anonymize it (offline, local r
 test: setup ## Run the whole test suite
 	$(BIN)/python -m pytest
 
-bench: setup ## Throughput and peak memory of Veil against a plain ffmpeg transcode
-	$(BIN)/python bench/bench.py
+# A reduced scale: make bench BENCH_ARGS="--minutes 1 --clips 50" (bench/bench.py --help lists the flags).
+BENCH_ARGS ?=
+bench: setup ## Throughput, scaling over workers and peak memory of Veil against a plain ffmpeg transcode
+	$(BIN)/python bench/bench.py $(BENCH_ARGS)
 
 bench-stream: setup ## Streaming soak: memory over a long run, files/min and lag
 	$(BIN)/python bench/stream_soak.py

@@ -1,4 +1,5 @@
-"""The anonymize job on a 2-worker local Dask cluster gives what the default runner gives: tables, videos, quarantine.
+"""The anonymize job on a 2-worker local Dask cluster gives what the default runner gives: tables, videos, quarantine;
+and it spreads the segments of one video and the files of one folder over both workers.
 
 Beam 2.77's DaskRunner computes only the graph's last leaf, hands every tagged output all elements and re-runs a side
 input's upstream per consumer (shared/notes/beam-runtime-facts.md); the graph tests pin the shape that avoids all
@@ -8,7 +9,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import re
+import time
+from fractions import Fraction
 
 import apache_beam as beam
 import av
@@ -21,8 +25,12 @@ from pipelines.sample import write_clip
 from schemas.codes import IdentitySource, QuarantineReason
 from schemas.elements import MediaInfo, MediaSource
 from tests.conftest import registry_args, run_job
+from transforms.ingest import ExpandInputs
+from transforms.logic.archive import ArchiveLimits
 from transforms.logic.identity import media_id
 from transforms.quarantine import guarded_pardo
+from transforms.redistribute import Redistribute
+from transforms.segments import SplitSegments
 from transforms.sinks import GatherAll, read_table
 
 DASK = ["--runner", "dask", "--workers", "2"]
@@ -166,3 +174,51 @@ def test_an_unexpected_exception_is_quarantined_on_dask_and_each_tag_gets_only_i
         assert json.load(handle) == [["ids", good.media_id],
                                      ["quarantine", "/in/bad.mp4", QuarantineReason.PROCESSING_ERROR.value,
                                       "Fragile failed unexpectedly: RuntimeError('decoder exploded')"]]
+
+
+def _where(element) -> list:
+    """The element and the worker process that handled it, after a stand-in for its real work (which gives Dask's
+    scheduler a reason to use both workers)."""
+    time.sleep(0.2)
+    return [element, os.getpid()]
+
+
+def placed_on_dask(tmp_path, build) -> list[list]:
+    """Run ``build(pipeline)`` on a 2-worker local Dask cluster; returns [element, pid] for each element it yields."""
+    options = PipelineOptions(DASK)
+    launch.configure(options, DASK)
+    pipeline = beam.Pipeline(options=options)
+    result = str(tmp_path / "placed.json")
+    _ = build(pipeline) | "Where" >> beam.Map(_where) | GatherAll() | beam.Map(_record, result)
+    launch.run(pipeline)
+    with open(result) as handle:
+        return json.load(handle)
+
+
+def test_redistribute_spreads_a_one_element_start_over_both_dask_workers(tmp_path):
+    placed = placed_on_dask(tmp_path, lambda p: (p | beam.Create(["spec"]) | beam.FlatMap(lambda _: range(16))
+                                                 | Redistribute()))
+    assert sorted(element for element, _ in placed) == list(range(16))
+    assert len({pid for _, pid in placed}) == 2
+
+
+def test_the_segments_of_one_video_are_processed_by_both_dask_workers(tmp_path):
+    path = str(tmp_path / "long.mp4")
+    write_clip([np.full((48, 64, 3), i, np.uint8) for i in range(120)], path, gop=10)
+    media = MediaInfo(MediaSource(path, path, "video"), media_id(path), "sha", "cam", None, IdentitySource.MANIFEST)
+    placed = placed_on_dask(tmp_path, lambda p: (p | beam.Create([media]) | SplitSegments(Fraction(10), 10))[
+        "segments"] | beam.Map(lambda segment: segment.index))
+    assert sorted(index for index, _ in placed) == list(range(12))
+    assert len({pid for _, pid in placed}) == 2
+
+
+def test_the_files_of_one_folder_are_processed_by_both_dask_workers(tmp_path):
+    folder = tmp_path / "cam"
+    folder.mkdir()
+    for n in range(10):
+        write_clip([np.full((48, 64, 3), n, np.uint8)] * 3, str(folder / f"{n}.mp4"))
+    placed = placed_on_dask(tmp_path, lambda p: (p | ExpandInputs(str(folder), str(tmp_path / "staging"),
+                                                                  ArchiveLimits()))["sources"]
+                            | beam.Map(lambda source: os.path.basename(source.uri)))
+    assert sorted(name for name, _ in placed) == sorted(f"{n}.mp4" for n in range(10))
+    assert len({pid for _, pid in placed}) == 2

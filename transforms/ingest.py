@@ -18,6 +18,7 @@ from transforms import storage
 from transforms.logic import archive
 from transforms.logic.identity import Identity, lookup_manifest, match_template, media_id, parse_time
 from transforms.quarantine import QUARANTINE, guarded_pardo
+from transforms.redistribute import Redistribute
 from transforms.segments import container_start_time
 
 SKIPPED = "skipped"
@@ -131,7 +132,8 @@ class ExpandInputs(beam.PTransform):
 
     Emits MediaSource elements; unsupported files, unsafe archive entries and archives that are
     corrupt or expand beyond the limits go to the quarantine output. Archive members are staged
-    under ``staging_root`` so every worker can read them.
+    under ``staging_root`` so every worker can read them. Archives and sources are redistributed: one
+    process lists them, and hashing and probing many files is worth spreading over workers.
     """
 
     def __init__(self, spec: str, staging_root: str, limits: archive.ArchiveLimits):
@@ -144,10 +146,12 @@ class ExpandInputs(beam.PTransform):
     def expand(self, pbegin):
         spec = pbegin | "Input Spec" >> beam.Create([self._spec])
         listed = guarded_pardo(spec, "List Files", ListFilesFn(), "sources", "archives")
-        archives = listed["archives"] | "Spread Archives" >> beam.Reshuffle()
+        archives = listed["archives"] | "Spread Archives" >> Redistribute()
         expanded = guarded_pardo(archives, "Expand Archives", ExpandArchiveFn(self._staging_root, self._limits),
                                  "sources")
-        sources = (listed["sources"], expanded["sources"]) | "All Sources" >> beam.Flatten()
+        sources = ((listed["sources"], expanded["sources"])
+                   | "All Sources" >> beam.Flatten()
+                   | "Spread Sources" >> Redistribute())
         quarantine = (listed[QUARANTINE], expanded[QUARANTINE]) | "All Refused" >> beam.Flatten()
         return {"sources": sources, QUARANTINE: quarantine}
 

@@ -16,6 +16,7 @@ from transforms.keystore import KeyStore, open_keystore
 from transforms.logic.audit import AuditConfig, HaarAuditor, over_regions, sampled
 from transforms.logic.masks import plane_views, redact
 from transforms.logic.sealing import seal_file
+from transforms.redistribute import Redistribute
 from transforms.segments import decode
 from transforms.tags import SplitByTag
 
@@ -150,5 +151,5 @@ class RedactFrames(beam.PTransform):
     def expand(self, plans):
         return (plans
                 | "Plan Segment Jobs" >> beam.FlatMap(segment_jobs)
-                | "Spread Jobs" >> beam.Reshuffle()
+                | "Spread Jobs" >> Redistribute()
                 | "Redact And Encode" >> SplitByTag(self._fn, "parts", (AUDIT,)))

@@ -16,6 +16,7 @@ from schemas.codes import QuarantineReason
 from schemas.elements import InputRefused, MediaInfo, MediaSource, QuarantineRecord, Segment, StreamInfo
 from transforms import storage
 from transforms.quarantine import QUARANTINE, guarded_pardo
+from transforms.redistribute import Redistribute
 
 
 @dataclasses.dataclass(frozen=True)
@@ -203,7 +204,7 @@ class SplitFn(beam.DoFn):
 class SplitSegments(beam.PTransform):
     """Split each input into GOP-aligned segments; unreadable inputs go to the quarantine output.
 
-    Segments are reshuffled so that the segments of one long video spread over workers.
+    Segments are redistributed so that the segments of one long video spread over workers.
     """
 
     def __init__(self, image_fps: Fraction, segment_frames: int):
@@ -217,5 +218,5 @@ class SplitSegments(beam.PTransform):
 
     def expand(self, media):
         results = guarded_pardo(media, "Probe And Split", SplitFn(self._image_fps, self._segment_frames), "segments")
-        segments = results["segments"] | "Spread Segments" >> beam.Reshuffle()
+        segments = results["segments"] | "Spread Segments" >> Redistribute()
         return {"segments": segments, QUARANTINE: results[QUARANTINE]}
