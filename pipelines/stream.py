@@ -22,6 +22,7 @@ import dataclasses
 import datetime as dt
 import functools
 import logging
+import os
 import signal
 import sys
 import time
@@ -88,6 +89,11 @@ def parse(argv: Sequence[str]) -> tuple[AnonymizeOptions, StreamOptions, Retenti
     timing(stream)
     if events.events and (storage.contains(opts.input, events.events) or storage.contains(events.events, opts.input)):
         raise ValueError("EVENTS and LANDING must not contain each other: event files would be taken for recordings")
+    for name, prefix in (("LANDING", None if stream.pubsub_subscription else opts.input), ("EVENTS", events.events)):
+        # A mistyped local folder would be watched, empty, for ever; an object-store prefix exists once written to.
+        if prefix and storage.is_local(prefix) and not landing.is_glob(prefix) \
+                and not os.path.isdir(storage.local_path(prefix)):
+            raise ValueError(f"{name} {prefix} is not a folder: create it first (files land in it)")
     return opts, stream, events, options
 
 

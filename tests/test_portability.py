@@ -314,6 +314,7 @@ def test_the_schedules_run_in_order_and_render_to_gcloud_commands():
 def test_the_streaming_graph_round_trips_through_the_runner_api_for_dataflow(source, tmp_path):
     land, events = tmp_path / "land", tmp_path / "events"
     land.mkdir()
+    events.mkdir()
     extra = ["--pubsub-subscription", "projects/veil-test/subscriptions/landing"] if source == "pubsub" else []
     opts, stream_opts, event_opts, options = stream.parse(
         ["--streaming", str(land), str(tmp_path / "out"), "--events", str(events), *extra,

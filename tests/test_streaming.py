@@ -205,6 +205,24 @@ def test_streaming_refuses_bad_options_before_starting(tmp_path):
         stream.parse(["--streaming", str(land), str(tmp_path / "out"), "--events", str(land / "events")])
     with pytest.raises(ValueError, match="refused on Dask"):
         stream.parse(["--streaming", str(land), str(tmp_path / "out"), "--runner", "dask"])
+    with pytest.raises(ValueError, match="LANDING .*typo is not a folder"):
+        stream.parse(["--streaming", str(tmp_path / "typo"), str(tmp_path / "out")])
+    with pytest.raises(ValueError, match="EVENTS .*events is not a folder"):
+        stream.parse(["--streaming", str(land), str(tmp_path / "out"), "--events", str(tmp_path / "events")])
+    with pytest.raises(ValueError, match="longer than zero"):
+        stream.parse(["--streaming", str(land), str(tmp_path / "out"), "--window", "0s"])
+
+
+def test_the_timing_options_reach_the_job(tmp_path):
+    land = tmp_path / "land"
+    land.mkdir()
+    _, opts, _, _ = stream.parse(["--streaming", str(land), str(tmp_path / "out"), "--window", "5m",
+                                  "--allowed-lateness", "2h", "--landing-delay", "90s", "--settle", "3s",
+                                  "--poll-interval", "250ms", "--stop-after", "1d"])
+    assert stream.timing(opts) == stream.Timing(window=300, lateness=7200, delay=90, settle=3, interval=0.25,
+                                                stop_after=86400)
+    _, defaults, _, _ = stream.parse(["--streaming", str(land), str(tmp_path / "out")])
+    assert stream.timing(defaults) == stream.Timing(60, 3600, 300, 5, 2, None)
 
 
 def _failing_publish(output: str, run_id: str) -> bool:

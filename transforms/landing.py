@@ -33,9 +33,13 @@ def done_before(output: str) -> dict[str, float]:
     return done
 
 
+def is_glob(prefix: str) -> bool:
+    return any(c in prefix for c in "*?[")
+
+
 def pattern_of(prefix: str) -> str:
     """Everything below a landing prefix, sub-folders included; a glob is taken as given."""
-    return prefix if any(c in prefix for c in "*?[") else storage.join(prefix, "**")
+    return prefix if is_glob(prefix) else storage.join(prefix, "**")
 
 
 class PollLanding(PollFn):
@@ -58,9 +62,10 @@ class PollLanding(PollFn):
         self._settles: dict[str, Settle] = {}
 
     def __call__(self, pattern: str) -> PollResult[tuple]:
-        if pattern not in self._settles:
+        if not self._settles:
             # Read where it runs, not pickled into the graph: a catalog of millions of inputs is no graph payload.
-            self._settles[pattern] = Settle(self._settle, done_before(self._output))
+            done = done_before(self._output)
+            self._settles = {p: Settle(self._settle, dict(done)) for p in self._kinds}
         time.sleep(self._interval)
         now = time.time()
         if STOP.is_set() or (self._deadline is not None and now >= self._deadline):

@@ -105,21 +105,21 @@ class AnonymizeRecordingFn(beam.DoFn):
                         self._redact, self._join)
         self._recordings = beam.metrics.Metrics.counter("veil", "recordings_processed")
 
-    def setup(self) -> None:
+    def _each_stage(self, method: str) -> None:
         for stage in self._stages:
-            stage.setup()
+            getattr(stage, method)()
+
+    def setup(self) -> None:
+        self._each_stage("setup")
 
     def start_bundle(self) -> None:
-        for stage in self._stages:
-            stage.start_bundle()
+        self._each_stage("start_bundle")
 
     def finish_bundle(self) -> None:
-        for stage in self._stages:
-            stage.finish_bundle()
+        self._each_stage("finish_bundle")
 
     def teardown(self) -> None:
-        for stage in self._stages:
-            stage.teardown()
+        self._each_stage("teardown")
 
     def process(self, landed: Listed):
         started = dt.datetime.now(dt.UTC)
