@@ -66,11 +66,17 @@ def dask_cluster(options: PipelineOptions) -> Iterator[None]:
         dask.address = launch.dask_address
         yield
         return
+    import dask
     from distributed import LocalCluster
 
     workers = launch.workers or os.cpu_count() or 1
-    with LocalCluster(n_workers=workers, processes=True, threads_per_worker=1, dashboard_address=None,
-                      worker_dashboard_address=None) as cluster:
+    # The nanny's default MALLOC_TRIM_THRESHOLD_=65536 hands every freed frame back to the kernel, to fault it in
+    # again on the next: face detection on 1080p frames ran 28% slower with it (60 frames: 20.0 s against 15.6 s).
+    environ = {k: v for k, v in dask.config.get("distributed.nanny.pre-spawn-environ").items()
+               if k != "MALLOC_TRIM_THRESHOLD_"}
+    with dask.config.set({"distributed.nanny.pre-spawn-environ": environ}), \
+            LocalCluster(n_workers=workers, processes=True, threads_per_worker=1, dashboard_address=None,
+                         worker_dashboard_address=None) as cluster:
         dask.address = cluster.scheduler_address
         yield
 

@@ -7,6 +7,7 @@ three, and the runs check the result.
 """
 from __future__ import annotations
 
+import collections
 import hashlib
 import json
 import os
@@ -200,6 +201,32 @@ def test_redistribute_spreads_a_one_element_start_over_both_dask_workers(tmp_pat
                                                  | Redistribute()))
     assert sorted(element for element, _ in placed) == list(range(16))
     assert len({pid for _, pid in placed}) == 2
+
+
+class _InBundle(beam.DoFn):
+    """Tags each element with its bundle: on Dask a bundle is a partition, the unit a worker takes whole."""
+
+    def start_bundle(self):
+        self._bundle = os.urandom(8).hex()
+
+    def process(self, element):
+        yield [element, self._bundle]
+
+
+def test_redistribute_fills_the_dask_partitions_evenly(tmp_path):
+    # 2 workers make 4 partitions; random keys left some with twice the elements of others, and the slowest decides.
+    options = PipelineOptions(DASK)
+    launch.configure(options, DASK)
+    pipeline = beam.Pipeline(options=options)
+    result = str(tmp_path / "bundles.json")
+    _ = (pipeline | beam.Create(["spec"]) | beam.FlatMap(lambda _: range(12)) | Redistribute()
+         | beam.ParDo(_InBundle()) | GatherAll() | beam.Map(_record, result))
+    launch.run(pipeline)
+    with open(result) as handle:
+        placed = json.load(handle)
+    assert sorted(element for element, _ in placed) == list(range(12))
+    sizes = sorted(collections.Counter(bundle for _, bundle in placed).values())
+    assert sizes == [3, 3, 3, 3]
 
 
 def test_the_segments_of_one_video_are_processed_by_both_dask_workers(tmp_path):

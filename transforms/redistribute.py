@@ -19,10 +19,43 @@ def dask_partitions(pipeline: beam.Pipeline) -> int | None:
     return pipeline.options.view_as(dask.DaskOptions).npartitions or 1
 
 
-def _random_key(element) -> tuple[int, object]:
-    """Key an element at random, as Reshuffle does: each is then (almost surely) a group of its own, also when it
-    comes from one of several partitions."""
-    return random.getrandbits(64), element
+def partition_keys(partitions: int) -> list[int]:
+    """A key for each of ``partitions`` partitions: a dask bag's GroupByKey sends key ``keys[p]`` to partition ``p``.
+
+    Dask's task shuffle puts a key in partition ``int(tokenize(key), 16) % partitions`` (dask.bag.core.groupby_tasks,
+    up to 32 partitions: more shuffle in stages, whose order this ignores, and the spread is then only uneven).
+    """
+    from dask.base import tokenize  # only on Dask runs
+
+    keys: dict[int, int] = {}
+    candidate = 0
+    while len(keys) < partitions:
+        keys.setdefault(int(tokenize(candidate), 16) % partitions, candidate)
+        candidate += 1
+    return [keys[p] for p in range(partitions)]
+
+
+class _KeyInTurn(beam.DoFn):
+    """Key elements so that they go to the partitions in turn, each bundle starting at a random one.
+
+    A bundle is a whole partition on Dask: the segments of one video, split by one task, come out evenly over the
+    partitions, where random keys leave some with twice the work of others (and the job waits for the slowest).
+    """
+
+    def __init__(self, partitions: int):
+        self._partitions = partitions
+        self._keys: list[int] = []
+        self._next = 0
+
+    def setup(self) -> None:
+        self._keys = partition_keys(self._partitions)
+
+    def start_bundle(self) -> None:
+        self._next = random.randrange(self._partitions)
+
+    def process(self, element):
+        yield self._keys[self._next], element
+        self._next = (self._next + 1) % self._partitions
 
 
 def _widened(pcoll: beam.PCollection) -> bool:
@@ -47,7 +80,8 @@ class Redistribute(beam.PTransform):
     stay in one partition, on one worker, all the way. So on Dask each element becomes a group of its own,
     and the first Redistribute on a path groups them together with an empty PCollection of
     ``--dask_npartitions`` partitions (what Create makes of that many elements), which gives the shuffle
-    that many more partitions to hash into. Later ones only regroup: partitions are never merged again
+    that many more partitions to hash into; elements are keyed so that they fill them in turn. Later ones only
+    regroup: partitions are never merged again
     on Dask (a Flatten adds its inputs' up), and every stage runs once per partition, so widening at
     each would multiply the tasks of every later stage.
     """
@@ -56,7 +90,7 @@ class Redistribute(beam.PTransform):
         partitions = dask_partitions(pcoll.pipeline)
         if partitions is None:
             return pcoll | "Reshuffle" >> beam.Reshuffle()
-        keyed = pcoll | "Key At Random" >> beam.Map(_random_key)
+        keyed = pcoll | "Key In Turn" >> beam.ParDo(_KeyInTurn(partitions))
         widen = not _widened(pcoll)
         if widen:
             room = (pcoll.pipeline
