@@ -76,7 +76,10 @@ def dask_cluster(options: PipelineOptions) -> Iterator[None]:
                if k != "MALLOC_TRIM_THRESHOLD_"}
     with dask.config.set({"distributed.nanny.pre-spawn-environ": environ}), \
             LocalCluster(n_workers=workers, processes=True, threads_per_worker=1, dashboard_address=None,
-                         worker_dashboard_address=None) as cluster:
+                         worker_dashboard_address=None,
+                         # No dashboard, but the scheduler's health and metrics server still binds a port:
+                         # any free one, not 8787, which a second cluster on the machine finds taken.
+                         scheduler_kwargs={"dashboard_address": ":0"}) as cluster:
         dask.address = cluster.scheduler_address
         yield
 
