@@ -215,6 +215,7 @@ class _InBundle(beam.DoFn):
 
 def test_redistribute_fills_the_dask_partitions_evenly(tmp_path):
     # 2 workers make 4 partitions; random keys left some with twice the elements of others, and the slowest decides.
+    # The widening shuffle here hashes into 5 (the Create's 1 and 4 empty ones): the 4 keys land apart there too.
     options = PipelineOptions(DASK)
     launch.configure(options, DASK)
     pipeline = beam.Pipeline(options=options)

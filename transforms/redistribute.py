@@ -20,10 +20,12 @@ def dask_partitions(pipeline: beam.Pipeline) -> int | None:
 
 
 def partition_keys(partitions: int) -> list[int]:
-    """A key for each of ``partitions`` partitions: a dask bag's GroupByKey sends key ``keys[p]`` to partition ``p``.
+    """A key for each of ``partitions`` partitions: a dask bag's GroupByKey over that many partitions sends key
+    ``keys[p]`` to partition ``p``.
 
-    Dask's task shuffle puts a key in partition ``int(tokenize(key), 16) % partitions`` (dask.bag.core.groupby_tasks,
-    up to 32 partitions: more shuffle in stages, whose order this ignores, and the spread is then only uneven).
+    Dask's task shuffle puts a key in partition ``int(tokenize(key), 16) % n`` for a bag of n partitions, n <= 32
+    (dask.bag.core.groupby_tasks). Where n is not ``partitions`` (the widening GroupByKey also has its upstream's
+    partitions, usually 1), the keys are merely distinct, and may share a partition.
     """
     from dask.base import tokenize  # only on Dask runs
 
@@ -77,11 +79,10 @@ class Redistribute(beam.PTransform):
 
     Beam 2.77's DaskRunner makes Reshuffle a no-op, and a dask bag's GroupByKey hashes keys into as many
     partitions (dask's unit of parallelism) as its input has; a job started from a one-element Create would
-    stay in one partition, on one worker, all the way. So on Dask each element becomes a group of its own,
-    and the first Redistribute on a path groups them together with an empty PCollection of
+    stay in one partition, on one worker, all the way. So on Dask elements are keyed in turn with one key per
+    partition, and the first Redistribute on a path groups them together with an empty PCollection of
     ``--dask_npartitions`` partitions (what Create makes of that many elements), which gives the shuffle
-    that many more partitions to hash into; elements are keyed so that they fill them in turn. Later ones only
-    regroup: partitions are never merged again
+    that many more partitions to hash into. Later ones only regroup: partitions are never merged again
     on Dask (a Flatten adds its inputs' up), and every stage runs once per partition, so widening at
     each would multiply the tasks of every later stage.
     """
