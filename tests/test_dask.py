@@ -30,7 +30,7 @@ from transforms.ingest import ExpandInputs
 from transforms.logic.archive import ArchiveLimits
 from transforms.logic.identity import media_id
 from transforms.quarantine import guarded_pardo
-from transforms.redistribute import Redistribute
+from transforms.redistribute import Redistribute, partition_keys
 from transforms.segments import SplitSegments
 from transforms.sinks import GatherAll, read_table
 
@@ -213,9 +213,18 @@ class _InBundle(beam.DoFn):
         yield [element, self._bundle]
 
 
+def test_the_partition_keys_land_apart_in_n_and_in_n_plus_1_partitions():
+    from dask.base import tokenize
+
+    for n in range(1, 33):
+        keys = partition_keys(n)
+        assert [int(tokenize(k), 16) % n for k in keys] == list(range(n))
+        assert len({int(tokenize(k), 16) % (n + 1) for k in keys}) == n
+
+
 def test_redistribute_fills_the_dask_partitions_evenly(tmp_path):
     # 2 workers make 4 partitions; random keys left some with twice the elements of others, and the slowest decides.
-    # The widening shuffle here hashes into 5 (the Create's 1 and 4 empty ones): the 4 keys land apart there too.
+    # The widening shuffle here hashes into 5 partitions: the Create's 1 and 4 empty ones.
     options = PipelineOptions(DASK)
     launch.configure(options, DASK)
     pipeline = beam.Pipeline(options=options)

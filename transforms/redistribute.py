@@ -20,19 +20,24 @@ def dask_partitions(pipeline: beam.Pipeline) -> int | None:
 
 
 def partition_keys(partitions: int) -> list[int]:
-    """A key for each of ``partitions`` partitions: a dask bag's GroupByKey over that many partitions sends key
-    ``keys[p]`` to partition ``p``.
+    """A key for each of ``partitions`` partitions, which a dask bag's GroupByKey sends to partitions of their own:
+    ``keys[p]`` to partition ``p`` of a bag of ``partitions``, and to distinct ones of a bag of one more.
 
     Dask's task shuffle puts a key in partition ``int(tokenize(key), 16) % n`` for a bag of n partitions, n <= 32
-    (dask.bag.core.groupby_tasks). Where n is not ``partitions`` (the widening GroupByKey also has its upstream's
-    partitions, usually 1), the keys are merely distinct, and may share a partition.
+    (dask.bag.core.groupby_tasks). The widening GroupByKey has the upstream's partitions as well as the empty
+    ones, and the upstream is usually one element of a Create: one partition. For other counts the keys may
+    share a partition.
     """
     from dask.base import tokenize  # only on Dask runs
 
     keys: dict[int, int] = {}
+    wider: set[int] = set()
     candidate = 0
     while len(keys) < partitions:
-        keys.setdefault(int(tokenize(candidate), 16) % partitions, candidate)
+        digest = int(tokenize(candidate), 16)
+        if digest % partitions not in keys and digest % (partitions + 1) not in wider:
+            keys[digest % partitions] = candidate
+            wider.add(digest % (partitions + 1))
         candidate += 1
     return [keys[p] for p in range(partitions)]
 
