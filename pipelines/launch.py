@@ -61,12 +61,12 @@ def dask_cluster(options: PipelineOptions) -> Iterator[None]:
     """Point a Dask run at its scheduler: the given one, or a local cluster started here and closed on the way out."""
     from apache_beam.runners.dask.dask_runner import DaskOptions
 
-    launch, dask = options.view_as(LaunchOptions), options.view_as(DaskOptions)
+    launch, dask_options = options.view_as(LaunchOptions), options.view_as(DaskOptions)
     if launch.dask_address:
-        dask.address = launch.dask_address
+        dask_options.address = launch.dask_address
         yield
         return
-    import dask
+    import dask.config
     from distributed import LocalCluster
 
     workers = launch.workers or os.cpu_count() or 1
@@ -80,7 +80,7 @@ def dask_cluster(options: PipelineOptions) -> Iterator[None]:
                          # No dashboard, but the scheduler's health and metrics server still binds a port:
                          # any free one, not 8787, which a second cluster on the machine finds taken.
                          scheduler_kwargs={"dashboard_address": ":0"}) as cluster:
-        dask.address = cluster.scheduler_address
+        dask_options.address = cluster.scheduler_address
         yield
 
 

@@ -177,6 +177,21 @@ def test_an_unexpected_exception_is_quarantined_on_dask_and_each_tag_gets_only_i
                                       "Fragile failed unexpectedly: RuntimeError('decoder exploded')"]]
 
 
+def test_a_dask_run_uses_the_cluster_it_starts_with_the_workers_asked_for(tmp_path):
+    from apache_beam.runners.dask.dask_runner import DaskOptions
+    from distributed import Client
+
+    options = PipelineOptions(DASK)
+    launch.configure(options, DASK)
+    with launch.dask_cluster(options):
+        address = options.view_as(DaskOptions).address
+        assert address and address.startswith("tcp://")
+        with Client(address) as client:
+            environ = client.run(lambda: os.environ.get("MALLOC_TRIM_THRESHOLD_"))
+    # Two workers, and glibc's own trim threshold in them, not the nanny's 65536.
+    assert list(environ.values()) == [None, None]
+
+
 def _where(element) -> list:
     """The element and the worker process that handled it, after a stand-in for its real work (which gives Dask's
     scheduler a reason to use both workers)."""
