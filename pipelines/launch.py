@@ -18,6 +18,10 @@ PARTITIONS_PER_WORKER = 2
 """Dask partitions per worker: a partition's elements run one after another in one task, so more than one per worker
 lets Dask even out segments of unequal cost; but every later stage runs once per partition, even an empty one
 (the sample archive on 2 workers: 64 s with 1 per worker, 75 s with 2, 460 s with 4 added at every Redistribute)."""
+WORKER_ENVIRON = {"MALLOC_ARENA_MAX": "2"}
+"""Set for the worker processes a run starts. glibc gives every thread that allocates its own malloc arena, and each
+arena keeps the frame buffers freed into it: a 1080p worker peaked at 637 MB with the default and 556 MB with two
+arenas, no slower (300 frames, 1 worker: 90 s and 86 s)."""
 
 
 def is_dask(options: PipelineOptions) -> bool:
@@ -84,6 +88,18 @@ def dask_cluster(options: PipelineOptions) -> Iterator[None]:
         yield
 
 
+@contextlib.contextmanager
+def worker_environ() -> Iterator[None]:
+    """Give the processes started inside WORKER_ENVIRON (by inheritance), where the user has not set those names."""
+    added = {k: v for k, v in WORKER_ENVIRON.items() if k not in os.environ}
+    os.environ.update(added)
+    try:
+        yield
+    finally:
+        for name in added:
+            os.environ.pop(name, None)
+
+
 def run(pipeline: beam.Pipeline) -> None:
     """Run a pipeline and wait, inside a Dask cluster when its runner is Dask's.
 
@@ -91,7 +107,7 @@ def run(pipeline: beam.Pipeline) -> None:
     """
     # The pipeline's own options: it deep-copied the ones it was built with, and its runner reads these.
     options = pipeline.options
-    with dask_cluster(options) if is_dask(options) else contextlib.nullcontext():
+    with worker_environ(), (dask_cluster(options) if is_dask(options) else contextlib.nullcontext()):
         result = pipeline.run()
         try:
             result.wait_until_finish()
