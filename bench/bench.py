@@ -365,11 +365,10 @@ def timed(cmd: list[str], log: Path) -> dict:
         _, status, usage = os.wait4(proc.pid, 0)
         wall = time.perf_counter() - t0
         proc.returncode = os.waitstatus_to_exitcode(status)
-    leftovers = descendants(os.getpid())  # processes the command left running (re-parented to us)
+    busy, bench_cpu = cpu_busy_seconds() - busy0, own_cpu_seconds() - self0
+    leftovers = lingering(os.getpid())
     sampler.stop.set()
     sampler.join()
-    busy, bench_cpu = cpu_busy_seconds() - busy0, own_cpu_seconds() - self0
-    reap()
     # rusage covers the child and every descendant reaped under it; the sampler also sees processes never reaped.
     cpu = max(usage.ru_utime + usage.ru_stime, sampler.cpu_s)
     foreign = max(0.0, busy - cpu - bench_cpu)
@@ -379,6 +378,18 @@ def timed(cmd: list[str], log: Path) -> dict:
             "peak_tree_rss_bytes": sampler.peak_rss, "peak_tree_pss_bytes": sampler.peak_pss,
             "peak_processes": sampler.peak_procs, "processes_seen": len(sampler.pids),
             "process_commands": [sampler.pids[p] for p in sorted(sampler.pids)], "samples": sampler.samples}
+
+
+def lingering(root: int, grace: float = 5.0) -> dict[int, tuple[int, int]]:
+    """Processes the command left running (re-parented to us) that are still alive ``grace`` seconds on: a Dask
+    run's multiprocessing resource tracker outlives the command by a moment, and is no leftover."""
+    deadline = time.monotonic() + grace
+    found = descendants(root)
+    while found and time.monotonic() < deadline:
+        time.sleep(0.2)
+        reap()
+        found = descendants(root)
+    return found
 
 
 def reap() -> None:

@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import importlib.util
+import os
+import subprocess
 import sys
 from pathlib import Path
 
@@ -32,3 +34,14 @@ def test_bad_bench_options_are_refused(argv, capsys):
         bench.parse_args(argv)
     assert exit_info.value.code == 2
     assert argv[0] in capsys.readouterr().err
+
+
+def test_a_process_that_exits_within_the_grace_is_no_leftover_and_one_that_stays_is():
+    quick = subprocess.Popen(["sleep", "0.5"])
+    stays = subprocess.Popen(["sleep", "30"])
+    try:
+        assert set(bench.lingering(os.getpid(), grace=3.0)) == {stays.pid}
+    finally:
+        stays.kill()
+        stays.wait()
+    assert quick.pid not in bench.descendants(os.getpid())
