@@ -23,6 +23,12 @@ def run_job(input_uri: str, output: str, *args: str) -> dict[str, list[dict]]:
     return rows
 
 
+def record(outputs: list, path: str) -> None:
+    """Write a pipeline's gathered outputs, sorted, as JSON (a run's last step; the test reads the file)."""
+    with open(path, "w") as handle:
+        json.dump(sorted(outputs), handle)
+
+
 def registry_args(sample_archive: dict) -> list[str]:
     """The options that hand the sample's manifest and registries to the job."""
     return ["--manifest", sample_archive["manifest"], "--cameras", sample_archive["cameras"],

@@ -25,7 +25,7 @@ from pipelines import anonymize, launch, validate
 from pipelines.sample import write_clip
 from schemas.codes import IdentitySource, QuarantineReason
 from schemas.elements import MediaInfo, MediaSource
-from tests.conftest import registry_args, run_job
+from tests.conftest import record, registry_args, run_job
 from transforms.ingest import ExpandInputs
 from transforms.logic.archive import ArchiveLimits
 from transforms.logic.identity import media_id
@@ -153,11 +153,6 @@ class _FragileFn(beam.DoFn):
         yield media.media_id
 
 
-def _record(outputs: list, path: str) -> None:
-    with open(path, "w") as handle:
-        json.dump(sorted(outputs), handle)
-
-
 def test_an_unexpected_exception_is_quarantined_on_dask_and_each_tag_gets_only_its_own(tmp_path):
     good, bad = ([MediaInfo(MediaSource(u, u, "video"), media_id(u), "sha", "c", None, IdentitySource.MANIFEST)
                   for u in ("/in/good.mp4", "/in/bad.mp4")])
@@ -169,7 +164,7 @@ def test_an_unexpected_exception_is_quarantined_on_dask_and_each_tag_gets_only_i
     _ = ((out["ids"] | "Ids" >> beam.Map(lambda i: ["ids", i]),
           out["quarantine"] | "Refused" >> beam.Map(lambda q: ["quarantine", q.input_uri, q.reason.value,
                                                                q.message]))
-         | beam.Flatten() | GatherAll() | beam.Map(_record, result))
+         | beam.Flatten() | GatherAll() | beam.Map(record, result))
     launch.run(pipeline)
     with open(result) as handle:
         assert json.load(handle) == [["ids", good.media_id],
@@ -205,7 +200,7 @@ def placed_on_dask(tmp_path, build) -> list[list]:
     launch.configure(options, DASK)
     pipeline = beam.Pipeline(options=options)
     result = str(tmp_path / "placed.json")
-    _ = build(pipeline) | "Where" >> beam.Map(_where) | GatherAll() | beam.Map(_record, result)
+    _ = build(pipeline) | "Where" >> beam.Map(_where) | GatherAll() | beam.Map(record, result)
     launch.run(pipeline)
     with open(result) as handle:
         return json.load(handle)
@@ -245,7 +240,7 @@ def test_redistribute_fills_the_dask_partitions_evenly(tmp_path):
     pipeline = beam.Pipeline(options=options)
     result = str(tmp_path / "bundles.json")
     _ = (pipeline | beam.Create(["spec"]) | beam.FlatMap(lambda _: range(12)) | Redistribute()
-         | beam.ParDo(_InBundle()) | GatherAll() | beam.Map(_record, result))
+         | beam.ParDo(_InBundle()) | GatherAll() | beam.Map(record, result))
     launch.run(pipeline)
     with open(result) as handle:
         placed = json.load(handle)

@@ -9,6 +9,7 @@ import pytest
 from apache_beam.options.pipeline_options import PipelineOptions
 
 from pipelines import launch
+from tests.conftest import record
 from transforms.sinks import GatherAll
 
 
@@ -16,17 +17,12 @@ def _seen(_) -> list:
     return [os.getpid(), os.environ.get("MALLOC_ARENA_MAX")]
 
 
-def _record(outputs: list, path: str) -> None:
-    with open(path, "w") as handle:
-        json.dump(outputs, handle)
-
-
 def environ_in_workers(args: list[str], path: str) -> list[list]:
     """[pid, MALLOC_ARENA_MAX] as seen by the process that handled each of 8 elements, in a run with ``args``."""
     options = PipelineOptions(args)
     launch.configure(options, args)
     pipeline = beam.Pipeline(options=options)
-    _ = pipeline | beam.Create(range(8)) | beam.Map(_seen) | GatherAll() | beam.Map(_record, path)
+    _ = pipeline | beam.Create(range(8)) | beam.Map(_seen) | GatherAll() | beam.Map(record, path)
     launch.run(pipeline)
     with open(path) as handle:
         return json.load(handle)

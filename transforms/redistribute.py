@@ -87,9 +87,9 @@ class Redistribute(beam.PTransform):
     stay in one partition, on one worker, all the way. So on Dask elements are keyed in turn with one key per
     partition, and the first Redistribute on a path groups them together with an empty PCollection of
     ``--dask_npartitions`` partitions (what Create makes of that many elements), which gives the shuffle
-    that many more partitions to hash into. Later ones only regroup: partitions are never merged again
-    on Dask (a Flatten adds its inputs' up), and every stage runs once per partition, so widening at
-    each would multiply the tasks of every later stage.
+    that many more partitions to hash into. Later ones only regroup: partitions are never merged again on
+    Dask (a Flatten adds its inputs' up), and every stage runs once per partition, so widening at each would
+    multiply the tasks of every later stage.
     """
 
     def expand(self, pcoll):
