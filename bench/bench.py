@@ -19,8 +19,9 @@ Runs, each a whole command timed from start to exit (frames/s = input frames / w
                 and archive with `--direct-workers` = the largest N.
 Memory: the sum of RSS over the command's process tree, polled from /proc every 0.25 s (PSS every second).
 Foreign load: the machine's busy CPU (/proc/stat) minus that of the command's processes and of the bench itself,
-averaged over the run, in cores. A run above --foreign-limit cores is flagged as contaminated; before each run
-the bench waits up to --quiet-wait seconds for the machine to be idle.
+averaged over the run, in cores; steal (the hypervisor running another guest while this machine's vCPU was ready)
+counts as busy and is also shown on its own. A run above --foreign-limit cores is flagged as contaminated; before
+each run the bench waits up to --quiet-wait seconds for the machine to be idle.
 Targets (issue 7): N=2 workers >= 1.6x one worker; the archive >= 80% of the long clip's frames/s; peak memory
 of the long clip < 1.5 GB; the long clip's frames/s not below the short one's (within 10%). Missed targets are
 reported, not errors; a failing command exits non-zero.
@@ -327,12 +328,13 @@ class TreeSampler(threading.Thread):
         return sum(self.ticks.values()) / CLK_TCK
 
 
-def cpu_busy_seconds() -> float:
-    """Busy CPU seconds of the whole machine so far (all cores), from /proc/stat."""
+def cpu_busy_seconds() -> tuple[float, float]:
+    """Busy CPU seconds of the whole machine so far (all cores), and the part of them that was steal, from
+    /proc/stat."""
     with open("/proc/stat") as f:
         v = [int(x) for x in f.readline().split()[1:]]
     idle = v[3] + v[4]
-    return (sum(v[:8]) - idle) / CLK_TCK
+    return (sum(v[:8]) - idle) / CLK_TCK, v[7] / CLK_TCK
 
 
 def own_cpu_seconds() -> float:
@@ -345,9 +347,9 @@ def wait_for_quiet(limit_cores: float, max_wait: float) -> tuple[float, float]:
     ``max_wait`` seconds have passed; returns (the last load seen in cores, seconds waited)."""
     start = time.monotonic()
     while True:
-        busy0, self0 = cpu_busy_seconds(), own_cpu_seconds()
+        (busy0, _), self0 = cpu_busy_seconds(), own_cpu_seconds()
         time.sleep(3)
-        load = max(0.0, cpu_busy_seconds() - busy0 - (own_cpu_seconds() - self0)) / 3
+        load = max(0.0, cpu_busy_seconds()[0] - busy0 - (own_cpu_seconds() - self0)) / 3
         waited = time.monotonic() - start
         if load <= limit_cores or waited >= max_wait:
             return load, waited
@@ -357,7 +359,7 @@ def wait_for_quiet(limit_cores: float, max_wait: float) -> tuple[float, float]:
 def timed(cmd: list[str], log: Path) -> dict:
     """Run a command to completion; wall time, exit status, CPU and memory of its tree, and the foreign load."""
     sampler = TreeSampler()
-    busy0, self0 = cpu_busy_seconds(), own_cpu_seconds()
+    (busy0, steal0), self0 = cpu_busy_seconds(), own_cpu_seconds()
     with open(log, "wb") as out:
         t0 = time.perf_counter()
         proc = subprocess.Popen(cmd, cwd=REPO, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
@@ -365,7 +367,8 @@ def timed(cmd: list[str], log: Path) -> dict:
         _, status, usage = os.wait4(proc.pid, 0)
         wall = time.perf_counter() - t0
         proc.returncode = os.waitstatus_to_exitcode(status)
-    busy, bench_cpu = cpu_busy_seconds() - busy0, own_cpu_seconds() - self0
+    (busy, steal), bench_cpu = cpu_busy_seconds(), own_cpu_seconds() - self0
+    busy, steal = busy - busy0, steal - steal0
     leftovers = lingering(os.getpid())
     sampler.stop.set()
     sampler.join()
@@ -373,7 +376,7 @@ def timed(cmd: list[str], log: Path) -> dict:
     cpu = max(usage.ru_utime + usage.ru_stime, sampler.cpu_s)
     foreign = max(0.0, busy - cpu - bench_cpu)
     return {"cmd": cmd, "returncode": proc.returncode, "wall_s": wall, "cpu_s": cpu, "bench_cpu_s": bench_cpu,
-            "foreign_cpu_s": foreign, "foreign_cores": foreign / wall,
+            "foreign_cpu_s": foreign, "foreign_cores": foreign / wall, "steal_cores": steal / wall,
             "max_single_rss_bytes": usage.ru_maxrss * 1024, "log": str(log), "leftover_pids": sorted(leftovers),
             "peak_tree_rss_bytes": sampler.peak_rss, "peak_tree_pss_bytes": sampler.peak_pss,
             "peak_processes": sampler.peak_procs, "processes_seen": len(sampler.pids),
@@ -551,6 +554,11 @@ def scale_note(res: dict) -> str:
             f"`make bench` (no flags) runs the full scale.")
 
 
+def steal_note(run: dict) -> str:
+    """The run's steal in cores, in brackets (runs recorded before steal was measured have none)."""
+    return f" (steal {run['steal_cores']:.2f})" if "steal_cores" in run else ""
+
+
 def write_markdown(path: Path, res: dict) -> None:
     m, s = res["machine"], res["summary"]
     rows = [
@@ -574,7 +582,8 @@ def write_markdown(path: Path, res: dict) -> None:
         "of the same input (short and archive: of the long clip, same resolution).", "",
         f"Foreign load = the machine's busy CPU minus the command's own processes and the bench's, averaged over "
         f"the run, in cores. **Contaminated** = above {res['args']['foreign_limit']} cores: another job shared "
-        "the 2 cores, so that run's frames/s is too low by an unknown amount.", "",
+        "the cores, so that run's frames/s is too low by an unknown amount. Steal, in brackets, is the part of it "
+        "the hypervisor took for other guests while this machine's vCPUs were ready to run.", "",
         "| run | input | command | wall s | frames/s | ratio to plain | CPU s (tree) | peak RSS (tree sum) "
         "| peak PSS (tree sum) | largest process RSS | processes | foreign load, cores | waited for quiet, s "
         "| contaminated |",
@@ -588,7 +597,7 @@ def write_markdown(path: Path, res: dict) -> None:
             f"{'' if ratio is None else f'{ratio:.3f}'} | {r['cpu_s']:.1f} | "
             f"{gb(r['peak_tree_rss_bytes']) if veil else ''} | {gb(r['peak_tree_pss_bytes']) if veil else ''} | "
             f"{gb(r['max_single_rss_bytes'])} | {r['peak_processes']} at once, {r['processes_seen']} seen | "
-            f"{r['foreign_cores']:.2f} | {r['waited_s']:.0f} | "
+            f"{r['foreign_cores']:.2f}{steal_note(r)} | {r['waited_s']:.0f} | "
             f"{'**yes**' if r['foreign_cores'] > res['args']['foreign_limit'] else 'no'} |")
     rows += ["", "| target | value | wanted | met | measured on contaminated runs |", "|---|---|---|---|---|"]
     for t in s["targets"]:
@@ -703,8 +712,8 @@ def run_case(case: Case, run: int, path: Path, info: dict, veil_args: list[str],
         print(f"      WARNING: the command left processes running: {result['leftover_pids']}")
     flag = "  CONTAMINATED" if result["foreign_cores"] > args.foreign_limit else ""
     print(f"run {run} {case.input:8s} {case.label:34s} {result['wall_s']:7.1f} s {result['fps']:8.2f} frames/s  "
-          f"peak tree RSS {gb(result['peak_tree_rss_bytes'])}  foreign {result['foreign_cores']:.2f} cores "
-          f"(waited {waited:.0f} s){flag}", flush=True)
+          f"peak tree RSS {gb(result['peak_tree_rss_bytes'])}  foreign {result['foreign_cores']:.2f} cores"
+          f"{steal_note(result)} (waited {waited:.0f} s){flag}", flush=True)
     return result
 
 
