@@ -175,7 +175,7 @@ def build(pipeline: beam.Pipeline, opts: AnonymizeOptions, run_id: str) -> dict:
     started = dt.datetime.now(dt.UTC)
     s = job_settings(opts)
     output = s.output
-    work = storage.join(output, ".work", run_id)
+    work = storage.work_folder(output, run_id)
     registry = s.registry
 
     sources = pipeline | "Expand Inputs" >> ExpandInputs(opts.input, storage.join(work, "staging"), s.limits)
@@ -256,7 +256,7 @@ def run(argv: Sequence[str] | None = None) -> str:
     run_id = opts.run_id or new_run_id()
     pipeline = beam.Pipeline(options=options)
     build(pipeline, opts, run_id)
-    launch.run(pipeline)
+    launch.run(pipeline, storage.work_folder(opts.output, run_id))
     return run_id
 
 

@@ -9,6 +9,7 @@ import apache_beam as beam
 from apache_beam.options.pipeline_options import DirectOptions, PipelineOptions, StandardOptions
 
 from pipelines.options import LaunchOptions
+from transforms import storage
 
 DEFAULT_RUNNER = "FnApiRunner"
 """The local engine behind DirectRunner, named directly so nothing tries to download Prism at run time."""
@@ -100,18 +101,28 @@ def worker_environ() -> Iterator[None]:
             os.environ.pop(name, None)
 
 
-def run(pipeline: beam.Pipeline) -> None:
-    """Run a pipeline and wait, inside a Dask cluster when its runner is Dask's.
+def run(pipeline: beam.Pipeline, work: str | None = None) -> None:
+    """Run a pipeline and wait, inside a Dask cluster when its runner is Dask's; if the run fails, remove its
+    ``work`` folder.
+
+    A job's work folder lies under OUTPUT and holds the archive members it staged, raw footage: a job removes it
+    as its last step, and a failed one must not leave it behind either. Not on Ctrl-C, which ends only the
+    launcher: a cloud job runs on and still needs the folder.
 
     A Dask run's client is closed before its cluster is: the other order can crash the run (shared/notes).
     """
     # The pipeline's own options: it deep-copied the ones it was built with, and its runner reads these.
     options = pipeline.options
-    with worker_environ(), (dask_cluster(options) if is_dask(options) else contextlib.nullcontext()):
-        result = pipeline.run()
-        try:
-            result.wait_until_finish()
-        finally:
-            client = getattr(result, "client", None)
-            if client is not None:
-                client.close()
+    try:
+        with worker_environ(), (dask_cluster(options) if is_dask(options) else contextlib.nullcontext()):
+            result = pipeline.run()
+            try:
+                result.wait_until_finish()
+            finally:
+                client = getattr(result, "client", None)
+                if client is not None:
+                    client.close()
+    except Exception:
+        if work:
+            storage.delete_work(work)
+        raise

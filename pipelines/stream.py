@@ -189,9 +189,10 @@ def run(argv: Sequence[str]) -> tuple[AnonymizeOptions, str, float]:
     pipeline = beam.Pipeline(options=options)
     build(pipeline, opts, stream, events, stream_id)
     started = time.monotonic()
+    work = storage.work_folder(opts.output, stream_id)
     with stop_on_signals():
-        launch.run(pipeline)
-    storage.delete_work(storage.join(opts.output, ".work", stream_id))
+        launch.run(pipeline, work)
+    storage.delete_work(work)
     return opts, stream_id, time.monotonic() - started
 
 

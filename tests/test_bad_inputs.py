@@ -440,3 +440,20 @@ def test_cli_exits_3_and_reports_the_quarantined_input_when_one_file_is_bad(tmp_
     assert f"quarantined {folder / 'broken.mp4'}: {QuarantineReason.CORRUPT_MEDIA.value}: " in shown
     assert "quarantine folder: " + str(output / "quarantine") in shown
     assert outputs_named(str(output), "broken") == [] and len(outputs_named(str(output), "good")) == 1
+
+
+# --------------------------------------------------------------------------------------------- a failed run
+
+def test_a_run_that_fails_leaves_no_staged_footage_under_output(tmp_path):
+    clip, archive = tmp_path / "clip.mp4", tmp_path / "in.tar"
+    write_clip(clip_frames(), str(clip))
+    with tarfile.open(archive, "w") as tar:
+        tar.add(clip, arcname="cam-01/clip.mp4")
+    output = tmp_path / "out"
+    # A file where the media table's folder belongs: the run stages the clip out of the archive, anonymizes it, and
+    # fails writing the table.
+    (output / "tables").mkdir(parents=True)
+    (output / "tables" / "media").write_text("in the way")
+    with pytest.raises(Exception, match="tables/media"):
+        run_job(str(archive), str(output), "--run-id", "doomed")
+    assert not (output / ".work").exists()

@@ -86,7 +86,7 @@ class AnonymizeRecordingFn(beam.DoFn):
         self._settings = settings
         self._stream_id = stream_id
         self._publish = publish
-        work = storage.join(s.output, ".work", stream_id)
+        work = storage.work_folder(s.output, stream_id)
         self._staging, self._parts = storage.join(work, "staging"), storage.join(work, "parts")
         # The batch job's stages, each behind the same guard as in the batch graph.
         self._list = guarded(ListFilesFn(), "List Files", "sources", "archives").pairs

@@ -105,6 +105,11 @@ def delete_path(uri: str) -> bool:
     return bool(below)
 
 
+def work_folder(output: str, run_id: str) -> str:
+    """Where a run keeps its staged archive members and encoded parts until it has published its outputs."""
+    return join(output, ".work", run_id)
+
+
 def delete_work(work: str) -> None:
     """Remove a run's work folder, and the folder of work folders once no other run uses it."""
     delete_path(work)
