@@ -15,6 +15,9 @@ DEFAULT_RUNNER = "FnApiRunner"
 """The local engine behind DirectRunner, named directly so nothing tries to download Prism at run time."""
 DASK_RUNNER = "apache_beam.runners.dask.dask_runner.DaskRunner"
 DASK_NAMES = {"dask", "daskrunner", DASK_RUNNER.lower()}
+LOCAL_RUNNERS = {DEFAULT_RUNNER, "DirectRunner", "BundleBasedDirectRunner", "SwitchingDirectRunner"}
+"""Runners that run a job in the launching process and processes it starts (a streaming job in batch mode,
+shared/notes)."""
 PARTITIONS_PER_WORKER = 2
 """Dask partitions per worker: a partition's elements run one after another in one task, so more than one per worker
 lets Dask even out segments of unequal cost; but every later stage runs once per partition, even an empty one
@@ -27,6 +30,12 @@ arenas, no slower (300 frames, 1 worker: 90 s and 86 s)."""
 
 def is_dask(options: PipelineOptions) -> bool:
     return str(options.view_as(StandardOptions).runner).lower() in DASK_NAMES
+
+
+def ends_with_launcher(options: PipelineOptions) -> bool:
+    """Whether a job stops when its launcher does: a local one, and a Dask one (closing the client releases its
+    tasks); a Dataflow, Flink or Spark job runs on."""
+    return is_dask(options) or str(options.view_as(StandardOptions).runner) in LOCAL_RUNNERS
 
 
 def configure(options: PipelineOptions, args: Sequence[str]) -> None:
@@ -102,12 +111,12 @@ def worker_environ() -> Iterator[None]:
 
 
 def run(pipeline: beam.Pipeline, work: str | None = None) -> None:
-    """Run a pipeline and wait, inside a Dask cluster when its runner is Dask's; if the run fails, remove its
-    ``work`` folder.
+    """Run a pipeline and wait, inside a Dask cluster when its runner is Dask's; if the run fails or is stopped,
+    remove its ``work`` folder.
 
     A job's work folder lies under OUTPUT and holds the archive members it staged, raw footage: a job removes it
-    as its last step, and a failed one must not leave it behind either. Not on Ctrl-C, which ends only the
-    launcher: a cloud job runs on and still needs the folder.
+    as its last step, and a failed or interrupted one must not leave it behind either; but Ctrl-C on the launcher
+    of a cloud job leaves it, since that job runs on and still needs it.
 
     A Dask run's client is closed before its cluster is: the other order can crash the run (shared/notes).
     """
@@ -122,7 +131,7 @@ def run(pipeline: beam.Pipeline, work: str | None = None) -> None:
                 client = getattr(result, "client", None)
                 if client is not None:
                     client.close()
-    except Exception:
-        if work:
+    except BaseException as err:
+        if work and (isinstance(err, Exception) or ends_with_launcher(options)):
             storage.delete_work(work)
         raise

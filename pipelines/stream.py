@@ -42,8 +42,6 @@ from transforms.retention import apply_in_process
 from transforms.windows import SummarizeWindows
 
 STREAMING = "--streaming"
-LOCAL_RUNNERS = {launch.DEFAULT_RUNNER, "DirectRunner", "BundleBasedDirectRunner", "SwitchingDirectRunner"}
-"""Runners that run the streaming job in the launching process, in batch mode (shared/notes)."""
 FOREVER = 10 * 365 * 86400.0
 """The watch's own limit when no --stop-after is given: in effect none."""
 
@@ -143,7 +141,7 @@ def build(pipeline: beam.Pipeline, opts: AnonymizeOptions, stream: StreamOptions
         recordings = landing.of_kind(announced, landing.RECORDING, "Recordings")
     else:
         recordings = landing.of_kind(watched, landing.RECORDING, "Recordings")
-    if str(pipeline.options.view_as(StandardOptions).runner) not in LOCAL_RUNNERS:
+    if str(pipeline.options.view_as(StandardOptions).runner) not in launch.LOCAL_RUNNERS:
         # A cloud runner runs a Watch's outputs on the worker that polled them unless they are shuffled; the local
         # runner would hold everything below a shuffle until the job stops, so there it is left out.
         recordings = recordings | "Spread Recordings" >> beam.Reshuffle()

@@ -1,4 +1,5 @@
-"""The worker processes a run starts get Veil's malloc settings, on the local runner and on a local Dask cluster."""
+"""The worker processes a run starts get Veil's malloc settings, on the local runner and on a local Dask cluster;
+a run that fails or is stopped leaves no work folder, unless its job runs on without the launcher."""
 from __future__ import annotations
 
 import json
@@ -47,3 +48,33 @@ def test_a_malloc_arena_max_the_user_set_is_left_as_it_is(tmp_path, monkeypatch)
     seen = environ_in_workers(["--direct-workers", "2"], str(tmp_path / "seen.json"))
     assert {value for _, value in seen} == {"4"}
     assert os.environ["MALLOC_ARENA_MAX"] == "4"
+
+
+PORTABLE = ["--runner=PortableRunner", "--job_endpoint=localhost:8099"]
+"""A Flink or Spark job, as Veil's README launches them: it runs on when its launcher stops."""
+
+
+def _interrupted(_pipeline):
+    raise KeyboardInterrupt
+
+
+def _failed(_pipeline):
+    raise RuntimeError("the job failed")
+
+
+@pytest.mark.parametrize("stop, args, removed", [
+    pytest.param(_interrupted, ["--runner=FnApiRunner"], True, id="ctrl-c-local"),
+    pytest.param(_interrupted, [f"--runner={launch.DASK_RUNNER}", "--dask_address=tcp://127.0.0.1:9"], True,
+                 id="ctrl-c-dask"),
+    pytest.param(_interrupted, PORTABLE, False, id="ctrl-c-portable"),
+    pytest.param(_failed, PORTABLE, True, id="failed-portable"),
+])
+def test_a_stopped_run_removes_its_work_folder_unless_its_job_runs_on(stop, args, removed, tmp_path, monkeypatch):
+    work = tmp_path / "out" / ".work" / "run-1"
+    (work / "staging").mkdir(parents=True)
+    (work / "staging" / "clip.mp4").write_bytes(b"raw footage")
+    pipeline = beam.Pipeline(options=PipelineOptions(args))
+    monkeypatch.setattr(beam.Pipeline, "run", stop)
+    with pytest.raises((KeyboardInterrupt, RuntimeError)):
+        launch.run(pipeline, str(work))
+    assert work.exists() is not removed
