@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 from collections.abc import Iterator, Sequence
 
@@ -133,5 +134,9 @@ def run(pipeline: beam.Pipeline, work: str | None = None) -> None:
                     client.close()
     except BaseException as err:
         if work and (isinstance(err, Exception) or ends_with_launcher(options)):
-            storage.delete_work(work)
+            try:
+                storage.delete_work(work)
+            except Exception as cleanup:  # noqa: BLE001 - the run's own error is the one to raise
+                logging.getLogger(__name__).error("could not remove the work folder %s, which may hold raw footage: "
+                                                  "%s", work, cleanup)
         raise

@@ -11,6 +11,7 @@ from apache_beam.options.pipeline_options import PipelineOptions
 
 from pipelines import launch
 from tests.conftest import record
+from transforms import storage
 from transforms.sinks import GatherAll
 
 
@@ -78,3 +79,15 @@ def test_a_stopped_run_removes_its_work_folder_unless_its_job_runs_on(stop, args
     with pytest.raises((KeyboardInterrupt, RuntimeError)):
         launch.run(pipeline, str(work))
     assert work.exists() is not removed
+
+
+def test_the_run_error_is_raised_when_its_work_folder_cannot_be_removed(tmp_path, monkeypatch, caplog):
+    def refuse(work):
+        raise PermissionError(f"{work}: read-only")
+
+    pipeline = beam.Pipeline(options=PipelineOptions(PORTABLE))
+    monkeypatch.setattr(storage, "delete_work", refuse)
+    monkeypatch.setattr(beam.Pipeline, "run", _failed)
+    with pytest.raises(RuntimeError, match="the job failed"):
+        launch.run(pipeline, str(tmp_path / "work"))
+    assert "could not remove the work folder" in caplog.text and "read-only" in caplog.text
