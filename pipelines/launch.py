@@ -115,9 +115,10 @@ def run(pipeline: beam.Pipeline, work: str | None = None) -> None:
     """Run a pipeline and wait, inside a Dask cluster when its runner is Dask's; if the run fails or is stopped,
     remove its ``work`` folder.
 
-    A job's work folder lies under OUTPUT and holds the archive members it staged, raw footage: a job removes it
-    as its last step, and a failed or interrupted one must not leave it behind either; but Ctrl-C on the launcher
-    of a cloud job leaves it, since that job runs on and still needs it.
+    A job's work folder lies under OUTPUT and holds the archive members it staged, raw footage: a run that
+    finishes removes it (the batch job as its last step, the streaming launcher once this returns), and a
+    failed or interrupted one must not leave it behind either; but Ctrl-C on the launcher of a cloud job leaves
+    it, since that job runs on and still needs it.
 
     A Dask run's client is closed before its cluster is: the other order can crash the run (shared/notes).
     """
