@@ -6,7 +6,8 @@ due (transforms/logic/retention.py), does it as a Beam job, appends what it did 
 ledger and writes OUTPUT/tables/retention_plan/<run_id>.parquet: every pending action with its due
 date and status, overdue ones flagged. A cancelled account's restricted copies, key and ids in Veil's
 tables are dealt with at the first run after the event; its deadline (15 working days on the
-calendar) is what the plan and validation check.
+calendar) is what the plan and validation check. It also removes the work folders (staged raw footage)
+of anonymize runs whose launcher was killed on this machine.
 
 Run:  veil retention OUTPUT [--as-of 2026-12-01] [--events FILE] [--holds FILE] [--dry-run | --plan]
 """
@@ -23,7 +24,7 @@ from apache_beam.options.pipeline_options import PipelineOptions, StandardOption
 
 from pipelines import report
 from pipelines.anonymize import keystore_uri, new_run_id
-from pipelines.launch import DEFAULT_RUNNER, is_dask
+from pipelines.launch import DEFAULT_RUNNER, is_dask, remove_abandoned_work
 from pipelines.options import AnonymizeOptions, RetentionOptions
 from schemas import tables
 from schemas.codes import PlanStatus, RetentionRule
@@ -193,4 +194,8 @@ def run(argv: Sequence[str] | None = None) -> tuple[str, str, list[dict]]:
 
     rows = enforce(output, keystore, run_id, rows_of("events", opts.events), rows_of("holds", opts.holds), as_of,
                    opts.calendar, None if dry_run or opts.plan else in_a_job)
+    if not (dry_run or opts.plan):
+        # Staged raw footage of anonymize runs whose launcher was killed on this machine: the daily run is the
+        # janitor when no further anonymize run comes.
+        remove_abandoned_work(storage.work_root(output))
     return output, run_id, rows

@@ -4,13 +4,24 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import subprocess
+import tempfile
 
 import pytest
 
-from pipelines import anonymize, report, sample, validate
+from pipelines import anonymize, launch, report, sample, validate
 from transforms.sinks import read_table
 
 FOOTAGE = os.environ.get("VEIL_FOOTAGE", os.path.join(os.path.dirname(__file__), "..", "..", "shared", "footage"))
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _pipeline_scratch(tmp_path_factory):
+    """Beam's Pipeline() makes a temp folder that only run() removes: keep the graph-only tests' under pytest's
+    base temp, which pytest prunes, not in /tmp, where they piled up by the hundred."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(tempfile, "tempdir", str(tmp_path_factory.mktemp("tempfile")))
+        yield
 
 
 def run_job(input_uri: str, output: str, *args: str) -> dict[str, list[dict]]:
@@ -27,6 +38,15 @@ def record(outputs: list, path: str) -> None:
     """Write a pipeline's gathered outputs, sorted, as JSON (a run's last step; the test reads the file)."""
     with open(path, "w") as handle:
         json.dump(sorted(outputs), handle)
+
+
+def killed_launcher_claim() -> dict:
+    """The launcher.json of a launcher killed on this machine (its process gone)."""
+    killed = subprocess.Popen(["sleep", "60"])
+    claim = launch.launcher_claim(killed.pid)
+    killed.kill()
+    killed.wait()
+    return claim
 
 
 def registry_args(sample_archive: dict) -> list[str]:

@@ -11,7 +11,11 @@ import gzip
 import io
 import json
 import os
+import signal
+import subprocess
+import sys
 import tarfile
+import time
 import zipfile
 import zlib
 
@@ -20,7 +24,7 @@ import cv2
 import numpy as np
 import pytest
 
-from pipelines import cli
+from pipelines import cli, launch
 from pipelines.sample import write_clip
 from schemas.codes import MediaStatus, QuarantineReason
 from tests.conftest import run_job
@@ -444,16 +448,42 @@ def test_cli_exits_3_and_reports_the_quarantined_input_when_one_file_is_bad(tmp_
 
 # --------------------------------------------------------------------------------------------- a failed run
 
-def test_a_run_that_fails_leaves_no_staged_footage_under_output(tmp_path):
-    clip, archive = tmp_path / "clip.mp4", tmp_path / "in.tar"
+def tar_of_one_clip(folder) -> str:
+    """A tar archive of one clip, which a run stages (extracts) under OUTPUT/.work before scanning it."""
+    clip, archive = folder / "clip.mp4", folder / "in.tar"
     write_clip(clip_frames(), str(clip))
     with tarfile.open(archive, "w") as tar:
         tar.add(clip, arcname="cam-01/clip.mp4")
-    output = tmp_path / "out"
+    return str(archive)
+
+
+def test_a_run_that_fails_leaves_no_staged_footage_under_output(tmp_path):
+    archive, output = tar_of_one_clip(tmp_path), tmp_path / "out"
     # A file where the media table's folder belongs: the run stages the clip out of the archive, anonymizes it, and
     # fails writing the table.
     (output / "tables").mkdir(parents=True)
     (output / "tables" / "media").write_text("in the way")
     with pytest.raises(Exception, match="tables/media"):
-        run_job(str(archive), str(output), "--run-id", "doomed")
+        run_job(archive, str(output), "--run-id", "doomed")
+    assert not (output / ".work").exists()
+
+
+def test_the_staged_footage_of_a_killed_launcher_is_removed_by_the_next_run(tmp_path):
+    archive, output = tar_of_one_clip(tmp_path), tmp_path / "out"
+    work = output / ".work" / "killed"
+    launcher = subprocess.Popen([sys.executable, "-m", "pipelines.anonymize", archive, str(output),
+                                 "--run-id", "killed"], start_new_session=True,
+                                env={**os.environ, "TMPDIR": str(tmp_path)})
+    deadline = time.monotonic() + 120
+    while launcher.poll() is None and time.monotonic() < deadline and not (
+            (work / launch.LAUNCHER_FILE).exists() and glob.glob(str(work / "staging" / "**" / "*.mp4"),
+                                                                 recursive=True)):
+        time.sleep(0.02)
+    assert launcher.poll() is None, "the run ended before it could be killed with its footage staged"
+    os.killpg(launcher.pid, signal.SIGKILL)
+    launcher.wait()
+    assert glob.glob(str(work / "staging" / "**" / "*.mp4"), recursive=True), "kill -9 leaves the staged clip"
+
+    rows = run_job(archive, str(output), "--run-id", "next")
+    assert [r["status"] for r in rows["media"]] == [ANONYMIZED]
     assert not (output / ".work").exists()

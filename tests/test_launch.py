@@ -1,5 +1,6 @@
 """The worker processes a run starts get Veil's malloc settings, on the local runner and on a local Dask cluster;
-a run that fails or is stopped leaves no work folder, unless its job runs on without the launcher."""
+a run that fails or is stopped leaves no work folder, unless its job runs on without the launcher; a run removes
+the work folders a killed launcher left."""
 from __future__ import annotations
 
 import json
@@ -10,7 +11,7 @@ import pytest
 from apache_beam.options.pipeline_options import PipelineOptions
 
 from pipelines import launch
-from tests.conftest import record
+from tests.conftest import killed_launcher_claim, record
 from transforms import storage
 from transforms.sinks import GatherAll
 
@@ -91,3 +92,30 @@ def test_the_run_error_is_raised_when_its_work_folder_cannot_be_removed(tmp_path
     with pytest.raises(RuntimeError, match="the job failed"):
         launch.run(pipeline, str(tmp_path / "work"))
     assert "could not remove the work folder" in caplog.text and "read-only" in caplog.text
+
+
+def test_a_run_first_removes_the_work_folders_whose_launcher_on_this_machine_is_gone(tmp_path, monkeypatch):
+    root = tmp_path / "out" / ".work"
+    killed_claim = killed_launcher_claim()
+    claims = {"killed": killed_claim,
+              "before-a-reboot": {**launch.launcher_claim(os.getpid()), "boot": "an earlier boot"},
+              "pid-reused": {**launch.launcher_claim(os.getpid()), "started": "1"},
+              "running-here": launch.launcher_claim(os.getpid()),
+              "on-another-machine": {**killed_claim, "host": "elsewhere"},
+              "a-cloud-job": None}
+    for name, claim in claims.items():
+        (root / name / "staging").mkdir(parents=True)
+        (root / name / "staging" / "clip.mp4").write_bytes(b"raw footage")
+        if claim is not None:
+            (root / name / launch.LAUNCHER_FILE).write_text(json.dumps(claim))
+    seen = {}
+
+    def run(_pipeline):
+        seen["left"] = sorted(p.name for p in root.iterdir())
+        seen["claim"] = json.loads((root / "new" / launch.LAUNCHER_FILE).read_text())
+        return beam.runners.runner.PipelineResult(beam.runners.runner.PipelineState.DONE)
+
+    monkeypatch.setattr(beam.Pipeline, "run", run)
+    launch.run(beam.Pipeline(options=PipelineOptions(["--runner=FnApiRunner"])), str(root / "new"))
+    assert seen["left"] == ["a-cloud-job", "new", "on-another-machine", "running-here"]
+    assert seen["claim"] == launch.launcher_claim(os.getpid()) and not launch.launcher_gone(seen["claim"])

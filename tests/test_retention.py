@@ -10,9 +10,9 @@ import shutil
 
 import pytest
 
-from pipelines import cli, retention
+from pipelines import cli, launch, retention, stream
 from schemas.codes import AccountEvent, ArtifactKind, LedgerAction
-from tests.conftest import registry_args
+from tests.conftest import killed_launcher_claim, registry_args
 from transforms.keystore import open_keystore
 from transforms.ledger_store import read_ledger
 from transforms.logic.identity import parse_time
@@ -26,6 +26,11 @@ CANCELLED_AT = "2026-09-28T02:00:00Z"
 DEADLINE = dt.datetime(2026, 10, 23, 15, 59, 59, 999999, tzinfo=dt.UTC)
 """By hand from the official 2026 notice: working days after the 28th are Sep 29, 30 (2), Oct 8, 9 (4), the
 make-up Saturday Oct 10 (5), Oct 12-16 (10), Oct 19-23 (15); due by the end of Friday 23 October, Beijing time."""
+COMPANY_2026 = {"2026": {"holidays": [f"2026-10-0{d}" for d in range(1, 10)], "workdays": [], "source": "company",
+                         "provisional": False}}
+"""A company calendar for 2026 with 1-9 October off and no make-up days: after Mon 28 Sep the working days are
+Sep 29, 30 (2), Oct 12-16 (7), 19-23 (12), 26, 27, 28 (15)."""
+COMPANY_DEADLINE = dt.datetime(2026, 10, 28, 15, 59, 59, 999999, tzinfo=dt.UTC)
 
 
 @pytest.fixture(scope="module")
@@ -231,12 +236,37 @@ def test_dry_run_prints_the_plan_and_changes_nothing(root, capsys):
 
 
 def test_a_user_calendar_replaces_a_year_and_moves_the_deadline(root):
-    # A company calendar for 2026 with 1-9 October off and no make-up days: after Mon 28 Sep the working days
-    # are Sep 29, 30 (2), Oct 12-16 (7), 19-23 (12), 26, 27, 28 (15).
-    (root / "company.json").write_text(json.dumps({"2026": {
-        "holidays": [f"2026-10-0{d}" for d in range(1, 10)], "workdays": [], "source": "company",
-        "provisional": False}}))
+    (root / "company.json").write_text(json.dumps(COMPANY_2026))
     rows = _retention("--events", "events.csv", "--as-of", "2026-09-29T00:00:00Z", "--calendar", "company.json",
                       "--plan")
-    assert {r["due_at"] for r in rows if r["rule"] == "account_cancellation"} == {
-        dt.datetime(2026, 10, 28, 15, 59, 59, 999999, tzinfo=dt.UTC)}
+    assert {r["due_at"] for r in rows if r["rule"] == "account_cancellation"} == {COMPANY_DEADLINE}
+
+
+def test_streamed_events_obey_the_holds_and_calendar_and_a_held_copy_keeps_its_key_until_the_hold_is_lifted(root):
+    # What `veil anonymize --streaming --events E --holds H --calendar C` runs for each events file that lands.
+    (copy,) = _catalog(ArtifactKind.RESTRICTED_COPY)
+    (root / "holds.csv").write_text(f"hold_id,scope,target,reason\nh-2,camera,{copy['camera_id']},court order 7\n")
+    (root / "company.json").write_text(json.dumps(COMPANY_2026))
+    stream.enforce_events("out", "s-events-1", retention.rows_of("events", "events.csv"), "out/keys/keystore.json",
+                          "holds.csv", ("company.json",))
+
+    rows = read_table("out", "retention_plan").to_pylist()
+    assert {r["due_at"] for r in rows if r["rule"] == "account_cancellation"} == {COMPANY_DEADLINE}
+    held = {r["kind"]: r for r in rows if r["status"] == "held" and r["rule"] == "account_cancellation"}
+    assert set(held) == {ArtifactKind.RESTRICTED_COPY.value, "data_key"}
+    assert all("court order 7" in r["note"] for r in held.values())
+    assert os.path.exists(copy["uri"]) and ACCOUNT in open_keystore("out/keys/keystore.json").accounts()
+
+    _retention("--events", "events.csv")
+    assert not os.path.exists(copy["uri"]) and ACCOUNT not in open_keystore("out/keys/keystore.json").accounts()
+
+
+def test_a_retention_run_removes_the_staged_footage_a_killed_launcher_left_and_a_dry_run_does_not(root):
+    work = root / "out" / ".work" / "killed"
+    (work / "staging").mkdir(parents=True)
+    (work / "staging" / "clip.mp4").write_bytes(b"raw footage")
+    (work / launch.LAUNCHER_FILE).write_text(json.dumps(killed_launcher_claim()))
+    _retention("--dry-run")
+    assert work.exists()
+    _retention()
+    assert not (root / "out" / ".work").exists()

@@ -105,9 +105,14 @@ def delete_path(uri: str) -> bool:
     return bool(below)
 
 
+def work_root(output: str) -> str:
+    """The folder of the runs' work folders."""
+    return join(output, ".work")
+
+
 def work_folder(output: str, run_id: str) -> str:
     """Where a run keeps its staged archive members and encoded parts until it has published its outputs."""
-    return join(output, ".work", run_id)
+    return join(work_root(output), run_id)
 
 
 def delete_work(work: str) -> None:

@@ -131,14 +131,19 @@ def plan(catalog: Iterable[dict], done: set[tuple], approved_runs: set[str], eve
                                                                            token)
     holds = list(holds)
     deleted = {(artifact, action) for artifact, action, _ in done if action == LedgerAction.DELETE_FILE.value}
+    pending = [(action, approved, _hold_on(action, cameras, holds)) for action, approved, cameras in _unique(actions)
+               # A file deleted for one reason is gone for all of them; keys and rows are done per event.
+               if action.key not in done and (action.artifact_id, action.action.value) not in deleted]
+    # A held copy keeps the account's key: destroying it would make the copy as unreadable as deleting it would.
+    held_copies = {a.event_id: hold for a, _, hold in pending
+                   if hold is not None and a.event_id and a.kind == ArtifactKind.RESTRICTED_COPY.value}
     due, waiting = [], []
-    for action, approved, cameras in _unique(actions):
-        # A file deleted for one reason is gone for all of them; keys and rows are done per event.
-        if action.key in done or (action.artifact_id, action.action.value) in deleted:
-            continue
-        hold = _hold_on(action, cameras, holds)
+    for action, approved, hold in pending:
+        note = ""
+        if hold is None and action.action is LedgerAction.DESTROY_KEY and action.event_id in held_copies:
+            hold, note = held_copies[action.event_id], " (the key of a held restricted copy)"
         if hold is not None:
-            waiting.append((action, PlanStatus.HELD, f"legal hold {hold.hold_id}: {hold.reason}"))
+            waiting.append((action, PlanStatus.HELD, f"legal hold {hold.hold_id}: {hold.reason}{note}"))
         elif not approved:
             waiting.append((action, PlanStatus.AWAITING_APPROVAL, "its anonymized output has not passed validation"))
         elif action.due_at > as_of and action.rule is not RetentionRule.ACCOUNT_CANCELLATION:
