@@ -6,6 +6,7 @@ import json
 import logging
 import os
 import socket
+import sys
 from collections.abc import Iterator, Sequence
 
 import apache_beam as beam
@@ -176,8 +177,9 @@ def remove_abandoned_work(work_root: str) -> list[str]:
             logging.getLogger(__name__).error("could not remove %s, the work folder of a stopped run, which may hold "
                                               "raw footage: %s", folder, err)
             continue
-        logging.getLogger(__name__).warning("removed %s, the work folder of a run whose launcher (pid %s) stopped "
-                                            "without removing it", folder, claim.get("pid"))
+        # One write: the workers of the run starting now share this stream.
+        sys.stderr.write(f"veil: removed {folder}, the work folder (staged raw footage) of a run whose launcher "
+                         f"(pid {claim.get('pid')}) stopped without removing it\n")
         removed.append(folder)
     return removed
 

@@ -94,7 +94,7 @@ def test_the_run_error_is_raised_when_its_work_folder_cannot_be_removed(tmp_path
     assert "could not remove the work folder" in caplog.text and "read-only" in caplog.text
 
 
-def test_a_run_first_removes_the_work_folders_whose_launcher_on_this_machine_is_gone(tmp_path, monkeypatch):
+def test_a_run_first_removes_the_work_folders_whose_launcher_on_this_machine_is_gone(tmp_path, monkeypatch, capsys):
     root = tmp_path / "out" / ".work"
     killed_claim = killed_launcher_claim()
     claims = {"killed": killed_claim,
@@ -118,4 +118,7 @@ def test_a_run_first_removes_the_work_folders_whose_launcher_on_this_machine_is_
     monkeypatch.setattr(beam.Pipeline, "run", run)
     launch.run(beam.Pipeline(options=PipelineOptions(["--runner=FnApiRunner"])), str(root / "new"))
     assert seen["left"] == ["a-cloud-job", "new", "on-another-machine", "running-here"]
+    told = capsys.readouterr().err
+    assert all(f"veil: removed {root / name}, the work folder (staged raw footage)" in told
+               for name in ("killed", "before-a-reboot", "pid-reused"))
     assert seen["claim"] == launch.launcher_claim(os.getpid()) and not launch.launcher_gone(seen["claim"])
