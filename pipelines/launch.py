@@ -146,8 +146,9 @@ def launcher_gone(claim: dict) -> bool:
         return False
     if claim.get("boot") != here["boot"]:
         return True
-    if claim.get("started") is not None:
+    if here["started"] is not None and claim.get("started") is not None:
         return here["started"] != claim["started"]
+    # No start time to compare (no /proc, or one that hides other users' processes): ask the kernel for the pid.
     try:
         os.kill(claim["pid"], 0)
     except ProcessLookupError:
