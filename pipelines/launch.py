@@ -2,17 +2,14 @@
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 import os
-import socket
-import sys
 from collections.abc import Iterator, Sequence
 
 import apache_beam as beam
-from apache_beam.io.filesystems import FileSystems
 from apache_beam.options.pipeline_options import DirectOptions, PipelineOptions, StandardOptions
 
+from pipelines import work_folders
 from pipelines.options import LaunchOptions
 from transforms import storage
 
@@ -31,8 +28,6 @@ WORKER_ENVIRON = {"MALLOC_ARENA_MAX": "2"}
 """Set for the worker processes a run starts. glibc gives every thread that allocates its own malloc arena, and each
 arena keeps the frame buffers freed into it: a 1080p worker peaked at 637 MB with the default and 556 MB with two
 arenas, no slower (300 frames, 1 worker: 90 s and 86 s)."""
-LAUNCHER_FILE = "launcher.json"
-"""In the work folder of a job that ends with its launcher: which process on which machine that launcher is."""
 
 
 def is_dask(options: PipelineOptions) -> bool:
@@ -117,74 +112,6 @@ def worker_environ() -> Iterator[None]:
             os.environ.pop(name, None)
 
 
-def _proc(path: str) -> str | None:
-    try:
-        with open(path) as handle:
-            return handle.read().strip()
-    except OSError:
-        return None
-
-
-def _started(pid: int) -> str | None:
-    """When a process started, in clock ticks since boot (None: no such process, or no /proc); with the pid and the
-    boot it names one process, where a pid alone may have been reused."""
-    stat = _proc(f"/proc/{pid}/stat")
-    return stat.rsplit(")", 1)[1].split()[19] if stat else None
-
-
-def launcher_claim(pid: int) -> dict:
-    """The LAUNCHER_FILE record of process ``pid`` of this machine."""
-    return {"host": socket.gethostname(), "boot": _proc("/proc/sys/kernel/random/boot_id"), "pid": pid,
-            "started": _started(pid)}
-
-
-def launcher_gone(claim: dict) -> bool:
-    """Whether the launcher a LAUNCHER_FILE names has certainly stopped: it ran on this machine, and the machine
-    has rebooted since or the process is no longer there. One on another machine is never taken for gone."""
-    here = launcher_claim(claim.get("pid", -1))
-    if claim.get("host") != here["host"]:
-        return False
-    if claim.get("boot") != here["boot"]:
-        return True
-    if here["started"] is not None and claim.get("started") is not None:
-        return here["started"] != claim["started"]
-    # No start time to compare (no /proc, or one that hides other users' processes): ask the kernel for the pid.
-    try:
-        os.kill(claim["pid"], 0)
-    except ProcessLookupError:
-        return True
-    except OSError:
-        return False
-    return False
-
-
-def remove_abandoned_work(work_root: str) -> list[str]:
-    """Remove the work folders under ``work_root`` (OUTPUT/.work) whose launcher on this machine has stopped without
-    removing them (killed, or its machine lost power): they may hold staged raw footage. Returns the folders
-    removed."""
-    removed = []
-    for found in FileSystems.match([storage.join(work_root, "*", LAUNCHER_FILE)])[0].metadata_list:
-        try:
-            with FileSystems.open(found.path) as handle:
-                claim = json.loads(handle.read())
-        except (OSError, ValueError):
-            continue  # a claim being written, or one removed with its folder since the match
-        if not launcher_gone(claim):
-            continue
-        folder = found.path[:-len(LAUNCHER_FILE)].rstrip("/")
-        try:
-            storage.delete_work(folder)
-        except Exception as err:  # noqa: BLE001 - the run about to start is not to blame
-            logging.getLogger(__name__).error("could not remove %s, the work folder of a stopped run, which may hold "
-                                              "raw footage: %s", folder, err)
-            continue
-        # One write: the workers of the run starting now share this stream.
-        sys.stderr.write(f"veil: removed {folder}, the work folder (staged raw footage) of a run whose launcher "
-                         f"(pid {claim.get('pid')}) stopped without removing it\n")
-        removed.append(folder)
-    return removed
-
-
 def run(pipeline: beam.Pipeline, work: str | None = None) -> None:
     """Run a pipeline and wait, inside a Dask cluster when its runner is Dask's; if the run fails or is stopped,
     remove its ``work`` folder.
@@ -192,17 +119,16 @@ def run(pipeline: beam.Pipeline, work: str | None = None) -> None:
     A job's work folder lies under OUTPUT and holds the archive members it staged, raw footage: a run that
     finishes removes it (the batch job as its last step, the streaming launcher once this returns), and a
     failed or interrupted one must not leave it behind either; but Ctrl-C on the launcher of a cloud job leaves
-    it, since that job runs on and still needs it. A killed launcher cannot remove it: so a job that ends with its
-    launcher records that launcher in the folder (LAUNCHER_FILE), and every such run first removes the folders
-    beside its own whose launcher on this machine is gone.
+    it, since that job runs on and still needs it. A killed launcher cannot remove it: a job that ends with its
+    launcher records that launcher in the folder, and every such run first removes the folders beside its own
+    whose launcher on this machine is gone (pipelines/work_folders.py).
 
     A Dask run's client is closed before its cluster is: the other order can crash the run (shared/notes).
     """
     # The pipeline's own options: it deep-copied the ones it was built with, and its runner reads these.
     options = pipeline.options
     if work and ends_with_launcher(options):
-        remove_abandoned_work(work.rstrip("/").rsplit("/", 1)[0])
-        storage.publish_bytes(json.dumps(launcher_claim(os.getpid())).encode(), storage.join(work, LAUNCHER_FILE))
+        work_folders.claim(work)
     try:
         with worker_environ(), (dask_cluster(options) if is_dask(options) else contextlib.nullcontext()):
             result = pipeline.run()

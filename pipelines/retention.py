@@ -24,8 +24,9 @@ from apache_beam.options.pipeline_options import PipelineOptions, StandardOption
 
 from pipelines import report
 from pipelines.anonymize import keystore_uri, new_run_id
-from pipelines.launch import DEFAULT_RUNNER, is_dask, remove_abandoned_work
+from pipelines.launch import DEFAULT_RUNNER, is_dask
 from pipelines.options import AnonymizeOptions, RetentionOptions
+from pipelines.work_folders import remove_abandoned_work
 from schemas import tables
 from schemas.codes import PlanStatus, RetentionRule
 from transforms import storage

@@ -9,7 +9,7 @@ import tempfile
 
 import pytest
 
-from pipelines import anonymize, launch, report, sample, validate
+from pipelines import anonymize, report, sample, validate, work_folders
 from transforms.sinks import read_table
 
 FOOTAGE = os.environ.get("VEIL_FOOTAGE", os.path.join(os.path.dirname(__file__), "..", "..", "shared", "footage"))
@@ -43,7 +43,7 @@ def record(outputs: list, path: str) -> None:
 def killed_launcher_claim() -> dict:
     """The launcher.json of a launcher killed on this machine (its process gone)."""
     killed = subprocess.Popen(["sleep", "60"])
-    claim = launch.launcher_claim(killed.pid)
+    claim = work_folders.launcher_claim(killed.pid)
     killed.kill()
     killed.wait()
     return claim

@@ -24,7 +24,7 @@ import cv2
 import numpy as np
 import pytest
 
-from pipelines import cli, launch
+from pipelines import cli, work_folders
 from pipelines.sample import write_clip
 from schemas.codes import MediaStatus, QuarantineReason
 from tests.conftest import run_job
@@ -476,7 +476,7 @@ def test_the_staged_footage_of_a_killed_launcher_is_removed_by_the_next_run(tmp_
                                 env={**os.environ, "TMPDIR": str(tmp_path)})
     deadline = time.monotonic() + 120
     while launcher.poll() is None and time.monotonic() < deadline and not (
-            (work / launch.LAUNCHER_FILE).exists() and glob.glob(str(work / "staging" / "**" / "*.mp4"),
+            (work / work_folders.LAUNCHER_FILE).exists() and glob.glob(str(work / "staging" / "**" / "*.mp4"),
                                                                  recursive=True)):
         time.sleep(0.02)
     assert launcher.poll() is None, "the run ended before it could be killed with its footage staged"

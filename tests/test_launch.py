@@ -10,7 +10,7 @@ import apache_beam as beam
 import pytest
 from apache_beam.options.pipeline_options import PipelineOptions
 
-from pipelines import launch
+from pipelines import launch, work_folders
 from tests.conftest import killed_launcher_claim, record
 from transforms import storage
 from transforms.sinks import GatherAll
@@ -98,21 +98,21 @@ def test_a_run_first_removes_the_work_folders_whose_launcher_on_this_machine_is_
     root = tmp_path / "out" / ".work"
     killed_claim = killed_launcher_claim()
     claims = {"killed": killed_claim,
-              "before-a-reboot": {**launch.launcher_claim(os.getpid()), "boot": "an earlier boot"},
-              "pid-reused": {**launch.launcher_claim(os.getpid()), "started": "1"},
-              "running-here": launch.launcher_claim(os.getpid()),
+              "before-a-reboot": {**work_folders.launcher_claim(os.getpid()), "boot": "an earlier boot"},
+              "pid-reused": {**work_folders.launcher_claim(os.getpid()), "started": "1"},
+              "running-here": work_folders.launcher_claim(os.getpid()),
               "on-another-machine": {**killed_claim, "host": "elsewhere"},
               "a-cloud-job": None}
     for name, claim in claims.items():
         (root / name / "staging").mkdir(parents=True)
         (root / name / "staging" / "clip.mp4").write_bytes(b"raw footage")
         if claim is not None:
-            (root / name / launch.LAUNCHER_FILE).write_text(json.dumps(claim))
+            (root / name / work_folders.LAUNCHER_FILE).write_text(json.dumps(claim))
     seen = {}
 
     def run(_pipeline):
         seen["left"] = sorted(p.name for p in root.iterdir())
-        seen["claim"] = json.loads((root / "new" / launch.LAUNCHER_FILE).read_text())
+        seen["claim"] = json.loads((root / "new" / work_folders.LAUNCHER_FILE).read_text())
         return beam.runners.runner.PipelineResult(beam.runners.runner.PipelineState.DONE)
 
     monkeypatch.setattr(beam.Pipeline, "run", run)
@@ -121,4 +121,5 @@ def test_a_run_first_removes_the_work_folders_whose_launcher_on_this_machine_is_
     told = capsys.readouterr().err
     assert all(f"veil: removed {root / name}, the work folder (staged raw footage)" in told
                for name in ("killed", "before-a-reboot", "pid-reused"))
-    assert seen["claim"] == launch.launcher_claim(os.getpid()) and not launch.launcher_gone(seen["claim"])
+    assert seen["claim"] == work_folders.launcher_claim(os.getpid())
+    assert not work_folders.launcher_gone(seen["claim"])

@@ -10,7 +10,7 @@ import shutil
 
 import pytest
 
-from pipelines import cli, launch, retention, stream
+from pipelines import cli, retention, stream, work_folders
 from schemas.codes import AccountEvent, ArtifactKind, LedgerAction
 from tests.conftest import killed_launcher_claim, registry_args
 from transforms.keystore import open_keystore
@@ -265,7 +265,7 @@ def test_a_retention_run_removes_the_staged_footage_a_killed_launcher_left_and_a
     work = root / "out" / ".work" / "killed"
     (work / "staging").mkdir(parents=True)
     (work / "staging" / "clip.mp4").write_bytes(b"raw footage")
-    (work / launch.LAUNCHER_FILE).write_text(json.dumps(killed_launcher_claim()))
+    (work / work_folders.LAUNCHER_FILE).write_text(json.dumps(killed_launcher_claim()))
     _retention("--dry-run")
     assert work.exists()
     _retention()
