@@ -32,7 +32,7 @@ from apache_beam.io.filesystems import FileSystems
 from apache_beam.options.pipeline_options import PipelineOptions
 
 from pipelines import launch
-from pipelines.options import AnonymizeOptions
+from pipelines.options import AnonymizeOptions, UsageError, parse_command
 from schemas import tables
 from schemas.codes import PRIVATE_LOCATIONS, MediaStatus, Purpose, RedactionMode, SecondDetector
 from schemas.registries import Registry
@@ -41,7 +41,7 @@ from transforms.catalog import CatalogArtifacts
 from transforms.detection import DetectFaces, DetectorConfig
 from transforms.encoding import EncoderConfig, JoinSegments
 from transforms.ingest import ExpandInputs, IdentifyMedia
-from transforms.keystore import open_keystore, subject_secret
+from transforms.keystore import default_uri, open_keystore, subject_secret
 from transforms.logic.archive import ArchiveLimits
 from transforms.logic.audit import AuditConfig
 from transforms.logic.identity import compile_template, parse_manifest
@@ -57,6 +57,9 @@ from transforms.segments import SplitSegments
 from transforms.settings import JobSettings
 from transforms.sinks import GatherAll, WriteTable, read_table
 from transforms.tracking import TrackFaces
+
+PATH_OPTIONS = ("input", "output", "manifest", "cameras", "sessions", "consents", "keystore")
+"""The options that name files or folders."""
 
 
 def settings_of(opts: AnonymizeOptions, registry_digest: str) -> dict:
@@ -80,7 +83,7 @@ def policy_config(opts: AnonymizeOptions) -> PolicyConfig:
 
 
 def keystore_uri(opts: AnonymizeOptions) -> str:
-    return opts.keystore or storage.join(opts.output, "keys", "keystore.json")
+    return opts.keystore or default_uri(opts.output)
 
 
 def measures(opts: AnonymizeOptions) -> dict:
@@ -228,18 +231,23 @@ def build(pipeline: beam.Pipeline, opts: AnonymizeOptions, run_id: str) -> dict:
             "leak_audit": redacted["leak_audit"], "runs": runs}
 
 
-def parse(argv: Sequence[str]) -> tuple[AnonymizeOptions, PipelineOptions]:
-    """Options from a command line whose first two positional arguments may be INPUT and OUTPUT."""
+def parse(argv: Sequence[str], command: str = "anonymize") -> tuple[AnonymizeOptions, PipelineOptions]:
+    """Options from a command line whose first two positional arguments may be INPUT and OUTPUT; raises UsageError
+    for an option ``veil COMMAND`` does not take. Local paths are made absolute here, once: the tables and the
+    catalog record them, and retention, run from anywhere, deletes what they name."""
     args = list(argv)
     positional = []
     while args and not args[0].startswith("-") and len(positional) < 2:
         positional.append(args.pop(0))
     args = [f"--{name}={value}" for name, value in zip(("input", "output"), positional)] + args
-    options = PipelineOptions(args)
+    options = parse_command(command, args)
     launch.configure(options, args)
     opts = options.view_as(AnonymizeOptions)
     if not opts.input or not opts.output:
-        raise ValueError("INPUT and OUTPUT are required: veil anonymize INPUT OUTPUT [options]")
+        raise UsageError(f"INPUT and OUTPUT are required: veil {command} INPUT OUTPUT [options]")
+    for name in PATH_OPTIONS:
+        if getattr(opts, name):
+            setattr(opts, name, storage.absolute(getattr(opts, name)))
     if storage.contains(opts.input, opts.output):
         raise ValueError(f"OUTPUT {opts.output} lies inside INPUT {opts.input}: a re-run would ingest its own outputs")
     RedactionMode(opts.redact)
@@ -253,6 +261,7 @@ def parse(argv: Sequence[str]) -> tuple[AnonymizeOptions, PipelineOptions]:
 def run(argv: Sequence[str] | None = None) -> str:
     """Parse, build and run the job; returns the run id."""
     opts, options = parse(sys.argv[1:] if argv is None else argv)
+    storage.check_writable(opts.output)
     run_id = opts.run_id or new_run_id()
     pipeline = beam.Pipeline(options=options)
     build(pipeline, opts, run_id)

@@ -7,10 +7,10 @@ Run:  veil decrypt SEALED_URI DEST_PATH --keystore URI
 """
 from __future__ import annotations
 
-import argparse
 import sys
 from collections.abc import Sequence
 
+from pipelines.options import CommandParser
 from transforms import storage
 from transforms.keystore import open_keystore
 from transforms.logic.sealing import SealError, open_sealed
@@ -18,7 +18,7 @@ from transforms.logic.sealing import SealError, open_sealed
 
 def run(argv: Sequence[str] | None = None) -> int:
     """Parse SEALED_URI DEST_PATH --keystore URI and decrypt; returns the exit status."""
-    parser = argparse.ArgumentParser(prog="veil decrypt", description=__doc__.splitlines()[0])
+    parser = CommandParser(prog="veil decrypt", description=__doc__.split("\n\n")[0])
     parser.add_argument("sealed", metavar="SEALED_URI", help="the restricted copy, on any Beam filesystem")
     parser.add_argument("dest", metavar="DEST_PATH", help="local file to write the plaintext to")
     parser.add_argument("--keystore", required=True, metavar="URI", help="the key store holding the account keys")

@@ -1,7 +1,11 @@
-"""Pipeline options of Veil's jobs: one PipelineOptions subclass per job."""
+"""Pipeline options of Veil's jobs: one PipelineOptions subclass per job, and the strict parsing of a command line."""
 from __future__ import annotations
 
-from apache_beam.options.pipeline_options import PipelineOptions
+import argparse
+import difflib
+from collections.abc import Sequence
+
+from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions, _BeamArgumentParser
 
 from schemas.codes import RedactionMode, SecondDetector, values
 
@@ -20,8 +24,9 @@ class AnonymizeOptions(PipelineOptions):
         parser.add_argument("--manifest", help="CSV or JSON Lines of path, camera_id, start_time")
         parser.add_argument("--path_template", "--path-template",
                             help="e.g. '{camera_id}/{date}/{time}.mp4', matched against the end of each path")
-        parser.add_argument("--min_confidence", "--min-confidence", type=float, default=0.35,
-                            help="face detector score threshold (default 0.35: recall first)")
+        parser.add_argument("--min_confidence", "--min-confidence", type=float, default=0.5,
+                            help="drop MediaPipe face detections scoring below this, from 0.5 (the default: "
+                                 "MediaPipe 0.10.21 reports nothing lower) to 1")
         parser.add_argument("--tile_scale", "--tile-scale", type=float, default=2.0,
                             help="enlarge frames this much and scan them in tiles for small faces (0: off)")
         parser.add_argument("--tile_size", "--tile-size", type=int, default=256, help="tile side in pixels")
@@ -75,7 +80,8 @@ class RetentionOptions(PipelineOptions):
     @classmethod
     def _add_argparse_args(cls, parser) -> None:
         parser.add_argument("--as_of", "--as-of",
-                            help="the moment to plan for, ISO 8601 (default: now); what is due by then is done")
+                            help="the moment to plan for: a date (the start of that day, UTC) or an ISO 8601 timestamp "
+                                 "(no zone means UTC); default now. What is due by then is done")
         parser.add_argument("--events", help="account events (event_id, account_id, event, time): cancellations")
         parser.add_argument("--holds", help="legal holds (hold_id, scope camera|artifact, target, reason)")
         parser.add_argument("--calendar", action="append", default=[],
@@ -121,3 +127,127 @@ class StreamOptions(PipelineOptions):
         parser.add_argument("--pubsub_subscription", "--pubsub-subscription",
                             help="projects/P/subscriptions/S receiving Cloud Storage notifications of LANDING's "
                                  "bucket: read new recordings from it instead of listing LANDING (Dataflow)")
+
+
+class UsageError(ValueError):
+    """A command line Veil refuses before anything starts (exit 2)."""
+
+
+class _RefusingParser(_BeamArgumentParser):
+    """Beam's parser, raising UsageError where argparse would print its usage and exit."""
+
+    def error(self, message):
+        raise UsageError(message)
+
+
+def _dests(*classes: type[PipelineOptions]) -> frozenset[str]:
+    parser = argparse.ArgumentParser(add_help=False)
+    for cls in classes:
+        cls._add_argparse_args(parser)
+    return frozenset(action.dest for action in parser._actions)
+
+
+VEIL_CLASSES = (AnonymizeOptions, LaunchOptions, RetentionOptions, StreamOptions)
+"""Veil's own options; Beam parses every registered class together, so the commands take subsets of them."""
+GROUPS = {AnonymizeOptions: "input, detection, redaction, policy and output", LaunchOptions: "workers",
+          RetentionOptions: "retention", StreamOptions: "streaming"}
+SHARED = frozenset({"output", "keystore", "run_id"})
+EVENTS = frozenset({"events", "holds", "calendar"})
+COMMANDS = {
+    "anonymize": _dests(AnonymizeOptions, LaunchOptions),
+    "anonymize --streaming": _dests(AnonymizeOptions, LaunchOptions, StreamOptions) | EVENTS,
+    "retention": _dests(RetentionOptions) | SHARED,
+}
+"""The Veil options each command takes, by destination; every command also takes Beam's runner options."""
+
+
+def _all_options_parser(runner: str) -> _RefusingParser:
+    if "dask" in runner.lower():
+        # Registers DaskOptions (--dask_client_address, --dask_npartitions, ...); dask is imported only for Dask runs.
+        import apache_beam.runners.dask.dask_runner  # noqa: F401
+    parser = _RefusingParser(allow_abbrev=False, add_help=False)
+    # Deduplicated by name as Beam's own get_all_options does: a class seen twice would register its flags twice.
+    for cls in {str(c): c for c in PipelineOptions.__subclasses__()}.values():
+        cls._add_argparse_args(parser)
+    return parser
+
+
+def _refusals(unknown: Sequence[str], known: Sequence[str]) -> list[str]:
+    """What argparse left over, each named with the closest known option; the value after an unknown option is
+    taken for its value, not reported again."""
+    problems = []
+    after_option = False
+    for arg in unknown:
+        if not arg.startswith("-"):
+            if not after_option:
+                problems.append(f"unexpected argument {arg!r}")
+            after_option = False
+            continue
+        name = arg.split("=", 1)[0]
+        close = difflib.get_close_matches(name, known, n=1)
+        problems.append(f"unknown option {name}" + (f" (did you mean {close[0]}?)" if close else ""))
+        after_option = "=" not in arg
+    return problems
+
+
+def parse_command(command: str, args: Sequence[str]) -> PipelineOptions:
+    """The PipelineOptions of ``veil COMMAND`` ``args``; raises UsageError naming every argument that neither the
+    command nor a registered Beam options class defines, with the closest known option.
+
+    Beam itself only logs "Discarding unparseable args" and runs on with the defaults, so a mistyped --redact would
+    run the whole job with blur and exit 0."""
+    args = list(args)
+    options = PipelineOptions(args)
+    parser = _all_options_parser(str(options.view_as(StandardOptions).runner or ""))
+    hint = f"'veil {command} --help' lists the options"
+    try:
+        _, unknown = parser.parse_known_args(args)
+    except UsageError as err:
+        raise UsageError(f"{err} ({hint})") from None
+    owner = {string: action.dest for action in parser._actions for string in action.option_strings}
+    ours = _dests(*VEIL_CLASSES)
+    accepted = [s for s, dest in owner.items() if dest not in ours or dest in COMMANDS[command]]
+    problems = _refusals(unknown, accepted)
+    for arg in args:
+        name = arg.split("=", 1)[0]
+        if owner.get(name) in ours - COMMANDS[command]:
+            problems.append(f"{name} is not an option of veil {command}")
+    if problems:
+        raise UsageError(f"{'; '.join(problems)} ({hint})")
+    return options
+
+
+class _Subset:
+    """Hands on to ``group`` only the options in ``dests`` (a command's share of a class Veil's commands share)."""
+
+    def __init__(self, group, dests: frozenset[str]):
+        self._group, self._dests = group, dests
+
+    def add_argument(self, *names: str, **kwargs) -> None:
+        if kwargs.get("dest", names[0].lstrip("-").replace("-", "_")) in self._dests:
+            self._group.add_argument(*names, **kwargs)
+
+
+def command_help(command: str, usage: str, description: str, extra: str = "") -> str:
+    """The --help text of a Beam-options command: its usage, what it does, and its own options by group."""
+    parser = argparse.ArgumentParser(prog=f"veil {command}", usage=usage, description=description, add_help=False,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter,
+                                     epilog=f"{extra}Any Apache Beam pipeline option (--runner, --project, "
+                                            "--temp_location, ...) is accepted too and passed to the runner.")
+    for cls in VEIL_CLASSES:
+        cls._add_argparse_args(_Subset(parser.add_argument_group(GROUPS[cls]), COMMANDS[command]))
+    return parser.format_help()
+
+
+class CommandParser(argparse.ArgumentParser):
+    """argparse for Veil's plain commands: a refused command line raises UsageError (exit 2) naming the closest
+    known option, instead of printing usage to stdout or exiting from inside the job."""
+
+    def error(self, message):
+        raise UsageError(f"{message} ('{self.prog} --help' lists the options)")
+
+    def parse_args(self, args=None, namespace=None):
+        found, unknown = self.parse_known_args(args, namespace)
+        if unknown:
+            self.error("; ".join(_refusals(unknown, [s for action in self._actions for s in action.option_strings])))
+        return found

@@ -285,14 +285,18 @@ def retention_report(run_id: str, as_of: dt.datetime, rows: list[dict], due_soon
             "due_soon_working_days": working_days,
             "due_soon": listed(r for r in rows if r["artifact_id"] in due_soon and not r["overdue"]),
             "held": listed(r for r in rows if r["status"] == "held"),
+            "refused": listed(r for r in rows if r["status"] == "refused"),
             "done": listed(r for r in rows if r["status"] == "done")}
 
 
 def render_retention_html(report: dict) -> str:
     """The retention report as one self-contained page."""
-    overdue = report["overdue"]
+    overdue, refused = report["overdue"], report["refused"]
     verdict = (f'<p class="verdict warn">{len(overdue)} overdue: deadlines missed or about to be</p>' if overdue
                else '<p class="verdict ok">Nothing overdue</p>')
+    if refused:
+        verdict += (f'<p class="verdict warn">{len(refused)} refused: the catalog does not name the file '
+                    'unambiguously; an operator must act</p>')
     headers = ["action", "kind", "artifact", "rule", "due", "status", "note"]
 
     def table(rows):
@@ -305,6 +309,7 @@ def render_retention_html(report: dict) -> str:
              "<h2>Overdue</h2>", table(overdue),
              f"<h2>Due within {_e(report['due_soon_working_days'])} working days</h2>", table(report["due_soon"]),
              "<h2>Legal holds</h2>", table(report["held"]),
+             "<h2>Refused</h2>", table(refused),
              "<h2>Done by this run</h2>", table(report["done"]),
              '<p><a href="validation.json">validation summary</a> · <a href="data_docs/index.html">Data Docs</a></p>']
     return ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"

@@ -9,7 +9,8 @@ tables are dealt with at the first run after the event; its deadline (15 working
 calendar) is what the plan and validation check. It also removes the work folders (staged raw footage)
 of anonymize runs whose launcher was killed on this machine.
 
-Run:  veil retention OUTPUT [--as-of 2026-12-01] [--events FILE] [--holds FILE] [--dry-run | --plan]
+Run:  veil retention OUTPUT [--as-of 2026-12-01 | --as-of 2026-12-01T08:00:00+08:00]
+      [--events FILE] [--holds FILE] [--dry-run | --plan]
 """
 from __future__ import annotations
 
@@ -25,14 +26,14 @@ from apache_beam.options.pipeline_options import PipelineOptions, StandardOption
 from pipelines import report
 from pipelines.anonymize import keystore_uri, new_run_id
 from pipelines.launch import DEFAULT_RUNNER, is_dask
-from pipelines.options import AnonymizeOptions, RetentionOptions
+from pipelines.options import AnonymizeOptions, RetentionOptions, UsageError, parse_command
 from pipelines.work_folders import remove_abandoned_work
 from schemas import tables
 from schemas.codes import PlanStatus, RetentionRule
 from transforms import storage
 from transforms.keystore import open_keystore, subject_secret
-from transforms.ledger_store import ledger_folder, read_ledger, verify_ledger
-from transforms.logic.identity import parse_time
+from transforms.ledger_store import append_entries, ledger_folder, read_ledger, verify_ledger
+from transforms.logic.identity import parse_moment
 from transforms.logic.ledger import from_lines, subject_token
 from transforms.logic.registry import RegistryError, parse_registry
 from transforms.logic.retention import Plan, default_policy, due_soon, plan
@@ -48,7 +49,7 @@ def parse(argv: Sequence[str]) -> tuple[RetentionOptions, AnonymizeOptions, Pipe
     args = [a for a in argv if a not in DRY_RUN]
     if args and not args[0].startswith("-"):
         args[0] = f"--output={args[0]}"
-    options = PipelineOptions(args)
+    options = parse_command("retention", args)
     standard = options.view_as(StandardOptions)
     if is_dask(options):
         # Its actions feed key destruction through a side input and the ledger through ToList; Beam 2.77's DaskRunner
@@ -59,8 +60,15 @@ def parse(argv: Sequence[str]) -> tuple[RetentionOptions, AnonymizeOptions, Pipe
     standard.runner = standard.runner or DEFAULT_RUNNER
     shared = options.view_as(AnonymizeOptions)
     if not shared.output:
-        raise ValueError("OUTPUT is required: veil retention OUTPUT [options]")
-    return options.view_as(RetentionOptions), shared, options, len(args) != len(argv)
+        raise UsageError("OUTPUT is required: veil retention OUTPUT [options]")
+    # The ledger's anchor is keyed by the output root, and the catalog holds absolute paths: compare like with like.
+    shared.output = storage.absolute(shared.output)
+    if shared.keystore:
+        shared.keystore = storage.absolute(shared.keystore)
+    opts = options.view_as(RetentionOptions)
+    if opts.as_of:
+        parse_moment(opts.as_of)
+    return opts, shared, options, len(args) != len(argv)
 
 
 def rows_of(kind: str, uri: str | None) -> list:
@@ -97,7 +105,7 @@ def no_catalog(output: str) -> str:
 def current_plan(output: str, keystore: str, events: list, holds: list, as_of: dt.datetime,
                  calendars: Sequence[str]) -> tuple[Plan, dict]:
     """The plan as of ``as_of``, and what it was computed from (for the summary)."""
-    problems = verify_ledger(output)
+    problems = verify_ledger(output, keystore)
     if problems:
         raise ValueError("the retention ledger does not verify, so what was done cannot be trusted: "
                          + "; ".join(problems[:5]))
@@ -172,6 +180,10 @@ def _enforce(output: str, keystore: str, run_id: str, events: list, holds: list,
         return plan_rows(found, as_of, done=False)
     if found.due:
         apply(list(found.due), output, run_id, keystore)
+    else:
+        # Nothing to record, but an anchor a stopped run left behind its ledger file is moved up to it now rather
+        # than at the next deletion: until then, that file could be removed unnoticed.
+        append_entries(output, run_id, [], keystore)
     rows = plan_rows(found, as_of, done=True)
     write_table([{**r, "run_id": run_id} for r in rows], tables.RETENTION_PLAN,
                 table_uri(output, "retention_plan", run_id))
@@ -182,12 +194,13 @@ def _enforce(output: str, keystore: str, run_id: str, events: list, holds: list,
     return rows
 
 
-def run(argv: Sequence[str] | None = None) -> tuple[str, str, list[dict]]:
-    """Plan and (unless --dry-run or --plan) apply retention; returns output, run id and the plan rows."""
+def run(argv: Sequence[str] | None = None) -> tuple[str, str, list[dict], str]:
+    """Plan and (unless --dry-run or --plan) apply retention; returns output, run id, the plan rows and the key store
+    (beside which the ledger's head is anchored)."""
     opts, shared, options, dry_run = parse(sys.argv[1:] if argv is None else argv)
     output, keystore = shared.output, keystore_uri(shared)
     run_id = shared.run_id or new_run_id()
-    as_of = parse_time(opts.as_of) if opts.as_of else dt.datetime.now(dt.UTC)
+    as_of = parse_moment(opts.as_of) if opts.as_of else dt.datetime.now(dt.UTC)
 
     def in_a_job(actions, output, run_id, keystore):
         with beam.Pipeline(options=options) as pipeline:
@@ -199,4 +212,4 @@ def run(argv: Sequence[str] | None = None) -> tuple[str, str, list[dict]]:
         # Staged raw footage of anonymize runs whose launcher was killed on this machine: the daily run is the
         # janitor when no further anonymize run comes.
         remove_abandoned_work(storage.work_root(output))
-    return output, run_id, rows
+    return output, run_id, rows, keystore

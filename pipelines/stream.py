@@ -74,7 +74,7 @@ def is_streaming(argv: Sequence[str]) -> bool:
 def parse(argv: Sequence[str]) -> tuple[AnonymizeOptions, StreamOptions, RetentionOptions, PipelineOptions]:
     """Options of ``veil anonymize --streaming LANDING OUTPUT ...``; LANDING becomes --input."""
     args = [a for a in argv if a != STREAMING]
-    opts, options = anonymize.parse(args)
+    opts, options = anonymize.parse(args, "anonymize --streaming")
     options.view_as(StandardOptions).streaming = True
     if launch.is_dask(options):
         raise ValueError("streaming is refused on Dask: Beam 2.77's DaskRunner gets windowing wrong with no error "
@@ -84,6 +84,8 @@ def parse(argv: Sequence[str]) -> tuple[AnonymizeOptions, StreamOptions, Retenti
         direct = options.view_as(DirectOptions)
         direct.direct_running_mode, direct.direct_num_workers = "in_memory", 1
     stream, events = options.view_as(StreamOptions), options.view_as(RetentionOptions)
+    if events.events:
+        events.events = storage.absolute(events.events)
     timing(stream)
     if events.events and (storage.contains(opts.input, events.events) or storage.contains(events.events, opts.input)):
         raise ValueError("EVENTS and LANDING must not contain each other: event files would be taken for recordings")
@@ -95,18 +97,18 @@ def parse(argv: Sequence[str]) -> tuple[AnonymizeOptions, StreamOptions, Retenti
     return opts, stream, events, options
 
 
-def publish_run(output: str, run_id: str, registry: Registry, measures: dict) -> bool:
+def publish_run(output: str, run_id: str, registry: Registry, measures: dict, keystore: str) -> bool:
     """Validate one recording's run and write its run report; True when it passed."""
-    outcomes = validate.validate(output, run_id)
+    outcomes = validate.validate(output, run_id, keystore)
     report.write_report(output, run_id, report.build_report(output, run_id, registry, measures))
     passed = not validate.critical_failures(outcomes)
     print(f"veil: run {run_id} published, validation {'passed' if passed else 'FAILED'}", file=sys.stderr)
     return passed
 
 
-def publish_window(output: str, window_run_id: str, stream_id: str) -> bool:
+def publish_window(output: str, window_run_id: str, stream_id: str, keystore: str) -> bool:
     """Validate one window and bring the stream's report up to date; True when the window passed."""
-    outcomes = validate.validate(output, window_run_id)
+    outcomes = validate.validate(output, window_run_id, keystore)
     report.write_report(output, stream_id, report.stream_report(output, stream_id), report.render_stream_html)
     return not validate.critical_failures(outcomes)
 
@@ -147,10 +149,11 @@ def build(pipeline: beam.Pipeline, opts: AnonymizeOptions, stream: StreamOptions
         recordings = recordings | "Spread Recordings" >> beam.Reshuffle()
     finished = recordings | "Anonymize Each" >> AnonymizeRecordings(
         settings, stream_id, anonymize.done_inputs(opts.output, opts.force),
-        functools.partial(publish_run, registry=settings.registry, measures=anonymize.measures(opts)))
+        functools.partial(publish_run, registry=settings.registry, measures=anonymize.measures(opts),
+                          keystore=settings.keystore))
     windows = finished | "Windows" >> SummarizeWindows(
         opts.output, stream_id, times.window, times.lateness, settings.retention,
-        functools.partial(publish_window, stream_id=stream_id))
+        functools.partial(publish_window, stream_id=stream_id, keystore=settings.keystore))
     applied = (landing.of_kind(watched, landing.EVENTS, "Event Files")
                | "Apply Events" >> ApplyAccountEvents(
                    opts.output, stream_id, settings.retention,
@@ -183,6 +186,7 @@ def run(argv: Sequence[str]) -> tuple[AnonymizeOptions, str, float]:
     """Parse, build and run the streaming job until it is stopped; returns its options, stream id and how long it
     ran (seconds)."""
     opts, stream, events, options = parse(argv)
+    storage.check_writable(opts.output)
     stream_id = opts.run_id or new_stream_id()
     pipeline = beam.Pipeline(options=options)
     build(pipeline, opts, stream, events, stream_id)

@@ -7,17 +7,20 @@ failed expectation to OUTPUT/tables/validation_failures/<run_id>.parquet, a summ
 OUTPUT/reports/<run_id>/validation.json and Data Docs that render offline to
 OUTPUT/reports/<run_id>/data_docs/. A failed critical expectation fails the run.
 
-Run:  veil validate OUTPUT [--run RUN_ID]      (the latest run when --run is left out)
+Run:  veil validate OUTPUT [--run RUN_ID] [--keystore URI]      (the latest run when --run is left out)
 """
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import json
 from collections.abc import Sequence
 
+from apache_beam.io.filesystems import FileSystems
+
+from pipelines.options import CommandParser, UsageError
 from schemas import tables
 from transforms import data_docs, storage
+from transforms.keystore import default_uri
 from transforms.ledger_store import verify_ledger
 from transforms.sinks import read_table, table_uri, write_table
 from transforms.validation import Outcome, failure_rows, file_context, validate_run
@@ -35,10 +38,11 @@ def docs_uri(output: str, run_id: str) -> str:
     return storage.join(output, "reports", run_id, "data_docs")
 
 
-def validate(output: str, run_id: str) -> list[Outcome]:
-    """Validate a run, record the verdict and publish its Data Docs; returns every expectation's outcome."""
+def validate(output: str, run_id: str, keystore: str | None = None) -> list[Outcome]:
+    """Validate a run, record the verdict and publish its Data Docs; returns every expectation's outcome. The
+    retention ledger is checked against its head anchored beside ``keystore`` (default OUTPUT/keys/keystore.json)."""
     with file_context() as context:
-        outcomes = validate_run(context, output, run_id) + [ledger_outcome(output)]
+        outcomes = validate_run(context, output, run_id) + [ledger_outcome(output, keystore or default_uri(output))]
         write_table([{**row, "run_id": run_id} for row in failure_rows(outcomes)], tables.VALIDATION_FAILURES,
                     table_uri(output, "validation_failures", run_id))
         summary = {"run_id": run_id, "passed": not critical_failures(outcomes),
@@ -53,9 +57,10 @@ def validate(output: str, run_id: str) -> list[Outcome]:
     return outcomes
 
 
-def ledger_outcome(output: str) -> Outcome:
-    """The retention ledger's hash chain, checked like an expectation: a broken chain fails every run."""
-    problems = verify_ledger(output)
+def ledger_outcome(output: str, keystore: str) -> Outcome:
+    """The retention ledger's hash chain and anchored head, checked like an expectation: a broken chain or a cut-off
+    end fails every run."""
+    problems = verify_ledger(output, keystore)
     return Outcome("ledger", "ledger_chain_intact", None, True, "17",
                    "every deletion stays on record: no ledger entry edited, removed or reordered", not problems,
                    tuple(problems))
@@ -81,9 +86,21 @@ def describe(outcomes: list[Outcome], output: str, run_id: str) -> str:
 
 def run(argv: Sequence[str] | None = None) -> tuple[str, str, list[Outcome]]:
     """Parse OUTPUT [--run RUN_ID] and validate; returns output, run id and outcomes."""
-    parser = argparse.ArgumentParser(prog="veil validate", description=__doc__.splitlines()[0])
-    parser.add_argument("output")
-    parser.add_argument("--run", dest="run_id")
+    parser = CommandParser(prog="veil validate", description=__doc__.split("\n\n")[0])
+    parser.add_argument("output", metavar="OUTPUT", help="the output root the run wrote to")
+    parser.add_argument("--run", dest="run_id", metavar="RUN_ID", help="the run to validate (default: the latest "
+                        "finished anonymize run)")
+    parser.add_argument("--keystore", metavar="URI", help="the key store the runs use, beside which the retention "
+                        "ledger's head is anchored (default: OUTPUT/keys/keystore.json)")
     args = parser.parse_args(argv)
-    run_id = args.run_id or latest_run(args.output)
-    return args.output, run_id, validate(args.output, run_id)
+    output = storage.absolute(args.output)
+    run_id = args.run_id or latest_run(output)
+    if args.run_id and not wrote_tables(output, run_id):
+        # Validating nothing would pass every expectation and record a verdict for a run that never happened.
+        raise UsageError(f"no run {run_id} under {output}: it wrote no table there")
+    return output, run_id, validate(output, run_id, args.keystore)
+
+
+def wrote_tables(output: str, run_id: str) -> bool:
+    """Whether a run wrote any table partition under ``output``."""
+    return bool(FileSystems.match([table_uri(output, "*", run_id)])[0].metadata_list)

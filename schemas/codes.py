@@ -120,6 +120,8 @@ class PlanStatus(enum.StrEnum):
     HELD = "held"
     AWAITING_APPROVAL = "awaiting_approval"
     SCHEDULED = "scheduled"
+    REFUSED = "refused"
+    """The catalog does not name the artifact unambiguously (a relative path): an operator must act."""
 
 
 class AccountEvent(enum.StrEnum):

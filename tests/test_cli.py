@@ -1,10 +1,13 @@
 """The veil command: usage errors are clear and exit 2; the Beam module entry point runs the same job."""
+import datetime as dt
+import os
 import subprocess
 import sys
 
 import pytest
 
-from pipelines import cli
+from pipelines import anonymize, cli, retention
+from transforms.logic.identity import parse_moment
 
 
 @pytest.mark.parametrize("argv, message", [
@@ -34,9 +37,91 @@ def test_a_malformed_manifest_is_named_with_file_and_line(tmp_path, capsys):
     assert f"{manifest}:2: field 'start_time'" in capsys.readouterr().err
 
 
-def test_unknown_command_prints_usage_and_exits_2(capsys):
+def test_unknown_command_prints_usage_on_stderr_and_exits_2(capsys):
     assert cli.main(["frobnicate"]) == 2
-    assert "usage: veil anonymize" in capsys.readouterr().out
+    shown = capsys.readouterr()
+    assert "usage: veil anonymize" in shown.err and "unknown command 'frobnicate'" in shown.err and not shown.out
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["anonymize", "IN", "OUT", "--redcat", "mask"], "unknown option --redcat (did you mean --redact?)"),
+    (["anonymize", "IN", "OUT", "--no-such-flag"], "unknown option --no-such-flag"),
+    (["anonymize", "IN", "OUT", "stray"], "unexpected argument 'stray'"),
+    (["anonymize", "IN", "OUT", "--as-of", "2026-12-01"], "--as-of is not an option of veil anonymize"),
+    (["anonymize", "IN", "OUT", "--crf", "high"], "argument --crf: invalid int value: 'high'"),
+    (["anonymize", "--streaming", "IN", "OUT", "--windw", "5m"], "unknown option --windw (did you mean --window?)"),
+    (["anonymize", "--streaming", "IN", "OUT", "--plan"], "--plan is not an option of veil anonymize --streaming"),
+    (["retention", "OUT", "--as-off", "2026-12-01"], "unknown option --as-off (did you mean --as-of?)"),
+    (["retention", "OUT", "--redact", "mask"], "--redact is not an option of veil retention"),
+    (["validate", "OUT", "--rn", "r1"], "unknown option --rn (did you mean --run?)"),
+    (["decrypt", "A", "B", "--keystore", "K", "--forse"], "unknown option --forse"),
+    (["sample", "DIR", "--seed", "3"], "unknown option --seed"),
+])
+def test_a_mistyped_option_is_refused_by_name_before_anything_runs(argv, message, tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "IN").mkdir()
+    assert cli.main(argv) == cli.EXIT_USAGE
+    assert message in capsys.readouterr().err
+    assert sorted(os.listdir(tmp_path)) == ["IN"], "nothing was written"
+
+
+@pytest.mark.parametrize("argv", [
+    ["--runner", "DataflowRunner", "--project", "p", "--region", "r", "--temp_location", "gs://b/tmp",
+     "--sdk_container_image", "img", "--experiments", "use_runner_v2", "--max_num_workers", "8"],
+    ["--runner", "FlinkRunner", "--flink_master", "jm:8081", "--environment_type", "DOCKER",
+     "--environment_config", "img"],
+    ["--runner", "PortableRunner", "--job_endpoint", "localhost:8099"],
+    ["--runner", "dask", "--dask_npartitions", "6", "--workers", "3"],
+    ["--direct_running_mode", "multi_threading", "--direct_num_workers", "2"],
+])
+def test_beam_runner_options_still_pass_through(argv):
+    opts, options = anonymize.parse(["IN", "OUT", *argv])
+    assert options.get_all_options()["runner"] and opts.output == os.path.abspath("OUT")
+
+
+@pytest.mark.parametrize("argv, shown", [
+    (["anonymize", "--help"], ["usage: veil anonymize INPUT OUTPUT", "--redact", "--min-confidence", "--workers"]),
+    (["anonymize", "--streaming", "-h"], ["usage: veil anonymize --streaming LANDING OUTPUT", "--stop-after",
+                                          "--events", "--redact"]),
+    (["retention", "--help"], ["usage: veil retention OUTPUT", "--as-of", "--dry-run", "a date (the start"]),
+    (["validate", "--help"], ["usage: veil validate", "--run RUN_ID"]),
+    (["sample", "--help"], ["usage: veil sample", "DIR"]),
+    (["decrypt", "--help"], ["usage: veil decrypt", "--keystore"]),
+])
+def test_every_command_answers_help_and_takes_it_for_no_argument(argv, shown, tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert cli.main(argv) == 0
+    out = capsys.readouterr().out
+    assert all(text in out for text in shown), out
+    assert os.listdir(tmp_path) == [], "no folder named --help (or anything else) was made"
+    if argv[0] == "anonymize":
+        assert "--as-of" not in out, "only the command's own options are listed"
+
+
+def test_an_output_that_cannot_be_written_is_named_with_the_reason_before_any_work(sample_archive, tmp_path, capsys):
+    (tmp_path / "a-file").write_text("")
+    assert cli.main(["anonymize", sample_archive["archive"], str(tmp_path / "a-file" / "out")]) == cli.EXIT_USAGE
+    err = capsys.readouterr().err
+    assert err == f"veil: OUTPUT {tmp_path / 'a-file' / 'out'} cannot be written: Not a directory\n"
+    assert cli.main(["anonymize", sample_archive["archive"], str(tmp_path / "a-file")]) == cli.EXIT_USAGE
+    assert "it is a file, not a folder" in capsys.readouterr().err
+
+
+def test_validating_a_run_that_does_not_exist_is_an_error_and_writes_nothing(validated_run, capsys):
+    output = validated_run["output"]
+    before = sorted(os.listdir(os.path.join(output, "reports")))
+    assert cli.main(["validate", output, "--run", "2026bogus"]) == cli.EXIT_USAGE
+    assert f"no run 2026bogus under {output}" in capsys.readouterr().err
+    assert sorted(os.listdir(os.path.join(output, "reports"))) == before
+    assert not os.path.exists(os.path.join(output, "tables", "validation_failures", "2026bogus.parquet"))
+
+
+def test_retention_takes_a_date_as_the_start_of_that_day_in_utc(tmp_path):
+    opts, shared, _, _ = retention.parse([str(tmp_path / "out"), "--as-of", "2026-12-01"])
+    assert parse_moment(opts.as_of) == dt.datetime(2026, 12, 1, tzinfo=dt.UTC)
+    assert shared.output == str(tmp_path / "out")
+    with pytest.raises(ValueError, match="not a date or timestamp: 'next week'"):
+        retention.parse([str(tmp_path / "out"), "--as-of", "next week"])
 
 
 def test_python_dash_m_runs_the_job_like_the_veil_command(tmp_path):

@@ -9,6 +9,7 @@ from transforms.logic.identity import (
     lookup_manifest,
     match_template,
     parse_manifest,
+    parse_moment,
     parse_time,
 )
 
@@ -78,3 +79,18 @@ def test_template_without_identity_fields_is_refused():
 def test_path_template_matches_inside_an_archive_member_path_not_across_the_archive_name():
     pattern = compile_template("{camera_id}/{date}/{time}.mp4")
     assert match_template(pattern, "/in/archive.tar.gz!lobby-01/2026-11-20/080000.mp4")[0] == "lobby-01"
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("2026-12-01", dt.datetime(2026, 12, 1, tzinfo=dt.UTC)),
+    ("2026-12-01T08:00:00+08:00", dt.datetime(2026, 12, 1, tzinfo=dt.UTC)),
+    ("2026-12-01T08:30:00", dt.datetime(2026, 12, 1, 8, 30, tzinfo=dt.UTC)),
+])
+def test_a_moment_is_a_date_at_the_start_of_its_utc_day_or_a_timestamp(text, expected):
+    assert parse_moment(text) == expected
+
+
+@pytest.mark.parametrize("text", ["2026-02-30", "tomorrow", "2026-12"])
+def test_a_moment_that_is_no_date_or_time_is_refused(text):
+    with pytest.raises(ValueError, match="not a date"):
+        parse_moment(text)

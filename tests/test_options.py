@@ -56,6 +56,6 @@ def test_private_categories_and_keystore_reach_the_policy_and_the_report():
     assert anonymize.keystore_uri(opts) == "/vault/keys.json"
     assert anonymize.measures(opts)["keystore_beside_data"] is False
     defaults, _ = anonymize.parse(["in", "out"])
-    assert anonymize.keystore_uri(defaults) == os.path.join("out", "keys", "keystore.json")
+    assert anonymize.keystore_uri(defaults) == os.path.join(os.getcwd(), "out", "keys", "keystore.json")
     assert anonymize.measures(defaults)["keystore_beside_data"] is True
     assert anonymize.settings_hash(opts, "r") != anonymize.settings_hash(defaults, "r"), "policy changes outputs"

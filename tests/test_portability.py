@@ -277,7 +277,8 @@ def test_the_daily_validation_and_retention_run_veil_commands_that_parse(monkeyp
     nightly = schedule("anonymize-nightly.yaml")["httpTarget"]["body"]["launchParameter"]["parameters"]
     checked = []
     monkeypatch.setattr(validate, "latest_run", lambda output: "latest")
-    monkeypatch.setattr(validate, "validate", lambda output, run_id: checked.append((output, run_id)) or [])
+    monkeypatch.setattr(validate, "validate",
+                        lambda output, run_id, keystore: checked.append((output, run_id, keystore)) or [])
     commands = {}
     for name in ("validate-daily.yaml", "retention-daily.yaml"):
         job = schedule(name)
@@ -287,7 +288,8 @@ def test_the_daily_validation_and_retention_run_veil_commands_that_parse(monkeyp
         assert f"veil {command} " in cli.USAGE
         commands[command] = args
     validate.run(commands["validate"])
-    assert checked == [(nightly["output"], "latest")], "validates the latest run of the nightly output"
+    assert checked == [(nightly["output"], "latest", nightly["keystore"])], \
+        "validates the latest run of the nightly output, its ledger against the anchor beside the nightly key store"
     opts, shared, _, dry_run = retention.parse(commands["retention"])
     assert (shared.output, shared.keystore) == (nightly["output"], nightly["keystore"]), "the same root and keys"
     assert opts.events.startswith("gs://") and opts.holds.startswith("gs://") and not dry_run

@@ -1,7 +1,7 @@
 """Retention end to end (Articles 15, 17; deletion within 15 working days of an account's cancellation).
 
 A pristine output root is made once (the sample archive plus a file Veil refuses, anonymized and
-validated with the sample registries, paths relative to the folder); each test works on its own copy.
+validated with the sample registries, given as paths relative to the folder); each test restores it in place.
 """
 import datetime as dt
 import json
@@ -11,14 +11,16 @@ import shutil
 import pytest
 
 from pipelines import cli, retention, stream, work_folders
+from schemas import tables
 from schemas.codes import AccountEvent, ArtifactKind, LedgerAction
 from tests.conftest import killed_launcher_claim, registry_args
+from transforms import ledger_store
 from transforms.keystore import open_keystore
 from transforms.ledger_store import read_ledger
 from transforms.logic.identity import parse_time
-from transforms.logic.ledger import from_lines
+from transforms.logic.ledger import EMPTY, Head, from_lines
 from transforms.retention import CRASH_AT_STEP, InjectedCrash, step_name
-from transforms.sinks import read_table
+from transforms.sinks import read_table, table_uri, write_table
 
 ACCOUNT, SESSION, CONSENT = "acct-0042", "s-1001", "c-0042"
 CANCELLED_AT = "2026-09-28T02:00:00Z"
@@ -35,31 +37,39 @@ COMPANY_DEADLINE = dt.datetime(2026, 10, 28, 15, 59, 59, 999999, tzinfo=dt.UTC)
 
 @pytest.fixture(scope="module")
 def pristine(sample_archive, tmp_path_factory):
+    """The site folder, and a saved copy of it to restore in place: the catalog's paths are absolute, so a copy
+    elsewhere would still name (and retention would delete) the original's files."""
     base = tmp_path_factory.mktemp("retention")
-    inputs = base / "in"
+    site = base / "site"
+    inputs = site / "in"
     shutil.copytree(sample_archive["dir"], inputs)
     (inputs / "notes.txt").write_text("not footage: refused, kept a short while, then purged")
     args = [a if not a.startswith(sample_archive["dir"]) else os.path.relpath(
-        a.replace(sample_archive["dir"], str(inputs)), base) for a in registry_args(sample_archive)]
+        a.replace(sample_archive["dir"], str(inputs)), site) for a in registry_args(sample_archive)]
     cwd = os.getcwd()
-    os.chdir(base)
+    os.chdir(site)
     try:
         status = cli.main(["anonymize", "in", "out", *args])
     finally:
         os.chdir(cwd)
     assert status == cli.EXIT_QUARANTINED, "notes.txt is refused, everything else anonymized and validated"
-    return base
+    shutil.copytree(site, base / "saved")
+    return site
+
+
+def restore(pristine, monkeypatch):
+    """The site folder as the anonymize run left it, as the current directory, with an account's cancellation."""
+    shutil.rmtree(pristine)
+    shutil.copytree(pristine.parent / "saved", pristine)
+    monkeypatch.chdir(pristine)
+    (pristine / "events.csv").write_text(f"event_id,account_id,event,time\nev-1,{ACCOUNT},"
+                                         f"{AccountEvent.CANCELLED.value},{CANCELLED_AT}\n")
+    return pristine
 
 
 @pytest.fixture()
-def root(pristine, tmp_path, monkeypatch):
-    """A private copy of the pristine folder, as the current directory (the catalog's paths are relative)."""
-    target = tmp_path / "w"
-    shutil.copytree(pristine, target)
-    monkeypatch.chdir(target)
-    (target / "events.csv").write_text(f"event_id,account_id,event,time\nev-1,{ACCOUNT},"
-                                       f"{AccountEvent.CANCELLED.value},{CANCELLED_AT}\n")
-    return target
+def root(pristine, monkeypatch):
+    return restore(pristine, monkeypatch)
 
 
 def _catalog(kind):
@@ -191,23 +201,16 @@ def _state(root) -> dict:
             "accounts": sorted(open_keystore("out/keys/keystore.json").accounts())}
 
 
-def test_a_run_killed_at_any_step_is_completed_by_the_next_one(pristine, tmp_path, monkeypatch):
-    def fresh(name):
-        target = tmp_path / name
-        shutil.copytree(pristine, target)
-        (target / "events.csv").write_text(f"event_id,account_id,event,time\nev-1,{ACCOUNT},cancelled,{CANCELLED_AT}\n")
-        monkeypatch.chdir(target)
-        return target
-
+def test_a_run_killed_at_any_step_is_completed_by_the_next_one(pristine, monkeypatch):
     args = ("--events", "events.csv", "--as-of", "2026-09-29T00:00:00Z")
-    reference = fresh("reference")
+    reference = restore(pristine, monkeypatch)
     due = retention.current_plan(*_plan_inputs(args))[0].due
     _retention(*args)
     expected = _state(reference)
     steps = [step_name(a) for a in due if a.action is not LedgerAction.DESTROY_KEY] + ["keys", "ledger"]
     assert len(steps) == 6
-    for n, step in enumerate(steps):
-        crashed = fresh(f"crash-{n}")
+    for step in steps:
+        crashed = restore(pristine, monkeypatch)
         monkeypatch.setenv(CRASH_AT_STEP, step)
         with pytest.raises(Exception, match="crash injected") as failure:
             _retention(*args)
@@ -218,6 +221,41 @@ def test_a_run_killed_at_any_step_is_completed_by_the_next_one(pristine, tmp_pat
         for part, value in expected.items():
             assert state[part] == value, (f"killed at {step}", part, set(map(str, state[part])) ^ set(map(str, value)))
         assert cli.main(["ledger", "verify", "out"]) == 0
+
+
+def test_a_run_stopped_between_its_ledger_file_and_its_anchor_is_completed_by_the_next(root, monkeypatch):
+    args = ("--events", "events.csv", "--as-of", "2026-09-29T00:00:00Z")
+    move = ledger_store._move_anchor
+
+    def stop_before_the_new_head(output, anchor, head):
+        if head != EMPTY:
+            raise InjectedCrash("crash injected before the anchor moved")
+        move(output, anchor, head)
+
+    monkeypatch.setattr(ledger_store, "_move_anchor", stop_before_the_new_head)
+    with pytest.raises(Exception, match="crash injected"):
+        _retention(*args)
+    monkeypatch.setattr(ledger_store, "_move_anchor", move)
+    written = read_ledger("out")
+    assert len(written) == 1 and ledger_store.anchored_head("out", "out/keys/keystore.json") == EMPTY
+    assert cli.main(["ledger", "verify", "out"]) == 0, "a ledger ahead of its anchor verifies"
+    _retention(*args)
+    assert read_ledger("out") == written, "nothing was due again, nothing recorded twice"
+    name, data = written[0]
+    newest = from_lines(data, name)[-1]
+    assert ledger_store.anchored_head("out", "out/keys/keystore.json") == Head(newest.seq, newest.hash, name)
+
+
+def test_a_ledger_cut_off_at_its_end_stops_retention_until_the_operator_looks(root, capsys):
+    _retention("--events", "events.csv", "--as-of", "2026-09-29T00:00:00Z")
+    ((name, data),) = read_ledger("out")
+    count = len(from_lines(data, name))
+    (root / "out" / "ledger" / name).write_bytes(b"".join(data.splitlines(keepends=True)[:-1]))
+    assert cli.main(["ledger", "verify", "out"]) == cli.EXIT_INVALID
+    capsys.readouterr()
+    assert cli.main(["retention", "out", "--events", "events.csv"]) == cli.EXIT_USAGE
+    assert f"the ledger ends at seq {count - 1} but its head anchored in {root}/out/keys/ledger-anchor.json is " \
+           f"seq {count} " in capsys.readouterr().err
 
 
 def _plan_inputs(args):
@@ -270,3 +308,50 @@ def test_a_retention_run_removes_the_staged_footage_a_killed_launcher_left_and_a
     assert work.exists()
     _retention()
     assert not (root / "out" / ".work").exists()
+
+
+def test_retention_run_from_another_folder_deletes_the_real_files_and_records_only_what_it_deleted(root, tmp_path,
+                                                                                                   monkeypatch):
+    # The run that wrote the catalog was given relative paths ("in", "out"): it recorded them absolute.
+    raws = {r["uri"] for r in _catalog(ArtifactKind.RAW_INPUT)}
+    publics = {r["uri"] for r in _catalog(ArtifactKind.PUBLIC_COPY)}
+    assert raws and publics and all(os.path.isabs(uri) for uri in raws | publics)
+    os.remove(root / "in" / "notes.txt")  # gone before retention: the one file it may call already gone
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    created = min(r["created_at"] for r in _catalog_at(root, ArtifactKind.RAW_INPUT))
+    as_of = (created + dt.timedelta(days=400)).date().isoformat()
+    assert cli.main(["retention", str(root / "out"), "--as-of", as_of]) == 0
+    assert not any(os.path.exists(uri) for uri in raws | publics)
+    entries = {e.artifact_id: e.detail for name, data in read_ledger(str(root / "out"))
+               for e in from_lines(data, name) if e.action == LedgerAction.DELETE_FILE.value}
+    by_uri = {r["uri"]: r["artifact_id"] for r in read_table(str(root / "out"), "catalog").to_pylist()}
+    assert entries[by_uri[str(root / "in" / "notes.txt")]] == "already gone"
+    assert {entries[by_uri[uri]] for uri in raws | publics if not uri.endswith("notes.txt")} == {"deleted"}
+    assert os.listdir(elsewhere) == [], "nothing was looked for, or made, in the working folder"
+
+
+def _catalog_at(root, kind):
+    return [r for r in read_table(str(root / "out"), "catalog").to_pylist() if r["kind"] == kind.value]
+
+
+def test_a_catalog_entry_with_a_relative_path_is_refused_not_guessed(root, capsys):
+    catalog = read_table("out", "catalog").to_pylist()
+    (raw,) = {r["artifact_id"]: r for r in catalog if r["uri"].endswith("archive.tar.gz")}.values()
+    relative = os.path.relpath(raw["uri"])
+    (partition,) = {r["run_id"] for r in catalog}
+    write_table([{**r, "uri": relative} if r["uri"] == raw["uri"] else r for r in catalog], tables.CATALOG,
+                table_uri("out", "catalog", partition))
+    created = min(r["created_at"] for r in catalog)
+    assert cli.main(["retention", "out", "--as-of", (created + dt.timedelta(days=400)).isoformat()]) == cli.EXIT_INVALID
+    assert f"the relative path {relative!r}" in capsys.readouterr().out
+    assert os.path.exists(relative), "the file the relative path names from here was not deleted"
+    (row,) = [r for r in read_table("out", "retention_plan").to_pylist() if r["artifact_id"] == raw["artifact_id"]]
+    assert (row["status"], row["overdue"]) == ("refused", True)
+    report = root / "out" / "reports" / row["run_id"]
+    listed = json.loads((report / "report.json").read_text())["refused"]
+    assert [r["artifact_id"] for r in listed] == [raw["artifact_id"]]
+    assert "1 refused" in (report / "report.html").read_text()
+    assert not any(e.artifact_id == raw["artifact_id"] for name, data in read_ledger("out")
+                   for e in from_lines(data, name))

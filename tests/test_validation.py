@@ -9,6 +9,7 @@ import pytest
 
 from pipelines import cli, sample, validate
 from schemas import tables
+from transforms.keystore import default_uri
 from transforms.ledger_store import append_entries
 from transforms.sinks import read_table, table_uri, write_table
 from transforms.validation import load_suite
@@ -100,12 +101,16 @@ def test_a_catalog_deadline_beyond_the_policy_maximum_fails_the_run(run_copy):
     assert len(failed[0].failing_rows) == len(sample.SCENES)
 
 
+def _purged(run_id: str) -> list[dict]:
+    """A retention run's one ledger entry."""
+    return [{"run_id": run_id, "action": "delete_file", "artifact_id": "a1", "artifact_kind": "raw_input",
+             "rule": "article_17_raw_purge", "event_id": None, "subject_token": None, "due_at": None,
+             "done_at": dt.datetime(2026, 11, 1, tzinfo=dt.UTC), "detail": "deleted"}]
+
+
 def test_a_tampered_retention_ledger_fails_every_run(run_copy, capsys):
     output, run_id = run_copy
-    entries = [{"run_id": "ret-1", "action": "delete_file", "artifact_id": "a1", "artifact_kind": "raw_input",
-                "rule": "article_17_raw_purge", "event_id": None, "subject_token": None, "due_at": None,
-                "done_at": dt.datetime(2026, 11, 1, tzinfo=dt.UTC), "detail": "deleted"}]
-    append_entries(output, "ret-1", entries)
+    append_entries(output, "ret-1", _purged("ret-1"), default_uri(output))
     assert validate.critical_failures(validate.validate(output, run_id)) == []
     (ledger,) = (pathlib.Path(output) / "ledger").iterdir()
     ledger.write_text(ledger.read_text().replace('"deleted"', '"kept"'))
@@ -128,3 +133,19 @@ def test_a_kept_track_without_its_consent_id_fails_the_run_naming_the_expectatio
     (failure,) = [f for f in read_table(output, "validation_failures").to_pylist() if f["column"] == "consent_id"]
     (kept,) = [t for t in read_table(output, "face_tracks").to_pylist() if t["action"] == "keep"]
     assert failure["row_key"] == f"{kept['media_id']}:{kept['track_id']}" and failure["critical"]
+
+
+def test_a_ledger_cut_off_at_its_end_fails_every_run_against_the_key_store_given(run_copy, tmp_path, capsys):
+    output, run_id = run_copy
+    keystore = str(tmp_path / "secure" / "keystore.json")
+    append_entries(output, "ret-1", _purged("ret-1"), keystore)
+    append_entries(output, "ret-2", _purged("ret-2"), keystore)
+    assert validate.critical_failures(validate.validate(output, run_id, keystore)) == []
+    (pathlib.Path(output) / "ledger" / "00000002-ret-2.jsonl").unlink()
+    (failed,) = validate.critical_failures(validate.validate(output, run_id, keystore))
+    assert (failed.table, failed.expectation) == ("ledger", "ledger_chain_intact")
+    (problem,) = failed.failing_rows
+    assert problem.startswith(f"the ledger ends at seq 1 but its head anchored in {tmp_path}/secure/ledger-anchor.json "
+                              "is seq 2 ") and problem.endswith("in 00000002-ret-2.jsonl): entry 2 was removed")
+    assert cli.main(["validate", output, "--run", run_id, "--keystore", keystore]) == cli.EXIT_INVALID
+    assert "FAILED ledger.*: ledger_chain_intact" in capsys.readouterr().out

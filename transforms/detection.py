@@ -21,12 +21,18 @@ from transforms.logic.geometry import merge_overlapping
 from transforms.logic.tiling import ChangeGate, GateConfig, cell_means, tile_rects
 from transforms.segments import decode
 
+MEDIAPIPE_SCORE_FLOOR = 0.5
+"""The lowest --min-confidence that is honest: MediaPipe's face graph keeps only detections above its own threshold."""
+
 
 @dataclasses.dataclass(frozen=True)
 class DetectorConfig:
     """How hard the detector looks: recall first, since a missed face is a leak.
 
-    min_confidence: detector score threshold.
+    min_confidence: MediaPipe detections scoring below this are dropped. MediaPipe 0.10.21 applies a fixed
+        threshold of its own and ignores the one it is given (no score under 0.6 was ever seen,
+        shared/notes/detector-facts.md), so a value under MEDIAPIPE_SCORE_FLOOR would claim a recall it cannot
+        have and is refused; CenterFace keeps its own ``second_confidence``.
     tile_scale: besides the whole frame, square tiles of the frame enlarged by this factor
         (``tile_size`` pixels once enlarged) are scanned, so faces of 10-40 px reach a size the
         model sees (0 turns tiling off).
@@ -38,7 +44,7 @@ class DetectorConfig:
         three-quarter) that MediaPipe misses. "none" relies on MediaPipe alone.
     """
 
-    min_confidence: float = 0.35
+    min_confidence: float = 0.5
     tile_scale: float = 2.0
     tile_size: int = 256
     tile_overlap: float = 0.25
@@ -50,8 +56,9 @@ class DetectorConfig:
     second_confidence: float = 0.1
 
     def __post_init__(self) -> None:
-        if not 0 < self.min_confidence < 1:
-            raise ValueError(f"min_confidence must be in (0, 1), got {self.min_confidence}")
+        if not MEDIAPIPE_SCORE_FLOOR <= self.min_confidence < 1:
+            raise ValueError(f"min_confidence must be in [{MEDIAPIPE_SCORE_FLOOR}, 1), got {self.min_confidence}: "
+                             "MediaPipe 0.10.21 reports no face below its own fixed threshold")
         if self.tile_scale < 0 or self.tile_size < 64 or self.tile_every < 1:
             raise ValueError("tile_scale must be >= 0, tile_size >= 64 and tile_every >= 1")
         SecondDetector(self.second_detector)
@@ -120,14 +127,14 @@ class FaceDetector:
         """Faces in the whole frame (by both detectors) and in each given tile, boxes in the frame's pixels."""
         scale = self._config.tile_scale
         with self._lock:
-            whole = _run(self._model, rgb, 0, 0, 1.0)
+            whole = _run(self._model, rgb, 0, 0, 1.0, self._config.min_confidence)
             if second and self._second_path:
                 whole += self._centerface(rgb)
             per_tile = []
             for x, y, w, h in rects:
                 crop = cv2.resize(rgb[y:y + h, x:x + w], (round(w * scale), round(h * scale)),
                                   interpolation=cv2.INTER_LINEAR)
-                per_tile.append(_run(self._model, crop, x * scale, y * scale, scale))
+                per_tile.append(_run(self._model, crop, x * scale, y * scale, scale, self._config.min_confidence))
         return whole, per_tile
 
     def _centerface(self, rgb: np.ndarray) -> list[tuple[Box, float]]:
@@ -145,13 +152,17 @@ class FaceDetector:
                                  (width, height))
 
 
-def _run(model, rgb: np.ndarray, off_x: float, off_y: float, scale: float) -> list[tuple[Box, float]]:
+def _run(model, rgb: np.ndarray, off_x: float, off_y: float, scale: float,
+         min_score: float) -> list[tuple[Box, float]]:
+    """The model's detections scoring at least ``min_score``, boxes mapped back through the offset and scale."""
     result = model.process(rgb)
     if not result.detections:
         return []
     height, width = rgb.shape[:2]
     found = []
     for det in result.detections:
+        if det.score[0] < min_score:
+            continue
         rel = det.location_data.relative_bounding_box
         box = ((rel.xmin * width + off_x) / scale, (rel.ymin * height + off_y) / scale,
                rel.width * width / scale, rel.height * height / scale)

@@ -22,7 +22,7 @@ from transforms import storage
 from transforms.keystore import open_keystore, subject_secret
 from transforms.ledger_store import append_entries
 from transforms.logic.ledger import subject_token
-from transforms.logic.retention import Action, table_of
+from transforms.logic.retention import Action, is_absolute, table_of
 from transforms.sinks import write_table
 
 CRASH_AT_STEP = "VEIL_TEST_CRASH_AT_STEP"
@@ -67,6 +67,10 @@ def anonymize_partition(uri: str, accounts: set[str], secret: bytes) -> int:
             changed += 1
     if changed:
         write_table(rows, tables.TABLES[table_of(uri)], uri)
+        with FileSystems.open(uri) as handle:
+            left = sum(a in accounts for a in pq.read_table(io.BytesIO(handle.read())).column("account_id").to_pylist())
+        if left:
+            raise OSError(f"{uri} still names a cancelled account in {left} row(s) after its rewrite: not recorded")
     return changed
 
 
@@ -80,7 +84,13 @@ def execute(actions: list[Action], run_id: str, secret: bytes) -> Iterator[dict]
     actions = sorted(actions, key=lambda a: (a.action.value, a.event_id or ""))
     deletions = [a for a in actions if a.action is LedgerAction.DELETE_FILE]
     if deletions:
-        detail = "deleted" if storage.delete_path(deletions[0].uri) else "already gone"
+        uri = deletions[0].uri
+        if not is_absolute(uri):
+            raise ValueError(f"refusing to delete {uri!r}: a relative path names a different file in every "
+                             "working directory")
+        detail = "deleted" if storage.delete_path(uri) else "already gone"
+        if storage.exists(uri):
+            raise OSError(f"{uri} is still there after its deletion: not recorded as deleted")
         DELETED.inc()
         crash_point(step_name(deletions[0]))
         for action in deletions:
@@ -115,16 +125,18 @@ def destroy_keys(actions: list[Action], run_id: str, keystore_uri: str, _after) 
     entries = []
     for action in actions:
         destroyed = keystore.destroy(action.account_id)
+        if action.account_id in keystore.accounts():
+            raise OSError(f"the key store {keystore_uri} still holds a key of a cancelled account: not recorded")
         detail = f"{len(destroyed)} key(s) destroyed" if destroyed else "no key left"
         entries.append(ledger_entry(action, run_id, detail, secret))
     crash_point("keys")
     return entries
 
 
-def record(entries: list[dict], output: str, run_id: str) -> int:
-    """Append the run's finished actions to the ledger in one file."""
+def record(entries: list[dict], output: str, run_id: str, keystore: str) -> int:
+    """Append the run's finished actions to the ledger in one file and anchor its head beside the key store."""
     crash_point("ledger")
-    return len(append_entries(output, run_id, entries))
+    return len(append_entries(output, run_id, entries, keystore))
 
 
 class ApplyRetention(beam.PTransform):
@@ -151,7 +163,7 @@ class ApplyRetention(beam.PTransform):
         return ((done, keys)
                 | "All Done" >> beam.Flatten()
                 | "Gather Entries" >> beam.combiners.ToList()
-                | "Append Ledger" >> beam.Map(record, output, run_id))
+                | "Append Ledger" >> beam.Map(record, output, run_id, keystore))
 
 
 def apply_in_process(actions: list[Action], output: str, run_id: str, keystore: str) -> int:
@@ -165,4 +177,4 @@ def apply_in_process(actions: list[Action], output: str, run_id: str, keystore: 
             per_artifact[action.artifact_id].append(action)
     entries = [entry for found in per_artifact.values() for entry in execute(found, run_id, secret)]
     entries += destroy_keys([a for a in actions if a.action is LedgerAction.DESTROY_KEY], run_id, keystore, entries)
-    return record(entries, output, run_id)
+    return record(entries, output, run_id, keystore)

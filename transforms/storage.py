@@ -23,6 +23,28 @@ def local_path(uri: str) -> str:
     return uri[len("file://"):] if uri.startswith("file://") else uri
 
 
+def absolute(uri: str) -> str:
+    """A local path made absolute against the working directory (file:// dropped: Beam's FileSystems does not
+    serve it); an object-store URI as given."""
+    return os.path.abspath(local_path(uri)) if is_local(uri) else uri
+
+
+def check_writable(folder: str) -> None:
+    """Create a local output folder and prove it takes a file, before any work; raises ValueError naming the path
+    and the OS's reason. An object store is left to its first write: probing it would need a write of its own."""
+    if not is_local(folder):
+        return
+    path = local_path(folder)
+    if os.path.exists(path) and not os.path.isdir(path):
+        raise ValueError(f"OUTPUT {path} cannot be written: it is a file, not a folder")
+    try:
+        os.makedirs(path, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=path, prefix=".veil-write-check-"):
+            pass
+    except OSError as err:
+        raise ValueError(f"OUTPUT {path} cannot be written: {err.strerror or err}") from None
+
+
 def contains(folder: str, path: str) -> bool:
     """True when ``path`` is ``folder`` or lies below it (compared as normalised paths or URIs)."""
     if is_local(folder) != is_local(path):
@@ -103,6 +125,13 @@ def delete_path(uri: str) -> bool:
     if below:
         FileSystems.delete(below)
     return bool(below)
+
+
+def exists(uri: str) -> bool:
+    """Whether anything is at ``uri``: a file, a folder or a broken link locally, an object or a prefix with objects."""
+    if is_local(uri):
+        return os.path.lexists(local_path(uri))
+    return FileSystems.exists(uri) or bool(FileSystems.match([uri.rstrip("/") + "/**"])[0].metadata_list)
 
 
 def work_root(output: str) -> str:

@@ -46,6 +46,21 @@ def parse_time(text: str) -> dt.datetime:
     return value.replace(tzinfo=dt.timezone(sign * offset)).astimezone(dt.UTC)
 
 
+def parse_moment(text: str) -> dt.datetime:
+    """A date (the start of that day, UTC) or a timestamp as parse_time takes it, as an aware datetime."""
+    day = re.fullmatch(r"(\d{4})-(\d{2})-(\d{2})", text.strip())
+    if day:
+        try:
+            return dt.datetime(*map(int, day.groups()), tzinfo=dt.UTC)
+        except ValueError as err:
+            raise ValueError(f"not a date: {text!r} ({err})") from None
+    try:
+        return parse_time(text)
+    except ValueError:
+        raise ValueError(f"not a date or timestamp: {text!r} (give 2026-12-01, 2026-12-01T08:00:00Z or "
+                         "2026-12-01T08:00:00+08:00)") from None
+
+
 def parse_manifest(text: str, name: str) -> dict[str, Identity]:
     """Manifest rows (CSV with a header, or JSON Lines) keyed by path; ``name`` is used in errors."""
     rows: list[tuple[int, Mapping[str, str]]]

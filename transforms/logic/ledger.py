@@ -1,9 +1,10 @@
 """The retention ledger: a hash chain of every deletion, anonymization and key destruction, split into files.
 
 Each entry's hash covers its content and the previous entry's hash, so editing, removing, reordering or inserting
-an entry breaks the chain at that point. A chain alone cannot show that its newest entries were cut off: the last
-hash must also be kept elsewhere (the run report) to detect that. Entries hold no personal data: an account
-appears only as ``subject_token``.
+an entry breaks the chain at that point. A chain alone cannot show that its newest entries were cut off, so its head
+(the newest entry's seq and hash) is also kept apart from it, in an anchor (transforms/ledger_store.py keeps it
+beside the key store): ``check_head`` compares a ledger with its anchored head. Entries hold no personal data: an
+account appears only as ``subject_token``.
 """
 from __future__ import annotations
 
@@ -19,11 +20,42 @@ GENESIS = "0" * 64
 TOKEN_PREFIX = "acct-tok-"
 FILE_NAME = re.compile(r"(\d{8})-(.+)\.jsonl")
 """A ledger file's name: the seq of its first entry, then the run that wrote it."""
+HASH = re.compile(r"[0-9a-f]{64}")
 MIN_SECRET_BYTES = 16
 
 
 class LedgerError(Exception):
     """The ledger cannot be read or extended: a file is malformed, or the chain does not verify."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Head:
+    """A ledger's newest entry as its anchor keeps it: seq and hash, and the file that holds it (for the reader).
+    ``EMPTY`` (seq 0) anchors a root whose first file is about to be published."""
+
+    seq: int
+    hash: str
+    file: str | None
+
+    @classmethod
+    def from_record(cls, record: object) -> Head:
+        """The head in an anchor's record (other keys, such as when it was written, are ignored); raises ValueError
+        saying what is wrong."""
+        if not isinstance(record, dict) or not {"seq", "hash", "file"} <= set(record):
+            raise ValueError("not a ledger head: seq, hash and file are required")
+        seq, digest, file = record["seq"], record["hash"], record["file"]
+        if (seq, digest, file) == (EMPTY.seq, EMPTY.hash, EMPTY.file):
+            return EMPTY
+        if type(seq) is not int or seq < 1:
+            raise ValueError(f"seq {seq!r} is not a positive integer")
+        if not isinstance(digest, str) or not HASH.fullmatch(digest):
+            raise ValueError(f"hash {digest!r} is not a SHA-256 hex digest")
+        if not isinstance(file, str) or not FILE_NAME.fullmatch(file):
+            raise ValueError(f"file {file!r} is not <seq:08d>-<run_id>.jsonl")
+        return cls(seq, digest, file)
+
+
+EMPTY = Head(0, GENESIS, None)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -201,6 +233,62 @@ def verify(files: list[tuple[str, bytes]]) -> list[str]:
                 problems.append(f"{where}: run_id {entry.run_id!r} differs from the file name's {named[2]!r}")
             prev, next_seq = (entry.hash, where), entry.seq + 1
     return problems
+
+
+def _readable(files: list[tuple[str, bytes]]) -> list[tuple[str, int, Entry]]:
+    """Every entry that parses, in file name and line order, with its file name and line number."""
+    return [(name, number, entry) for name, data in sorted(files) for number, entry in _parse(data, name)
+            if isinstance(entry, Entry)]
+
+
+def head(files: list[tuple[str, bytes]]) -> Head | None:
+    """The newest entry of a ledger that verifies, as its anchor would keep it; None for an empty ledger."""
+    found = _readable(files)
+    if not found:
+        return None
+    name, _, entry = found[-1]
+    return Head(entry.seq, entry.hash, name)
+
+
+def _removed(first: int, last: int) -> str:
+    return f"entry {first} was removed" if first == last else f"entries {first}..{last} were removed"
+
+
+def check_head(files: list[tuple[str, bytes]], anchored: Head | None, anchor: str) -> list[str]:
+    """The problems of a ledger against the head anchored for it in ``anchor`` (None: none is anchored there).
+
+    The ledger must hold the anchored entry, same seq and same hash; it may go on past it, since a run publishes its
+    ledger file before it moves the anchor, and a run stopped in between leaves the ledger ahead (past ``EMPTY``,
+    for a root's first file). A ledger with entries and no anchored head is a problem too: nothing would show that
+    its newest entries were cut off.
+    """
+    if anchored == EMPTY:
+        return []
+    if anchored is None:
+        if not files:
+            return []
+        return [f"no head of this ledger is anchored in {anchor}, so entries cut off its end would go unnoticed: "
+                "the ledger was written before Veil kept anchors, or OUTPUT was moved or copied since (the anchor "
+                "is keyed by the output root's absolute location), or the key store given is not the one its "
+                "retention runs use (--keystore)"]
+    found = _readable(files)
+    at = f"is seq {anchored.seq} (hash {anchored.hash}, in {anchored.file})"
+    same_seq = [(name, number, entry) for name, number, entry in found if entry.seq == anchored.seq]
+    if any(entry.hash == anchored.hash for _, _, entry in same_seq):
+        return []
+    if same_seq:
+        name, number, entry = same_seq[0]
+        return [f"{name}:{number}: seq {anchored.seq} has hash {entry.hash}, but the head anchored in {anchor} {at}: "
+                "the ledger was rewritten up to its anchored head"]
+    last = max((entry.seq for _, _, entry in found), default=0)
+    if not last:
+        return [f"the ledger holds no entries but its head anchored in {anchor} {at}: "
+                f"{_removed(1, anchored.seq)}"]
+    if last < anchored.seq:
+        return [f"the ledger ends at seq {last} but its head anchored in {anchor} {at}: "
+                f"{_removed(last + 1, anchored.seq)}"]
+    return [f"no readable entry has seq {anchored.seq}, the head anchored in {anchor} (hash {anchored.hash}, in "
+            f"{anchored.file})"]
 
 
 def subject_token(account_id: str, secret: bytes) -> str:

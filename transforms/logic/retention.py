@@ -88,6 +88,11 @@ def catalog_entry(kind: ArtifactKind, uri: str, created_at: dt.datetime, camera_
             "requires_approval": requires_approval}
 
 
+def is_absolute(uri: str) -> bool:
+    """True for a URI with a scheme or an absolute local path: what names one place whatever the working directory."""
+    return "://" in uri or uri.startswith("/")
+
+
 def raw_uri(input_uri: str) -> str:
     """The deletable file or folder behind an input: an archive member is deleted with its archive."""
     return input_uri.split("!", 1)[0]
@@ -144,6 +149,10 @@ def plan(catalog: Iterable[dict], done: set[tuple], approved_runs: set[str], eve
             hold, note = held_copies[action.event_id], " (the key of a held restricted copy)"
         if hold is not None:
             waiting.append((action, PlanStatus.HELD, f"legal hold {hold.hold_id}: {hold.reason}{note}"))
+        elif action.action is not LedgerAction.DESTROY_KEY and not is_absolute(action.uri):
+            waiting.append((action, PlanStatus.REFUSED, f"the catalog names it by the relative path {action.uri!r}, "
+                            "which depends on the working directory of the run that wrote it (runs before "
+                            "paths were made absolute): Veil will not guess which file that is"))
         elif not approved:
             waiting.append((action, PlanStatus.AWAITING_APPROVAL, "its anonymized output has not passed validation"))
         elif action.due_at > as_of and action.rule is not RetentionRule.ACCOUNT_CANCELLATION:
