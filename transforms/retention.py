@@ -7,13 +7,11 @@ leaves steps done but unrecorded, which the next run plans again, finds done, an
 from __future__ import annotations
 
 import datetime as dt
-import io
 import os
 from collections import defaultdict
 from collections.abc import Iterator
 
 import apache_beam as beam
-import pyarrow.parquet as pq
 from apache_beam.io.filesystems import FileSystems
 
 from schemas import tables
@@ -22,6 +20,7 @@ from transforms import storage
 from transforms.keystore import open_keystore, subject_secret
 from transforms.ledger_store import append_entries
 from transforms.logic.ledger import subject_token
+from transforms.logic.parquet import table_from_bytes
 from transforms.logic.retention import Action, is_absolute, table_of
 from transforms.sinks import write_table
 
@@ -56,7 +55,7 @@ def anonymize_partition(uri: str, accounts: set[str], secret: bytes) -> int:
     if not FileSystems.exists(uri):
         return 0
     with FileSystems.open(uri) as handle:
-        table = pq.read_table(io.BytesIO(handle.read()))
+        table = table_from_bytes(handle.read())
     rows = table.to_pylist()
     changed = 0
     for row in rows:
@@ -68,7 +67,7 @@ def anonymize_partition(uri: str, accounts: set[str], secret: bytes) -> int:
     if changed:
         write_table(rows, tables.TABLES[table_of(uri)], uri)
         with FileSystems.open(uri) as handle:
-            left = sum(a in accounts for a in pq.read_table(io.BytesIO(handle.read())).column("account_id").to_pylist())
+            left = sum(a in accounts for a in table_from_bytes(handle.read()).column("account_id").to_pylist())
         if left:
             raise OSError(f"{uri} still names a cancelled account in {left} row(s) after its rewrite: not recorded")
     return changed

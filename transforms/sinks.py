@@ -10,6 +10,7 @@ from apache_beam.io.filesystems import FileSystems
 
 from schemas import tables
 from transforms import storage
+from transforms.logic.parquet import table_from_bytes
 
 
 def table_uri(root: str, table: str, run_id: str) -> str:
@@ -44,7 +45,8 @@ def read_table(root: str, table: str, run_id: str | None = None) -> pa.Table | N
     parts = []
     for path in paths:
         with FileSystems.open(path) as handle:
-            parts.append(pq.read_table(io.BytesIO(handle.read())))
+            # Not pq.read_table(io.BytesIO(...)): that can abort the process at exit (transforms/logic/parquet.py).
+            parts.append(table_from_bytes(handle.read()))
     return pa.concat_tables(parts, promote_options="default")
 
 

@@ -14,7 +14,6 @@ import json
 import math
 
 import pyarrow as pa
-import pyarrow.parquet as pq
 import yaml
 
 from schemas.codes import AccountEvent, ConsentKind, HoldScope, Purpose
@@ -30,6 +29,7 @@ from schemas.registries import (
     Session,
 )
 from transforms.logic.identity import parse_time
+from transforms.logic.parquet import table_from_bytes
 
 ROWS = {"cameras": Camera, "sessions": Session, "consents": Consent, "events": AccountEventRow, "holds": Hold}
 FORMATS = (".yaml", ".yml", ".csv", ".jsonl", ".ndjson", ".json", ".parquet")
@@ -420,7 +420,7 @@ def _read_json_array(text: str, name: str) -> list[tuple[int, object]]:
 
 def _read_parquet(schema: pa.Schema, data: bytes, name: str) -> list[tuple[int, object]]:
     try:
-        table = pq.read_table(io.BytesIO(data))
+        table = table_from_bytes(data)
     except (pa.ArrowException, OSError) as err:
         raise RegistryError(f"{name}:1: not a Parquet file: {err}") from err
     _require_columns(schema, table.column_names, name)
