@@ -32,7 +32,7 @@ from apache_beam.io.filesystems import FileSystems
 from apache_beam.options.pipeline_options import PipelineOptions
 
 from pipelines import launch
-from pipelines.options import AnonymizeOptions, UsageError, parse_command
+from pipelines.options import AnonymizeOptions, UsageError, make_absolute, parse_command
 from schemas import tables
 from schemas.codes import PRIVATE_LOCATIONS, MediaStatus, Purpose, RedactionMode, SecondDetector
 from schemas.registries import Registry
@@ -245,9 +245,7 @@ def parse(argv: Sequence[str], command: str = "anonymize") -> tuple[AnonymizeOpt
     opts = options.view_as(AnonymizeOptions)
     if not opts.input or not opts.output:
         raise UsageError(f"INPUT and OUTPUT are required: veil {command} INPUT OUTPUT [options]")
-    for name in PATH_OPTIONS:
-        if getattr(opts, name):
-            setattr(opts, name, storage.absolute(getattr(opts, name)))
+    make_absolute(opts, *PATH_OPTIONS)
     if storage.contains(opts.input, opts.output):
         raise ValueError(f"OUTPUT {opts.output} lies inside INPUT {opts.input}: a re-run would ingest its own outputs")
     RedactionMode(opts.redact)

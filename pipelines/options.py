@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions, _BeamArgumentParser
 
 from schemas.codes import RedactionMode, SecondDetector, values
+from transforms import storage
 
 
 class AnonymizeOptions(PipelineOptions):
@@ -127,6 +128,14 @@ class StreamOptions(PipelineOptions):
         parser.add_argument("--pubsub_subscription", "--pubsub-subscription",
                             help="projects/P/subscriptions/S receiving Cloud Storage notifications of LANDING's "
                                  "bucket: read new recordings from it instead of listing LANDING (Dataflow)")
+
+
+def make_absolute(view: PipelineOptions, *names: str) -> None:
+    """Make the local paths among the named options absolute, as given on the command line, once: every path Veil
+    records then names one place, whatever folder a later job (retention) runs from; object-store URIs stay."""
+    for name in names:
+        if getattr(view, name):
+            setattr(view, name, storage.absolute(getattr(view, name)))
 
 
 class UsageError(ValueError):

@@ -26,7 +26,7 @@ from apache_beam.options.pipeline_options import PipelineOptions, StandardOption
 from pipelines import report
 from pipelines.anonymize import keystore_uri, new_run_id
 from pipelines.launch import DEFAULT_RUNNER, is_dask
-from pipelines.options import AnonymizeOptions, RetentionOptions, UsageError, parse_command
+from pipelines.options import AnonymizeOptions, RetentionOptions, UsageError, make_absolute, parse_command
 from pipelines.work_folders import remove_abandoned_work
 from schemas import tables
 from schemas.codes import PlanStatus, RetentionRule
@@ -62,9 +62,7 @@ def parse(argv: Sequence[str]) -> tuple[RetentionOptions, AnonymizeOptions, Pipe
     if not shared.output:
         raise UsageError("OUTPUT is required: veil retention OUTPUT [options]")
     # The ledger's anchor is keyed by the output root, and the catalog holds absolute paths: compare like with like.
-    shared.output = storage.absolute(shared.output)
-    if shared.keystore:
-        shared.keystore = storage.absolute(shared.keystore)
+    make_absolute(shared, "output", "keystore")
     opts = options.view_as(RetentionOptions)
     if opts.as_of:
         parse_moment(opts.as_of)

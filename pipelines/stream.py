@@ -32,7 +32,7 @@ import apache_beam as beam
 from apache_beam.options.pipeline_options import DirectOptions, PipelineOptions, StandardOptions
 
 from pipelines import anonymize, launch, report, retention, validate
-from pipelines.options import AnonymizeOptions, RetentionOptions, StreamOptions
+from pipelines.options import AnonymizeOptions, RetentionOptions, StreamOptions, make_absolute
 from schemas.registries import Registry
 from transforms import landing, storage
 from transforms.events import ApplyAccountEvents
@@ -84,8 +84,7 @@ def parse(argv: Sequence[str]) -> tuple[AnonymizeOptions, StreamOptions, Retenti
         direct = options.view_as(DirectOptions)
         direct.direct_running_mode, direct.direct_num_workers = "in_memory", 1
     stream, events = options.view_as(StreamOptions), options.view_as(RetentionOptions)
-    if events.events:
-        events.events = storage.absolute(events.events)
+    make_absolute(events, "events")
     timing(stream)
     if events.events and (storage.contains(opts.input, events.events) or storage.contains(events.events, opts.input)):
         raise ValueError("EVENTS and LANDING must not contain each other: event files would be taken for recordings")
