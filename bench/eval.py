@@ -2,7 +2,8 @@
 and on copies scaled down to stress small faces, with its throughput against a plain transcode.
 
     .venv/bin/python bench/eval.py [--clips NAME,...] [--sets tune,confirm] [--scales 1,0.7,0.5] [--out DIR]
-        [--veil-args "VEIL OPTIONS"] [--no-startup] [--sanity] [--quiet-wait S] [--foreign-limit C]
+        [--veil-args "VEIL OPTIONS"] [--no-startup] [--repeat N] [--hd-frames N] [--sanity] [--quiet-wait S]
+        [--foreign-limit C]
 
 Clips: every clip tests/footage_clips.py finds (a video with its `<clip>.groundtruth.json`; the same list
 tests/test_real_footage.py runs), each in the set that file declares: settings are chosen on `tune` clips and
@@ -40,6 +41,11 @@ the frame flagged further than 8 px from any region. What it misses is blurred f
 nothing: a whole-frame blur of the 0.5 copies measures 79 % of the frame redacted on worker-zone-detection.gif,
 27 % on head-pose-face-detection-male.gif (a plain backdrop). Heads seen from behind are not faces in the ground
 truth: redacting them counts as over-redaction.
+
+Throughput rows (issue 17's target: Veil at least 0.2x the plain transcode, aiming at 0.5x), after the clips:
+the shared footage's mp4 played --repeat times over (default 6, 8,364 frames: packets copied, so long enough
+that Veil's start-up weighs little) and its first --hd-frames frames upscaled to 1080p (default 300), each
+transcoded and run through Veil back to back, whole commands timed as above, with Veil's peak memory.
 
 --sanity adds two checks per clip: the plain transcode scored as if anonymized (every face should leak, nothing
 be over-redacted) and a copy blurred over the whole frame (no face leaks, most of the frame over-redacted).
@@ -86,6 +92,11 @@ module docstring gives the calibration)."""
 ALLOWANCE_PAD = 0.5
 """Share of a ground-truth box's width and height added on every side before redaction there counts as needed."""
 MIN_WORK_SHARE = 0.5
+THROUGHPUT_CLIP = "one-by-one-person-detection.mp4"
+"""Issue 17's throughput target is Veil's frames/s against a plain transcode on this clip played several times over."""
+THROUGHPUT_TARGET = 0.2
+"""Veil's frames/s as a share of the plain transcode's that issue 17 asks for (aiming at 0.5)."""
+HD_SIZE = (1920, 1080)
 """Frames/s excluding start-up is given only when the start-up is at most this share of Veil's wall time."""
 
 
@@ -191,23 +202,25 @@ def prepare_variant(clip: Clip, scale: float, cache: Path) -> Variant:
     return Variant(clip, scale, video, truth_path)
 
 
-def write_scaled(source: Path, target: Path, scale: float,
-                 frame_limit: int | None = None) -> tuple[tuple[int, int], tuple[int, int], int]:
-    """Every frame of ``source`` (or the first ``frame_limit``) resized by ``scale`` into a near-lossless H.264
-    MP4 at the source's frame rate; returns the new size, the source's size and the frames written."""
+def write_scaled(source: Path, target: Path, scale: float, frame_limit: int | None = None,
+                 size: tuple[int, int] | None = None) -> tuple[tuple[int, int], tuple[int, int], int]:
+    """Every frame of ``source`` (or the first ``frame_limit``) resized by ``scale`` (or to ``size``) into a
+    near-lossless H.264 MP4 at the source's frame rate; returns the new size, the source's size and the frames
+    written."""
     tmp = target.with_name(target.stem + ".tmp.mp4")
     with av.open(str(source)) as src:
         stream = src.streams.video[0]
         rate = Fraction(stream.average_rate or stream.guessed_rate or 10)
         source_size = stream.codec_context.width, stream.codec_context.height
-        width, height = scaled_size(*source_size, scale)
+        width, height = size or scaled_size(*source_size, scale)
         written = 0
         with av.open(str(tmp), mode="w", format="mp4") as out:
             encoded = out.add_stream("libx264", rate=rate)
             encoded.width, encoded.height, encoded.pix_fmt = width, height, "yuv420p"
             encoded.options = {"crf": str(VARIANT_CRF), "preset": "medium"}
             for frame in src.decode(stream):
-                rgb = cv2.resize(frame.to_ndarray(format="rgb24"), (width, height), interpolation=cv2.INTER_AREA)
+                rgb = cv2.resize(frame.to_ndarray(format="rgb24"), (width, height),
+                                 interpolation=cv2.INTER_AREA if width <= source_size[0] else cv2.INTER_CUBIC)
                 picture = av.VideoFrame.from_ndarray(rgb, format="rgb24")
                 picture.pts = written
                 out.mux(encoded.encode(picture))
@@ -379,6 +392,83 @@ def startup_cost(first: Clip, cache: Path, runs: Path, veil_args: list[str], arg
     return {"input": str(one), "wall_s": done["wall_s"], "foreign_cores": done["foreign_cores"]}
 
 
+# ---------------------------------------------------------------- throughput
+
+
+def write_repeated(source: Path, target: Path, times: int) -> None:
+    """``source`` played ``times`` times in a row, its packets copied (not re-encoded): ffmpeg's concat demuxer."""
+    import imageio_ffmpeg
+
+    listing = target.with_suffix(".txt")
+    listing.write_text("".join(f"file '{source}'\n" for _ in range(times)))
+    tmp = target.with_name(target.stem + ".tmp.mp4")
+    subprocess.run([imageio_ffmpeg.get_ffmpeg_exe(), "-nostdin", "-hide_banner", "-loglevel", "error", "-y", "-f",
+                    "concat", "-safe", "0", "-i", str(listing), "-an", "-c", "copy", str(tmp)], check=True)
+    tmp.replace(target)
+    listing.unlink()
+
+
+def throughput_inputs(clips: list[Clip], cache: Path, repeat: int, hd_frames: int) -> list[tuple[str, Path]]:
+    """The inputs of the throughput rows, made once in ``cache``: the throughput clip repeated, and its first
+    frames upscaled to 1080p (no footage with ground truth is that large)."""
+    source = next((c for c in clips if c.name == THROUGHPUT_CLIP), None)
+    if source is None:
+        return []
+    cache.mkdir(parents=True, exist_ok=True)
+    made = []
+    if repeat > 0:
+        video = cache / f"{Path(THROUGHPUT_CLIP).stem}-x{repeat}-repeated.mp4"
+        if not video.is_file():
+            write_repeated(source.video, video, repeat)
+        made.append((f"{THROUGHPUT_CLIP} x{repeat}", video))
+    if hd_frames > 0:
+        video = cache / f"{Path(THROUGHPUT_CLIP).stem}-1080p-{hd_frames}f.mp4"
+        if not video.is_file():
+            write_scaled(source.video, video, 1.0, frame_limit=hd_frames, size=HD_SIZE)
+        made.append((f"{THROUGHPUT_CLIP} at 1080p, first {hd_frames} frames", video))
+    return made
+
+
+def measure_throughput(name: str, video: Path, runs: Path, veil_args: list[str], preset: str, crf: str,
+                       args: argparse.Namespace) -> dict:
+    """Veil's frames/s and the plain transcode's on one input, back to back: a row of the throughput table."""
+    info = bench.describe(video)
+    folder = runs / ("throughput-" + video.stem)
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
+    row = {"input": name, "video": str(video), "width": info["width"], "height": info["height"],
+           "frames": info["frames"], "errors": []}
+    try:
+        plain = run_timed(bench.plain_command(video, folder / "plain.mp4", info["width"], info["height"], preset,
+                                              crf), folder / "plain.log", args)
+        veil = run_timed(bench.veil_command(video, folder / "veil", veil_args), folder / "veil.log", args)
+    except RuntimeError as err:
+        row["errors"].append(str(err))
+        return row
+    row.update(plain_wall_s=plain["wall_s"], plain_foreign_cores=plain["foreign_cores"], veil_wall_s=veil["wall_s"],
+               veil_cpu_s=veil["cpu_s"], veil_foreign_cores=veil["foreign_cores"],
+               veil_peak_tree_rss_bytes=veil["peak_tree_rss_bytes"], plain_fps=info["frames"] / plain["wall_s"],
+               veil_fps=info["frames"] / veil["wall_s"])
+    row["ratio"] = row["veil_fps"] / row["plain_fps"]
+    return row
+
+
+def throughput_lines(rows: list[dict], limit: float) -> list[str]:
+    """The throughput rows as a Markdown table."""
+    lines = ["| input | size | frames | Veil fps | transcode fps | ratio | target | peak RSS | foreign cores |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    for r in rows:
+        if r["errors"]:
+            lines.append(f"| {r['input']} | FAILED: {r['errors'][0].splitlines()[0]} | | | | | | | |")
+            continue
+        foreign = max(r["plain_foreign_cores"], r["veil_foreign_cores"])
+        star = "*" if foreign > limit else ""
+        lines.append(f"| {r['input']} | {r['width']}x{r['height']} | {r['frames']} | {r['veil_fps']:.2f}{star} | "
+                     f"{r['plain_fps']:.1f}{star} | {r['ratio']:.3f} | {THROUGHPUT_TARGET:g} | "
+                     f"{bench.gb(r['veil_peak_tree_rss_bytes'])} | {foreign:.2f} |")
+    return lines
+
+
 # ---------------------------------------------------------------- summary
 
 
@@ -486,6 +576,9 @@ def write_markdown(path: Path, res: dict) -> None:
         "on these):", "", *markdown_table(s["pooled"], limit), "", "Pooled by scale:", "",
         *markdown_table(s["pooled_by_scale"], limit),
     ]
+    if s.get("throughput"):
+        lines += ["", f"Throughput (whole commands, start-up included; `*`: foreign load over {limit:g} cores):", "",
+                  *throughput_lines(s["throughput"], limit)]
     sanity = [(r["clip"], r["scale"], name, v) for r in s["rows"] for name, v in (r.get("sanity") or {}).items()]
     if sanity:
         lines += ["", "Sanity checks (expected: plain transcode leaks every face, nothing over-redacted; whole "
@@ -517,8 +610,12 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
                         help="folder of results.json, results.md, the scaled variants and the runs "
                              "(default bench/out/eval)")
     parser.add_argument("--veil-args", default="", help='extra `veil anonymize` options, one string (e.g. '
-                                                        '--veil-args="--tile-every 1 --second-detector none")')
+                                                        '--veil-args="--detect-every 1 --centerface-threshold 0")')
     parser.add_argument("--no-startup", action="store_true", help="skip the 1-frame run that measures start-up")
+    parser.add_argument("--repeat", type=int, default=6,
+                        help=f"throughput row: {THROUGHPUT_CLIP} played this many times over (default 6; 0: none)")
+    parser.add_argument("--hd-frames", type=int, default=300,
+                        help="throughput row at 1080p: this many frames of it upscaled (default 300; 0: none)")
     parser.add_argument("--sanity", action="store_true",
                         help="also score the plain transcode and a whole-frame blur of every clip (checks the "
                              "measures)")
@@ -598,7 +695,16 @@ def main(argv: list[str]) -> int:
                   if row["errors"] else f"leaked {row['leaked']}/{row['faces']} (not hard "
                   f"{row['leaked_not_hard']}/{row['faces_not_hard']}), over-redaction "
                   f"{100 * row['over_redaction']:.2f} %, Veil {shown['veil_fps']:.2f} frames/s"), flush=True)
+    throughput = []
+    for name, video in throughput_inputs(clips, cache, args.repeat, args.hd_frames):
+        row = measure_throughput(name, video, runs, args.veil_args, preset, crf, args)
+        throughput.append(row)
+        failures += [f"throughput {name}: {e}" for e in row["errors"]]
+        print(f"{name:50s} " + ("FAILED: " + row["errors"][0].splitlines()[0] if row["errors"] else
+              f"Veil {row['veil_fps']:.2f} frames/s, transcode {row['plain_fps']:.1f}: ratio {row['ratio']:.3f} "
+              f"(target {THROUGHPUT_TARGET:g})"), flush=True)
     summary = summarize(rows, startup["wall_s"] if startup else None, args.scales)
+    summary["throughput"] = throughput
     res = {"when": dt.datetime.now().astimezone().isoformat(timespec="seconds"),
            "command": " ".join(["bench/eval.py", *argv]), "machine": machine,
            "args": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
@@ -612,6 +718,8 @@ def main(argv: list[str]) -> int:
     write_markdown(args.out / "results.md", res)
     print()
     print(text_table(summary, args.foreign_limit))
+    if throughput:
+        print("\n" + "\n".join(throughput_lines(throughput, args.foreign_limit)))
     print(f"\n* = another job used more than {args.foreign_limit:g} cores during the run: its frames/s is too low.")
     if startup:
         print(f"Veil's fixed start-up: {startup['wall_s']:.1f} s per run (1-frame input), included in Veil fps, "

@@ -19,6 +19,7 @@ Run:  python -m pipelines.anonymize INPUT OUTPUT [--redact blur|pixelate|mask|dr
 """
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import hashlib
 import json
@@ -34,7 +35,7 @@ from apache_beam.options.pipeline_options import PipelineOptions
 from pipelines import launch
 from pipelines.options import AnonymizeOptions, UsageError, make_absolute, parse_command
 from schemas import tables
-from schemas.codes import PRIVATE_LOCATIONS, MediaStatus, Purpose, RedactionMode, SecondDetector
+from schemas.codes import PRIVATE_LOCATIONS, MediaStatus, Purpose, RedactionMode
 from schemas.registries import Registry
 from transforms import storage
 from transforms.catalog import CatalogArtifacts
@@ -67,10 +68,9 @@ def settings_of(opts: AnonymizeOptions, registry_digest: str) -> dict:
     policy = policy_config(opts)
     return {"registries": registry_digest, "zone_share": policy.zone_share,
             "private_categories": sorted(policy.private_categories), "redact": opts.redact,
-            "min_confidence": opts.min_confidence, "tile_scale": opts.tile_scale,
-            "tile_size": opts.tile_size, "tile_every": opts.tile_every, "second_detector": opts.second_detector,
-            "gate": [opts.gate_threshold, opts.gate_refresh], "crf": opts.crf, "preset": opts.preset,
-            "keep_audio": opts.keep_audio, "image_fps": opts.image_fps, "tracker": repr(TrackerConfig())}
+            "detector": repr(dataclasses.replace(detector_config(opts), threads=1)), "crf": opts.crf,
+            "preset": opts.preset, "keep_audio": opts.keep_audio, "image_fps": opts.image_fps,
+            "tracker": repr(tracker_config(opts))}
 
 
 def settings_hash(opts: AnonymizeOptions, registry_digest: str) -> str:
@@ -143,10 +143,16 @@ def done_inputs(output: str, force: bool) -> frozenset:
     return frozenset(zip(*(rows.column(c).to_pylist() for c in tables.DONE_KEY)))
 
 
-def detector_config(opts: AnonymizeOptions) -> DetectorConfig:
-    return DetectorConfig(min_confidence=opts.min_confidence, tile_scale=opts.tile_scale, tile_size=opts.tile_size,
-                          tile_every=opts.tile_every, second_detector=SecondDetector(opts.second_detector),
-                          gate=GateConfig(threshold=opts.gate_threshold, refresh=opts.gate_refresh))
+def detector_config(opts: AnonymizeOptions, threads: int = 1) -> DetectorConfig:
+    return DetectorConfig(every=opts.detect_every, face_threshold=opts.face_threshold,
+                          head_threshold=opts.head_threshold, centerface_threshold=opts.centerface_threshold,
+                          tile_size=opts.tile_size, gate=GateConfig(threshold=opts.gate_threshold,
+                                                                    refresh=opts.gate_refresh), threads=threads)
+
+
+def tracker_config(opts: AnonymizeOptions) -> TrackerConfig:
+    """The tracker, its cover reaching over the frames between two scanned ones."""
+    return TrackerConfig().covering(opts.detect_every)
 
 
 def new_run_id() -> str:
@@ -156,6 +162,7 @@ def new_run_id() -> str:
 def job_settings(opts: AnonymizeOptions) -> JobSettings:
     """Everything the stages are configured with; creates the accounts' keys first (see prepare_keys)."""
     registry, registry_digest = load_registries(opts)
+    threads = launch.threads_per_worker(opts)
     keystore = keystore_uri(opts)
     registry = without_cancelled(registry, opts.output, keystore)
     prepare_keys(registry, keystore)
@@ -166,7 +173,7 @@ def job_settings(opts: AnonymizeOptions) -> JobSettings:
         template=compile_template(opts.path_template) if opts.path_template else None,
         settings_hash=settings_hash(opts, registry_digest), registry=registry, policy=policy_config(opts),
         image_fps=Fraction(opts.image_fps).limit_denominator(1001), segment_frames=opts.segment_frames,
-        detector=detector_config(opts), tracker=TrackerConfig(), mode=RedactionMode(opts.redact),
+        detector=detector_config(opts, threads), tracker=tracker_config(opts), mode=RedactionMode(opts.redact),
         encoder=EncoderConfig(crf=opts.crf, preset=opts.preset), audit=AuditConfig(rate=opts.audit_rate),
         keystore=keystore, keep_audio=opts.keep_audio,
         limits=ArchiveLimits(max_total_bytes=opts.max_archive_bytes), retention=default_policy(),

@@ -14,7 +14,7 @@ EXIT_INVALID = 4
 
 USAGE = """usage: veil anonymize INPUT OUTPUT [--cameras FILE --sessions FILE --consents FILE] [--manifest FILE]
                       [--redact blur|pixelate|mask|drop-frame] [--path-template T] [--zone-share F]
-                      [--keystore URI] [--min-confidence F] [--crf N] [--preset P] [--keep-audio]
+                      [--keystore URI] [--detect-every N] [--crf N] [--preset P] [--keep-audio]
                       [--force] [--runner ...any Beam pipeline option]
        veil anonymize --streaming LANDING OUTPUT [--events PREFIX] [--window 60s] [--stop-after 10m]
                       [--settle 5s] [--allowed-lateness 1h] [--pubsub-subscription S] [...anonymize options]

@@ -72,6 +72,21 @@ def configure(options: PipelineOptions, args: Sequence[str]) -> None:
         direct.direct_num_workers = launch.direct_workers or os.cpu_count() or 1
 
 
+def threads_per_worker(options: PipelineOptions) -> int:
+    """Threads each worker process may give its models: this machine's cores shared among the processes a local or
+    local-Dask run starts; one elsewhere (Dataflow's Python workers run one process per core, and a remote Dask
+    worker's cores are not known here)."""
+    cores = os.cpu_count() or 1
+    if is_dask(options):
+        launch = options.view_as(LaunchOptions)
+        return 1 if launch.dask_address else max(1, cores // (launch.workers or cores))
+    if str(options.view_as(StandardOptions).runner) not in LOCAL_RUNNERS:
+        return 1
+    direct = options.view_as(DirectOptions)
+    processes = direct.direct_num_workers if direct.direct_running_mode == "multi_processing" else 1
+    return max(1, cores // max(1, processes or 1))
+
+
 @contextlib.contextmanager
 def dask_cluster(options: PipelineOptions) -> Iterator[None]:
     """Point a Dask run at its scheduler: the given one, or a local cluster started here and closed on the way out."""

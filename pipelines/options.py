@@ -7,7 +7,7 @@ from collections.abc import Sequence
 
 from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions, _BeamArgumentParser
 
-from schemas.codes import RedactionMode, SecondDetector, values
+from schemas.codes import RedactionMode, values
 from transforms import storage
 
 
@@ -25,22 +25,24 @@ class AnonymizeOptions(PipelineOptions):
         parser.add_argument("--manifest", help="CSV or JSON Lines of path, camera_id, start_time")
         parser.add_argument("--path_template", "--path-template",
                             help="e.g. '{camera_id}/{date}/{time}.mp4', matched against the end of each path")
-        parser.add_argument("--min_confidence", "--min-confidence", type=float, default=0.5,
-                            help="drop MediaPipe face detections scoring below this, from 0.5 (the default: "
-                                 "MediaPipe 0.10.21 reports nothing lower) to 1")
-        parser.add_argument("--tile_scale", "--tile-scale", type=float, default=2.0,
-                            help="enlarge frames this much and scan them in tiles for small faces (0: off)")
-        parser.add_argument("--tile_size", "--tile-size", type=int, default=256, help="tile side in pixels")
-        parser.add_argument("--tile_every", "--tile-every", type=int, default=2,
-                            help="scan tiles on every n-th frame only; tracks bridge the frames between (default 2)")
-        parser.add_argument("--second_detector", "--second-detector", default=SecondDetector.CENTERFACE.value,
-                            choices=values(SecondDetector),
-                            help="also run CenterFace, which finds faces turned away from the camera (default)")
+        parser.add_argument("--detect_every", "--detect-every", type=int, default=2,
+                            help="scan one frame in this many for faces; face tracks cover the frames between "
+                                 "(default 2; 1 scans every frame)")
+        parser.add_argument("--face_threshold", "--face-threshold", type=float, default=0.5,
+                            help="BlazeFace detections scoring at least this are faces (default 0.5)")
+        parser.add_argument("--head_threshold", "--head-threshold", type=float, default=0.3,
+                            help="people the pose detector finds scoring at least this have their head redacted "
+                                 "where no face was found in it: turned away, looking down (default 0.3)")
+        parser.add_argument("--centerface_threshold", "--centerface-threshold", type=float, default=0.2,
+                            help="CenterFace detections scoring at least this are faces; it finds the smallest and "
+                                 "most turned faces, on the tiles that changed (default 0.2; 0: off, leaks more)")
+        parser.add_argument("--tile_size", "--tile-size", type=int, default=256,
+                            help="side of CenterFace's tiles in pixels of the frame (default 256)")
         parser.add_argument("--gate_threshold", "--gate-threshold", type=float, default=4.0,
-                            help="rescan a tile only when part of it changed by more than this many grey levels "
-                                 "since its last scan (default 4; 0 rescans every tile in every frame)")
+                            help="rescan a CenterFace tile only when part of it changed by more than this many grey "
+                                 "levels since its last scan (default 4; 0 rescans every tile on every scanned frame)")
         parser.add_argument("--gate_refresh", "--gate-refresh", type=int, default=25,
-                            help="rescan every tile at least every this many frames (default 25)")
+                            help="rescan every CenterFace tile at least every this many scanned frames (default 25)")
         parser.add_argument("--audit_rate", "--audit-rate", type=float, default=0.05,
                             help="share of redacted frames the leak audit re-examines with Haar cascades "
                                  "(default 0.05; 1 audits every one)")

@@ -137,13 +137,6 @@ class HoldScope(enum.StrEnum):
     ARTIFACT = "artifact"
 
 
-class SecondDetector(enum.StrEnum):
-    """The detector run beside MediaPipe, for faces turned away from the camera."""
-
-    CENTERFACE = "centerface"
-    NONE = "none"
-
-
 class IdentitySource(enum.StrEnum):
     """Where an input's camera id and start time came from."""
 

@@ -100,26 +100,30 @@ class _ScriptedModel:
 
 
 class _ScriptedHandler(ModelHandler):
-    """A fake detector: one face at a fixed box in every odd frame of the clip (frame i is grey level 6 i)."""
+    """A fake detector: one face at a fixed box in every third frame of the clip (frame i is grey level 6 i)."""
 
     def load_model(self):
         return _ScriptedModel()
 
     def run_inference(self, batch, model, inference_args=None):
-        return [PredictionResult(frame.shape, ([((5.0, 6.0, 7.0, 8.0), 0.8)] if round(frame.mean() / 6) % 2 else [],
+        face = [((5.0, 6.0, 7.0, 8.0), 0.8)]
+        return [PredictionResult(frame.shape, (face if round(frame.mean() / 6) % 3 == 0 else [], [],
                                                [[] for _ in rects]))
-                for frame, rects, _ in batch]
+                for frame, rects in batch]
 
 
-def test_detect_faces_reports_detections_with_frame_indices_of_the_input(clip):
+@pytest.mark.parametrize("every", [1, 2])
+def test_detect_faces_reports_detections_with_frame_indices_of_the_input(clip, every):
+    """The detector sees every multiple of 3; only the scanned ones (multiples of ``every``) are reported, by their
+    index in the input although the segments start at 0 and 20."""
     media = MediaInfo(MediaSource(clip, clip, "video"), "m", "sha", "c", None, IdentitySource.MANIFEST)
     with TestPipeline(options=_options()) as p:
         segments = p | beam.Create([media]) | SplitSegments(Fraction(10), 20)
-        found = segments["segments"] | DetectFaces(DetectorConfig(), handler=_ScriptedHandler())
+        found = segments["segments"] | DetectFaces(DetectorConfig(every=every), handler=_ScriptedHandler())
         frames = found | beam.FlatMap(lambda s: [d.frame for d in s.detections])
-        assert_that(frames, equal_to(list(range(1, 40, 2))))
+        assert_that(frames, equal_to([f for f in range(0, 40, 3) if f % every == 0]))
     scanned = p.result.metrics().query(MetricsFilter().with_name("frames_scanned"))["counters"]
-    assert sum(c.committed for c in scanned) == 40
+    assert sum(c.committed for c in scanned) == 40 // every
 
 
 def test_split_segments_quarantines_what_cannot_be_probed(clip, tmp_path):

@@ -80,7 +80,7 @@ def test_beam_runner_options_still_pass_through(argv):
 
 
 @pytest.mark.parametrize("argv, shown", [
-    (["anonymize", "--help"], ["usage: veil anonymize INPUT OUTPUT", "--redact", "--min-confidence", "--workers"]),
+    (["anonymize", "--help"], ["usage: veil anonymize INPUT OUTPUT", "--redact", "--face-threshold", "--workers"]),
     (["anonymize", "--streaming", "-h"], ["usage: veil anonymize --streaming LANDING OUTPUT", "--stop-after",
                                           "--events", "--redact"]),
     (["retention", "--help"], ["usage: veil retention OUTPUT", "--as-of", "--dry-run", "a date (the start"]),

@@ -14,6 +14,8 @@ from schemas import tables
 from schemas.codes import IdentitySource, MediaStatus, ReasonCode
 from tests.conftest import groundtruth, run_job
 from tests.leakmeasure import LEAK_THRESHOLD, read_gray_frames, retained_detail
+from transforms.detection import DetectorConfig
+from transforms.logic.tracking import TrackerConfig
 
 
 @pytest.fixture(scope="module")
@@ -195,8 +197,11 @@ def test_drop_frame_mode_drops_exactly_the_frames_that_show_a_face(tmp_path):
     (media,) = rows["media"]
     output = read_gray_frames(media["output_uri"])
     assert len(output) == media["frames_out"] and media["frames"] == 40
-    # Faces fill frames 0-19; a track is held 5 frames past its last detection, so frames 25-39 remain.
-    assert media["frames_out"] == 15
+    # Faces fill frames 0-19; the last scanned one is the last multiple of the stride below 20, and
+    # its track is held ``hold`` frames past it: the frames after that remain.
+    every = DetectorConfig().every
+    last_scanned = 19 - 19 % every
+    assert media["frames_out"] == 40 - (last_scanned + TrackerConfig().covering(every).hold + 1)
     assert all(frame.std() < 3 for frame in output), "every kept frame is the empty wall"
 
 

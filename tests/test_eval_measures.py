@@ -97,8 +97,8 @@ def test_pooled_rows_sum_faces_and_average_over_redaction_over_measured_frames()
 
 
 def test_options_split_the_veil_args_and_sort_the_scales():
-    args = bench_eval.parse_args(["--scales", "0.5,1,0.7", "--veil-args=--tile-every 1", "--sets", "confirm"])
-    assert args.scales == [1.0, 0.7, 0.5] and args.veil_args == ["--tile-every", "1"] and args.sets == ["confirm"]
+    args = bench_eval.parse_args(["--scales", "0.5,1,0.7", "--veil-args=--detect-every 1", "--sets", "confirm"])
+    assert args.scales == [1.0, 0.7, 0.5] and args.veil_args == ["--detect-every", "1"] and args.sets == ["confirm"]
 
 
 @pytest.mark.parametrize("argv", [["--scales", "1.5"], ["--scales", "0"], ["--scales", "x"], ["--sets", "train"],

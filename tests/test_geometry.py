@@ -1,7 +1,7 @@
 """Box arithmetic and detector tiling."""
 import pytest
 
-from transforms.logic.geometry import clip_box, iou, merge_overlapping, pad_box, tiles, union
+from transforms.logic.geometry import clip_box, iou, merge_overlapping, pad_box, pad_head, tiles, union, without_faces
 
 
 @pytest.mark.parametrize("box, pad, expected", [
@@ -10,6 +10,13 @@ from transforms.logic.geometry import clip_box, iou, merge_overlapping, pad_box,
 ])
 def test_pad_box_grows_every_side_by_a_share_of_the_size(box, pad, expected):
     assert pad_box(box, *pad) == pytest.approx(expected)
+
+
+def test_a_profile_face_is_padded_as_wide_as_its_head_a_frontal_one_as_before():
+    profile = (100, 100, 20, 30)  # narrower than tall: the back of the head lies beside the box, either side
+    assert pad_head(profile, 0.3, 0.4) == pytest.approx((91, 88, 38, 54))
+    assert pad_head((100, 100, 30, 20), 0.3, 0.4) == pytest.approx(pad_box((100, 100, 30, 20), 0.3, 0.4))
+    assert pad_head((100, 100, 30, 30), 0.3, 0.4) == pytest.approx(pad_box((100, 100, 30, 30), 0.3, 0.4))
 
 
 @pytest.mark.parametrize("box, expected", [
@@ -58,3 +65,11 @@ def test_overlapping_reports_of_one_face_merge_into_their_union_with_the_best_sc
 
 def test_a_box_inside_another_merges_with_it():
     assert merge_overlapping([((0, 0, 100, 100), 0.8), ((40, 40, 10, 10), 0.6)], 0.3) == [((0, 0, 100, 100), 0.8)]
+
+
+def test_a_head_holding_a_found_face_gives_way_to_the_face_and_an_empty_one_stays():
+    face = ((110.0, 110.0, 20.0, 20.0), 0.9)
+    head_with_face = ((90.0, 90.0, 60.0, 60.0), 0.5)
+    turned_away = ((300.0, 90.0, 60.0, 60.0), 0.5)
+    assert without_faces([head_with_face, turned_away], [face]) == [turned_away]
+    assert without_faces([head_with_face], []) == [head_with_face]

@@ -5,18 +5,20 @@ import av
 import pytest
 
 from pipelines import anonymize
-from schemas.codes import SecondDetector
 from tests.conftest import run_job
 
 
 def test_options_reach_the_detector_encoder_and_settings_hash():
-    opts, _ = anonymize.parse(["in", "out", "--min-confidence", "0.5", "--tile-scale", "1.5", "--tile-size", "192",
-                               "--tile-every", "3", "--gate-threshold", "6", "--gate-refresh", "10",
-                               "--second-detector", "none", "--crf", "30", "--preset", "ultrafast"])
+    opts, _ = anonymize.parse(["in", "out", "--detect-every", "3", "--face-threshold", "0.4", "--head-threshold",
+                               "0.5", "--centerface-threshold", "0", "--tile-size", "192", "--gate-threshold", "6",
+                               "--gate-refresh", "10", "--crf", "30", "--preset", "ultrafast"])
     detector = anonymize.detector_config(opts)
-    assert (detector.min_confidence, detector.tile_scale, detector.tile_size, detector.tile_every) == (0.5, 1.5, 192, 3)
+    assert (detector.every, detector.face_threshold, detector.head_threshold) == (3, 0.4, 0.5)
+    assert (detector.centerface_threshold, detector.tile_size) == (0, 192)
     assert (detector.gate.threshold, detector.gate.refresh) == (6, 10)
-    assert detector.second_detector is SecondDetector.NONE
+    # The tracker covers the two frames between scanned ones, before a face's first scan and after its last.
+    tracker = anonymize.tracker_config(opts)
+    assert tracker.lead >= 2 and tracker.hold >= 2 and tracker.max_gap >= 3
     defaults, _ = anonymize.parse(["in", "out"])
     assert anonymize.settings_hash(opts, "r") != anonymize.settings_hash(defaults, "r")
     assert anonymize.settings_hash(defaults, "r") != anonymize.settings_hash(defaults, "other registries")
@@ -25,8 +27,9 @@ def test_options_reach_the_detector_encoder_and_settings_hash():
 @pytest.mark.parametrize("args, message", [
     (["--crf", "60"], "crf must be in 0..51"),
     (["--preset", "warp"], "unknown x264 preset"),
-    (["--tile-every", "0"], "tile_every >= 1"),
-    (["--min-confidence", "1.5"], "min_confidence must be in"),
+    (["--detect-every", "0"], "every must be >= 1"),
+    (["--face-threshold", "1.5"], "face_threshold must be in"),
+    (["--centerface-threshold", "1"], "centerface_threshold must be in"),
     (["--gate-refresh", "0"], "refresh >= 1"),
     (["--zone-share", "0"], "zone share must be in"),
 ])
@@ -37,7 +40,7 @@ def test_bad_option_values_are_refused_before_anything_runs(args, message):
 
 def test_image_fps_quality_and_run_id_shape_the_output(sample_archive, sample_run, tmp_path):
     rows = run_job(sample_archive["archive"], str(tmp_path / "out"), "--image-fps", "5", "--crf", "35",
-                   "--preset", "ultrafast", "--run-id", "night-42", "--second-detector", "none")
+                   "--preset", "ultrafast", "--run-id", "night-42", "--centerface-threshold", "0")
     frames_row = next(r for r in rows["media"] if r["input_uri"].endswith("/frames/"))
     assert frames_row["run_id"] == "night-42" and rows["runs"][0]["run_id"] == "night-42"
     assert frames_row["fps"] == 5.0

@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from transforms.logic.tiling import CELL, ChangeGate, GateConfig, cell_means, tile_rects
+from transforms.logic.tiling import CELL, ChangeGate, GateConfig, cell_means
 
 RECTS = [(0, 0, 32, 32), (32, 0, 32, 32)]
 FACE = ((40.0, 4.0, 10.0, 10.0), 0.9)
@@ -58,10 +58,6 @@ def test_threshold_zero_scans_every_tile_every_frame():
     gate.record(0, [], cells)
     gate.record(1, [], cells)
     assert gate.due(cells) == [0, 1]
-
-
-def test_tile_rects_are_the_enlarged_tile_size_in_frame_pixels():
-    assert tile_rects(256, 128, 2.0, 256, 0.25)[:2] == [(0, 0, 128, 128), (96, 0, 128, 128)]
 
 
 def test_bad_gate_settings_are_refused():

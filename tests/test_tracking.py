@@ -55,7 +55,7 @@ def test_cover_holds_after_the_last_detection_and_leads_before_the_first_within_
 def test_cover_is_padded():
     (track,) = link_tracks([det(0, 100, 100, 10, 20)], NO_PAD)
     regions = track_regions(track, TrackerConfig(hold=0, lead=0, pad_x=0.5, pad_y=0.25), frame_count=1)
-    assert regions[0] == pytest.approx((95, 95, 20, 30))
+    assert regions[0] == pytest.approx((90, 95, 30, 30))  # a narrow box: pad_x is of its longer side
 
 
 def test_negative_settings_are_refused():

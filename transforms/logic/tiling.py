@@ -14,7 +14,6 @@ import cv2
 import numpy as np
 
 from schemas.elements import Box
-from transforms.logic.geometry import tiles
 
 CELL = 8
 """Side, in pixels of the original frame, of the cells whose mean brightness is compared."""
@@ -31,13 +30,6 @@ class GateConfig:
     def __post_init__(self) -> None:
         if self.threshold < 0 or self.refresh < 1:
             raise ValueError("gate threshold must be >= 0 and refresh >= 1")
-
-
-def tile_rects(width: int, height: int, scale: float, tile_size: int, overlap: float
-               ) -> list[tuple[int, int, int, int]]:
-    """Detector tiles in original-frame pixels: each is ``tile_size`` pixels once enlarged by ``scale``."""
-    side = max(1, round(tile_size / scale))
-    return tiles(width, height, side, overlap)
 
 
 def cell_means(gray: np.ndarray) -> np.ndarray:

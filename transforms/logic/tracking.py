@@ -6,7 +6,7 @@ from collections import defaultdict
 from collections.abc import Iterable
 
 from schemas.elements import Box, Detection, Track
-from transforms.logic.geometry import centre_distance, interpolate, iou, pad_box
+from transforms.logic.geometry import centre_distance, interpolate, iou, pad_head
 
 
 @dataclasses.dataclass(frozen=True)
@@ -15,8 +15,8 @@ class TrackerConfig:
 
     max_gap: frames a track may go undetected and still continue.
     hold / lead: frames a track stays covered after its last / before its first detection.
-    pad_x / pad_y: share of the box width / height added on every side (detector boxes run
-    brow to chin; hair, ears and detector jitter lie outside them).
+    pad_x / pad_y: share of the box's longer side / its height added on every side (detector boxes run
+    brow to chin; hair, ears and detector jitter lie outside them; see geometry.pad_head).
     """
 
     min_iou: float = 0.1
@@ -33,6 +33,13 @@ class TrackerConfig:
                 raise ValueError(f"{name} must be >= 0")
         if self.pad_x < 0 or self.pad_y < 0:
             raise ValueError("padding must be >= 0")
+
+    def covering(self, every: int) -> TrackerConfig:
+        """This tracker for detections on one frame in ``every``: a face may appear up to ``every - 1`` frames before
+        its first scanned frame and stay as long after its last, and two scans of it lie ``every`` frames apart."""
+        reach = every - 1
+        return dataclasses.replace(self, lead=max(self.lead, reach), hold=max(self.hold, reach),
+                                   max_gap=max(self.max_gap, 2 * every))
 
 
 def link_tracks(detections: Iterable[Detection], config: TrackerConfig) -> list[Track]:
@@ -87,7 +94,7 @@ def track_regions(track: Track, config: TrackerConfig, frame_count: int) -> dict
         regions[frame] = dets[0].box
     for frame in range(track.last_frame + 1, min(frame_count, track.last_frame + config.hold + 1)):
         regions[frame] = dets[-1].box
-    return {f: pad_box(b, config.pad_x, config.pad_y) for f, b in regions.items() if 0 <= f < frame_count}
+    return {f: pad_head(b, config.pad_x, config.pad_y) for f, b in regions.items() if 0 <= f < frame_count}
 
 
 def _grow_to(box: Box, a: Box, b: Box, t: float) -> Box:

@@ -1,0 +1,123 @@
+"""Anchors, decoding and NMS of MediaPipe's SSD models, and each candidate detector on real and flat frames."""
+from __future__ import annotations
+
+import json
+
+import av
+import numpy as np
+import pytest
+
+from tests.conftest import footage
+from transforms import detectors
+from transforms.logic import anchors
+from transforms.logic.geometry import centre, iou
+
+WALKING = "face-demographics-walking-and-pause.gif"
+
+
+@pytest.mark.parametrize("options, count, per_cell, first, last", [
+    (anchors.BLAZEFACE_BACK, 896, 2, (0.5 / 16, 0.5 / 16), (7.5 / 8, 7.5 / 8)),
+    (anchors.POSE_DETECTOR, 2254, 2, (0.5 / 28, 0.5 / 28), (6.5 / 7, 6.5 / 7)),
+    (anchors.FACE_FULL_RANGE, 2304, 1, (0.5 / 48, 0.5 / 48), (47.5 / 48, 47.5 / 48)),
+])
+def test_anchor_count_and_order_match_mediapipe(options, count, per_cell, first, last):
+    centres = anchors.anchors(options)
+    assert centres.shape == (count, 2)
+    np.testing.assert_allclose(centres[:per_cell], [first] * per_cell, rtol=1e-6)
+    # The next cell along x follows: anchors run row by row, all of a cell's anchors together.
+    np.testing.assert_allclose(centres[per_cell], (first[0] * 3, first[1]), rtol=1e-6)
+    np.testing.assert_allclose(centres[-1], last, rtol=1e-6)
+
+
+@pytest.mark.parametrize("cls", [detectors.BlazeFaceBack, detectors.PoseHeads])
+def test_anchors_match_the_models_output_rows(cls):
+    det = cls(threads=1)
+    rows = det._interpreter.get_output_details()[0]["shape"][1]
+    assert len(det._centres) == rows
+
+
+def test_decode_maps_raw_offsets_against_the_anchor():
+    raw = np.array([[22.4, -11.2, 44.8, 22.4, 0.0, 22.4, -22.4, 0.0]], np.float32)
+    boxes, points = anchors.decode(raw, np.array([[0.5, 0.5]], np.float32), 224, 2)
+    np.testing.assert_allclose(boxes, [[0.5, 0.4, 0.7, 0.5]], atol=1e-6)
+    np.testing.assert_allclose(points, [[[0.5, 0.6], [0.4, 0.5]]], atol=1e-6)
+
+
+def test_letterbox_maps_the_square_back_to_frame_pixels():
+    box = anchors.Letterbox.of(480, 270)
+    assert (box.side, box.pad_x, box.pad_y) == (480, 0, 105)
+    np.testing.assert_allclose(box.to_frame(np.array([0.5, 0.5, 0.75, 0.25])), [240, 135, 360, 15])
+
+
+def test_weighted_nms_averages_a_cluster_and_keeps_a_separate_box():
+    boxes = np.array([[0.0, 0.0, 1.0, 1.0], [0.1, 0.0, 1.1, 1.0], [3.0, 3.0, 4.0, 4.0]])
+    points = np.zeros((3, 1, 2))
+    kept, _, scores = anchors.weighted_nms(boxes, points, np.array([0.75, 0.25, 0.5]), iou=0.3)
+    np.testing.assert_allclose(kept, [[0.025, 0.0, 1.025, 1.0], [3.0, 3.0, 4.0, 4.0]])
+    np.testing.assert_allclose(scores, [0.75, 0.5])
+
+
+def test_sigmoid_scores_clip_huge_logits():
+    np.testing.assert_allclose(anchors.sigmoid_scores(np.array([-1e4, 0.0, 1e4])), [0.0, 0.5, 1.0], atol=1e-30)
+
+
+def test_head_box_is_centred_above_the_detector_box_and_sized_by_the_upper_body():
+    corners = np.array([[100.0, 100.0, 140.0, 140.0]])
+    points = np.array([[[0.0, 0.0], [0.0, 0.0], [120.0, 160.0], [120.0, 60.0]]])
+    np.testing.assert_allclose(detectors.head_boxes(corners, points, 0.1, 0.3), [[90.0, 80.0, 150.0, 140.0]])
+
+
+def _walking_frames(indices):
+    path = footage(WALKING)
+    if path is None:
+        pytest.skip("shared footage not present")
+    with open(f"{path}.groundtruth.json") as handle:
+        truth = json.load(handle)
+    frames = {}
+    with av.open(path) as container:
+        for index, frame in enumerate(container.decode(video=0)):
+            if index in indices:
+                frames[index] = frame.to_ndarray(format="rgb24")
+    return [(frames[i], [f["box"] for f in truth["frames"][str(i)]]) for i in indices]
+
+
+def _finds(box, face) -> bool:
+    def holds(outer, inner):
+        cx, cy = centre(inner)
+        return outer[0] <= cx <= outer[0] + outer[2] and outer[1] <= cy <= outer[1] + outer[3]
+
+    return iou(box, face) >= 0.3 or holds(box, face) or holds(face, box)
+
+
+def _contains(outer, inner) -> bool:
+    return (outer[0] <= inner[0] and outer[1] <= inner[1] and outer[0] + outer[2] >= inner[0] + inner[2]
+            and outer[1] + outer[3] >= inner[1] + inner[3])
+
+
+@pytest.mark.parametrize("name, threshold", [("centerface", 0.3), ("retinaface", 0.3), ("yunet", 0.3),
+                                             ("blazeface", 0.3)])
+def test_face_detector_finds_every_frontal_face_and_nothing_on_grey(name, threshold):
+    ((rgb, faces),) = _walking_frames([0])
+    det = detectors.DETECTORS[name](threads=1)
+    found = [box for box, _ in det.detect(rgb, threshold)]
+    assert all(any(_finds(box, face) for box in found) for face in faces)
+    assert len(found) == len(faces)
+    assert det.detect(np.full_like(rgb, 128), threshold) == []
+
+
+def test_pose_head_boxes_contain_the_faces_they_find_and_nothing_on_grey():
+    det = detectors.PoseHeads(threads=1)
+    contained = 0
+    for rgb, faces in _walking_frames([0, 10, 20, 30]):
+        heads = [box for box, _ in det.detect(rgb, 0.3)]
+        for face in faces:
+            matched = [h for h in heads if _finds(h, face)]
+            assert all(_contains(h, face) for h in matched)
+            contained += bool(matched)
+        assert det.detect(np.full_like(rgb, 128), 0.1) == []
+    assert contained >= 8  # of 12 faces: at 0.3 the pose detector misses some people, the face detectors do not
+
+
+def test_missing_package_names_the_pip_command():
+    with pytest.raises(ValueError, match="pip install nothing-here"):
+        detectors.package_file("no_such_package_here", "model.bin", "pip install nothing-here")
