@@ -301,12 +301,18 @@ def score_leaks(original: Path, output: Path, truth: Path, log: Path) -> dict:
 # ---------------------------------------------------------------- running
 
 
-def run_timed(cmd: list[str], log: Path, args: argparse.Namespace) -> dict:
-    """bench.timed, after waiting up to --quiet-wait seconds for an idle machine."""
+VALIDATION_FAILED = 4
+"""Veil's exit status when its output was written but its validation failed (pipelines/cli.py): the output is still
+scored, and the row says so."""
+
+
+def run_timed(cmd: list[str], log: Path, args: argparse.Namespace, accept: tuple[int, ...] = (0,)) -> dict:
+    """bench.timed, after waiting up to --quiet-wait seconds for an idle machine; an exit status not in ``accept``
+    is an error."""
     if args.quiet_wait > 0:
         bench.wait_for_quiet(args.foreign_limit, args.quiet_wait)
     result = bench.timed(cmd, log)
-    if result["returncode"] != 0:
+    if result["returncode"] not in accept:
         raise RuntimeError(f"exit {result['returncode']}: {' '.join(cmd)}\n{bench.tail(result['log'], 15)}")
     return result
 
@@ -338,9 +344,10 @@ def measure_variant(variant: Variant, runs: Path, veil_args: list[str], preset: 
         row["errors"].append(f"plain transcode: {err}")
         plain = None
     try:
-        done = run_timed(bench.veil_command(variant.video, folder / "veil", veil_args), folder / "veil.log", args)
+        done = run_timed(bench.veil_command(variant.video, folder / "veil", veil_args), folder / "veil.log", args,
+                         accept=(0, VALIDATION_FAILED))
         row.update(veil_wall_s=done["wall_s"], veil_cpu_s=done["cpu_s"], veil_foreign_cores=done["foreign_cores"],
-                   veil_peak_tree_rss_bytes=done["peak_tree_rss_bytes"])
+                   veil_peak_tree_rss_bytes=done["peak_tree_rss_bytes"], veil_exit=done["returncode"])
         output = veil_output(folder / "veil")
         row["output"] = str(output)
     except RuntimeError as err:
@@ -579,6 +586,10 @@ def write_markdown(path: Path, res: dict) -> None:
     if s.get("throughput"):
         lines += ["", f"Throughput (whole commands, start-up included; `*`: foreign load over {limit:g} cores):", "",
                   *throughput_lines(s["throughput"], limit)]
+    invalid = [f"{r['clip']} at {r['scale']:g}" for r in s["rows"] if r.get("veil_exit") == VALIDATION_FAILED]
+    if invalid:
+        lines += ["", f"Veil's validation failed (exit {VALIDATION_FAILED}; its output is scored all the same) on: "
+                  f"{', '.join(invalid)}; its run report says why."]
     sanity = [(r["clip"], r["scale"], name, v) for r in s["rows"] for name, v in (r.get("sanity") or {}).items()]
     if sanity:
         lines += ["", "Sanity checks (expected: plain transcode leaks every face, nothing over-redacted; whole "
@@ -694,7 +705,9 @@ def main(argv: list[str]) -> int:
             print(f"{variant.label:50s} " + ("FAILED: " + "; ".join(e.splitlines()[0] for e in row["errors"])
                   if row["errors"] else f"leaked {row['leaked']}/{row['faces']} (not hard "
                   f"{row['leaked_not_hard']}/{row['faces_not_hard']}), over-redaction "
-                  f"{100 * row['over_redaction']:.2f} %, Veil {shown['veil_fps']:.2f} frames/s"), flush=True)
+                  f"{100 * row['over_redaction']:.2f} %, Veil {shown['veil_fps']:.2f} frames/s"
+                  + (" (Veil's validation failed: see its run report)"
+                     if row.get("veil_exit") == VALIDATION_FAILED else "")), flush=True)
     throughput = []
     for name, video in throughput_inputs(clips, cache, args.repeat, args.hd_frames):
         row = measure_throughput(name, video, runs, args.veil_args, preset, crf, args)

@@ -9,10 +9,10 @@ frames, with the outputs of the stage before it computed beforehand:
   decode      PyAV decoding to frames (what detection and redaction each do once per segment);
   rgb         frame to the RGB array the detectors take (scanned frames only, in the job);
   blazeface   BlazeFace on the frame or its tiles (transforms.detection.cue_rects); pose-heads: the pose detector
-              on the same; centerface-all-tiles: CenterFace on every tile, the most the gate
-              can let through; centerface-whole: CenterFace on the whole frame, for comparison;
+              on the same; centerface-whole: CenterFace on the whole frame, what checking only BlazeFace's weak
+              candidates saves;
   detect      the detection stage as configured by default (transforms.detection.scan: one frame in `every`,
-              CenterFace on changed tiles), per input frame;
+              CenterFace in the squares of BlazeFace's weak candidates), per input frame;
   track       linking the detections into tracks and the regions they cover (transforms.logic.tracking);
   redact      frame to YUV, blur every region, back to a frame (transforms.logic.masks.redact);
   encode      libx264 at Veil's preset and crf (transforms.encoding.SegmentEncoder).
@@ -66,21 +66,17 @@ def model_stages(rgbs: list, threads: int, config: DetectorConfig) -> tuple[dict
     """Seconds of each model over all frames, at ``threads`` threads."""
     height, width = rgbs[0].shape[:2]
     faces, heads, centerface = BlazeFaceBack(threads), PoseHeads(threads), CenterFace(threads)
-    tiles = config.rects(width, height)
     cues = cue_rects(width, height)
     seconds = {
         "blazeface": timed(lambda: [faces.detect(f[y:y + h, x:x + w], config.face_threshold)
                                     for f in rgbs for x, y, w, h in cues])[0],
         "pose-heads": timed(lambda: [heads.detect(f[y:y + h, x:x + w], config.head_threshold)
                                      for f in rgbs for x, y, w, h in cues])[0],
-        "centerface-all-tiles": timed(lambda: [centerface.detect(f[y:y + h, x:x + w], config.centerface_threshold)
-                                               for f in rgbs for x, y, w, h in tiles])[0],
         "centerface-whole": timed(lambda: [centerface.detect(f, config.centerface_threshold) for f in rgbs])[0],
     }
     model = FaceDetector(dataclasses.replace(config, threads=threads))
     counts = ScanCounts()
-    seconds["detect"], found = timed(lambda: list(scan(enumerate(rgbs), lambda item: model.detect(*item), config,
-                                                       width, height, counts)))
+    seconds["detect"], found = timed(lambda: list(scan(enumerate(rgbs), model.detect, config, counts)))
     return seconds, found, counts
 
 
@@ -96,7 +92,7 @@ def measure(path: Path, frames: int, thread_counts: list[int]) -> dict:
     for threads in thread_counts:
         seconds, found, counts = model_stages(rgbs, threads, config)
         row["by_threads"][str(threads)] = seconds
-        row["scanned"], row["tiles_scanned"] = counts.scanned, counts.tiles
+        row["scanned"], row["checked"] = counts.scanned, counts.checked
     tracker = TrackerConfig().covering(config.every)
     track_s, regions = timed(lambda: _regions(found, tracker, len(decoded)))
     row["seconds"]["track"] = track_s
@@ -144,7 +140,8 @@ def lines(rows: list[dict]) -> list[str]:
         for name, threads, seconds in entries:
             out.append(f"| {label} | {name} | {threads} | {row['frames'] / seconds:.1f} | "
                        f"{1000 * seconds / row['frames']:.1f} |")
-        out.append(f"| {label} | (detect scanned {row['scanned']} frames, {row['tiles_scanned']} CenterFace tiles; "
+        out.append(f"| {label} | (detect scanned {row['scanned']} frames, CenterFace checked "
+                   f"{row['checked']} squares; "
                    f"{row['redacted_frames']} frames redacted) | | | |")
     return out
 

@@ -49,7 +49,6 @@ from transforms.logic.identity import compile_template, parse_manifest
 from transforms.logic.policy import PolicyConfig
 from transforms.logic.registry import load_registry
 from transforms.logic.retention import default_policy
-from transforms.logic.tiling import GateConfig
 from transforms.logic.tracking import TrackerConfig
 from transforms.policy import ApplyPolicy, ScreenCameras, without_cancelled
 from transforms.quarantine import QuarantineInputs
@@ -145,9 +144,8 @@ def done_inputs(output: str, force: bool) -> frozenset:
 
 def detector_config(opts: AnonymizeOptions, threads: int = 1) -> DetectorConfig:
     return DetectorConfig(every=opts.detect_every, face_threshold=opts.face_threshold,
-                          head_threshold=opts.head_threshold, centerface_threshold=opts.centerface_threshold,
-                          tile_size=opts.tile_size, gate=GateConfig(threshold=opts.gate_threshold,
-                                                                    refresh=opts.gate_refresh), threads=threads)
+                          candidate_threshold=opts.candidate_threshold, head_threshold=opts.head_threshold,
+                          centerface_threshold=opts.centerface_threshold, threads=threads)
 
 
 def tracker_config(opts: AnonymizeOptions) -> TrackerConfig:

@@ -33,16 +33,12 @@ class AnonymizeOptions(PipelineOptions):
         parser.add_argument("--head_threshold", "--head-threshold", type=float, default=0.3,
                             help="people the pose detector finds scoring at least this have their head redacted "
                                  "where no face was found in it: turned away, looking down (default 0.3)")
+        parser.add_argument("--candidate_threshold", "--candidate-threshold", type=float, default=0.2,
+                            help="BlazeFace detections scoring at least this, but under --face-threshold, are "
+                                 "checked by CenterFace (default 0.2)")
         parser.add_argument("--centerface_threshold", "--centerface-threshold", type=float, default=0.2,
-                            help="CenterFace detections scoring at least this are faces; it finds the smallest and "
-                                 "most turned faces, on the tiles that changed (default 0.2; 0: off, leaks more)")
-        parser.add_argument("--tile_size", "--tile-size", type=int, default=256,
-                            help="side of CenterFace's tiles in pixels of the frame (default 256)")
-        parser.add_argument("--gate_threshold", "--gate-threshold", type=float, default=4.0,
-                            help="rescan a CenterFace tile only when part of it changed by more than this many grey "
-                                 "levels since its last scan (default 4; 0 rescans every tile on every scanned frame)")
-        parser.add_argument("--gate_refresh", "--gate-refresh", type=int, default=25,
-                            help="rescan every CenterFace tile at least every this many scanned frames (default 25)")
+                            help="CenterFace detections in the square around a candidate scoring at least this are "
+                                 "faces (default 0.2; 0: CenterFace off, candidates dropped, leaks more)")
         parser.add_argument("--audit_rate", "--audit-rate", type=float, default=0.05,
                             help="share of redacted frames the leak audit re-examines with Haar cascades "
                                  "(default 0.05; 1 audits every one)")

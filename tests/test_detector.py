@@ -1,5 +1,5 @@
-"""The detection stage: its three models find a face and each threshold acts; one frame in ``every`` is scanned, the
-same frames whatever the segments; CenterFace tiles that did not change are carried, not rescanned."""
+"""The detection stage: its three models find a face and each threshold acts; CenterFace checks BlazeFace's weak
+candidates only; one frame in ``every`` is scanned, the same frames whatever the segments."""
 from __future__ import annotations
 
 import dataclasses
@@ -8,7 +8,19 @@ import numpy as np
 import pytest
 from skimage import data
 
-from transforms.detection import CUE_SIDE, DetectorConfig, FaceDetector, ScanCounts, cue_rects, scan
+from transforms.detection import (
+    CHECK_INPUT,
+    CHECK_LEAST,
+    CUE_SIDE,
+    DetectorConfig,
+    FaceDetector,
+    ScanCounts,
+    check_crop,
+    check_rects,
+    cue_rects,
+    scan,
+    shifted,
+)
 
 PHOTO = (600, 200, 512, 512)
 """Where the astronaut photo is pasted in the test frame: x, y, w, h."""
@@ -33,31 +45,53 @@ def _on_face(box) -> bool:
 def test_blazeface_the_pose_heads_and_centerface_each_find_the_face():
     config = DetectorConfig()
     frame = _frame()
-    assert any(_on_face(box) for box, _ in FaceDetector(config)._faces.detect(frame, config.face_threshold))
-    assert any(_on_face(box) for box, _ in FaceDetector(config)._heads.detect(frame, config.head_threshold))
-    faces, heads, per_tile = FaceDetector(config).detect(frame, config.rects(1280, 720))
-    assert any(_on_face(box) for t in per_tile for box, _ in t)
+    detector = FaceDetector(config)
+    assert any(_on_face(box) for box, _ in detector._faces.detect(frame, config.face_threshold))
+    assert any(_on_face(box) for box, _ in detector._heads.detect(frame, config.head_threshold))
+    assert any(_on_face(box) for box, _ in detector._centerface.detect(frame, config.centerface_threshold))
+    faces, heads, _ = detector.detect(frame)
     assert any(_on_face(box) for box, _ in faces) and any(_on_face(box) for box, _ in heads)
 
 
-def _scores(config: DetectorConfig, frame: np.ndarray) -> tuple[list[float], list[float]]:
-    faces, _, per_tile = FaceDetector(config).detect(frame, config.rects(frame.shape[1], frame.shape[0]))
-    return sorted(score for _, score in faces), sorted(score for t in per_tile for _, score in t)
+def _scores(config: DetectorConfig, frame: np.ndarray) -> list[float]:
+    return sorted(score for _, score in FaceDetector(config).detect(frame)[0])
 
 
 def test_each_threshold_acts():
     frame = _frame()
     config = DetectorConfig()
-    found, tiled = _scores(config, frame)
-    assert found and max(found) < 0.99 and min(tiled) < 0.9 < max(tiled)
-    strict = dataclasses.replace(config, face_threshold=(max(found) + 1) / 2)
-    assert _scores(strict, frame)[0] == []
-    strict_tiles = dataclasses.replace(config, centerface_threshold=0.9)
-    assert _scores(strict_tiles, frame)[1] == [s for s in tiled if s >= 0.9]
+    found = _scores(config, frame)
+    assert found and max(found) < 0.99
+    # Above the face's score BlazeFace's detection becomes a candidate, and CenterFace checks it: still found.
+    above = (max(found) + 1) / 2
+    checked = FaceDetector(dataclasses.replace(config, face_threshold=above)).detect(frame)
+    assert checked[2] >= 1 and any(_on_face(box) for box, _ in checked[0])
+    # ... unless CenterFace is off, or too strict, or the candidate is under the candidate threshold.
+    for off in ({"centerface_threshold": 0}, {"centerface_threshold": 0.99},
+                {"candidate_threshold": above}):
+        strict = dataclasses.replace(config, face_threshold=above, **off)
+        assert not any(_on_face(box) for box, _ in FaceDetector(strict).detect(frame)[0]), off
     heads = FaceDetector(config)._heads.detect(frame, config.head_threshold)
     assert heads and FaceDetector(config)._heads.detect(frame, 0.99) == []
-    off = dataclasses.replace(config, centerface_threshold=0)
-    assert off.rects(1280, 720) == [] and FaceDetector(off).detect(frame, [])[2] == []
+
+
+def test_centerface_checks_only_weak_candidates_in_squares_it_sees_at_one_size():
+    # A face BlazeFace is sure of needs no check; weak candidates close together share one square.
+    rects = check_rects([((100.0, 100.0, 20.0, 20.0), 0.4), ((105.0, 104.0, 18.0, 18.0), 0.3),
+                         ((600.0, 300.0, 100.0, 90.0), 0.25)], 768, 432)
+    assert len(rects) == 2
+    assert [w for _, _, w, _ in rects] == [CHECK_LEAST, 300] and all(w == h for _, _, w, h in rects)
+    # A square at the edge stays inside the frame; a frame smaller than the square cuts it.
+    assert all(x >= 0 and y >= 0 and x + w <= 768 and y + h <= 432 for x, y, w, h in rects)
+    assert check_rects([((5.0, 5.0, 40.0, 40.0), 0.3)], 100, 60) == [(0, 0, 100, 60)]
+    # Every square is shown at one size (one network), small ones enlarged (CenterFace misses 6-px faces at their
+    # own size), and what is found there is mapped back.
+    frame = np.zeros((432, 768, 3), np.uint8)
+    assert [(c.shape[:2], scale) for c, scale in (check_crop(frame, r) for r in rects)] == [
+        ((CHECK_INPUT, CHECK_INPUT), 2), ((CHECK_INPUT, CHECK_INPUT), CHECK_INPUT / 300)]
+    assert shifted([((20.0, 30.0, 10.0, 12.0), 0.5)], 100, 200, 2) == [((110.0, 215.0, 5.0, 6.0), 0.5)]
+    # With no band between the candidate and the face threshold, CenterFace checks nothing.
+    assert FaceDetector(DetectorConfig(candidate_threshold=0.5)).detect(_frame())[2] == 0
 
 
 @pytest.mark.parametrize("kwargs, message", [
@@ -65,7 +99,8 @@ def test_each_threshold_acts():
     ({"face_threshold": 0}, "face_threshold must be in"),
     ({"head_threshold": 1}, "head_threshold must be in"),
     ({"centerface_threshold": -0.1}, "centerface_threshold must be in"),
-    ({"threads": 0}, "threads >= 1"),
+    ({"candidate_threshold": 0.6}, "candidate_threshold must be in"),
+    ({"threads": 0}, "threads must be >= 1"),
 ])
 def test_bad_detector_settings_are_refused(kwargs, message):
     with pytest.raises(ValueError, match=message):
@@ -73,36 +108,23 @@ def test_bad_detector_settings_are_refused(kwargs, message):
 
 
 def _fake_infer(calls):
-    def infer(item):
-        rgb, rects = item
-        calls.append((int(rgb[0, 0, 0]), list(rects)))
-        return ([((10.0, 10.0, 20.0, 20.0), 0.9)], [],
-                [[((x + 1.0, y + 1.0, 8.0, 8.0), 0.5)] for x, y, _, _ in rects])
+    def infer(rgb):
+        calls.append(int(rgb[0, 0, 0]))
+        return [((10.0, 10.0, 20.0, 20.0), 0.9)], [((5.0, 5.0, 40.0, 40.0), 0.5), ((100.0, 5.0, 40.0, 40.0), 0.5)], 1
     return infer
 
 
 def test_one_frame_in_every_is_scanned_counted_from_the_input_not_the_segment():
-    config = DetectorConfig(every=3, centerface_threshold=0)
+    config = DetectorConfig(every=3)
     # A segment starting at frame 7 of its input: frames 9 and 12 are the scanned ones, as in any other split.
-    frames = [(i, np.full((64, 64, 3), i, np.uint8)) for i in range(7, 14)]
+    frames = [(i, np.full((64, 64, 3), i, np.uint8) if config.scanned(i) else None) for i in range(7, 14)]
     calls, counts = [], ScanCounts()
-    found = list(scan(frames, _fake_infer(calls), config, 64, 64, counts))
-    assert [c[0] for c in calls] == [9, 12]
+    found = list(scan(frames, _fake_infer(calls), config, counts))
+    assert calls == [9, 12]
     assert sorted({d.frame for d in found}) == [9, 12]
-    assert (counts.frames, counts.scanned, counts.tiles) == (7, 2, 0)
-
-
-def test_unchanged_tiles_are_carried_and_changed_ones_rescanned():
-    config = DetectorConfig(every=1, tile_size=64, tile_overlap=0)
-    still = np.full((64, 128, 3), 100, np.uint8)
-    moved = still.copy()
-    moved[:, 64:] = 200
-    calls, counts = [], ScanCounts()
-    found = list(scan([(0, still), (1, still), (2, moved)], _fake_infer(calls), config, 128, 64, counts))
-    assert [len(rects) for _, rects in calls] == [2, 0, 1]
-    # Frame 1 scanned no tile yet keeps both tiles' faces from frame 0; frame 2 rescanned only the right one.
-    assert sum(1 for d in found if d.frame == 1) == 3
-    assert counts.tiles == 3
+    # Per scanned frame: the face, and the head with no face in it; the head holding the face is not added.
+    assert [d.box for d in found if d.frame == 9] == [(10.0, 10.0, 20.0, 20.0), (100.0, 5.0, 40.0, 40.0)]
+    assert (counts.frames, counts.scanned, counts.checked) == (7, 2, 2)
 
 
 def test_large_frames_give_the_pose_detector_tiles_of_the_size_it_was_measured_at():

@@ -10,7 +10,8 @@ import pytest
 from tests.conftest import footage
 from transforms import detectors
 from transforms.logic import anchors
-from transforms.logic.geometry import centre, iou
+from transforms.logic.geometry import centre, iou, pad_head
+from transforms.logic.tracking import TrackerConfig
 
 WALKING = "face-demographics-walking-and-pause.gif"
 
@@ -105,11 +106,12 @@ def test_face_detector_finds_every_frontal_face_and_nothing_on_grey(name, thresh
     assert det.detect(np.full_like(rgb, 128), threshold) == []
 
 
-def test_pose_head_boxes_contain_the_faces_they_find_and_nothing_on_grey():
+def test_pose_head_boxes_padded_as_faces_are_contain_the_faces_they_find_and_nothing_on_grey():
     det = detectors.PoseHeads(threads=1)
+    pad = TrackerConfig()
     contained = 0
     for rgb, faces in _walking_frames([0, 10, 20, 30]):
-        heads = [box for box, _ in det.detect(rgb, 0.3)]
+        heads = [pad_head(box, pad.pad_x, pad.pad_y) for box, _ in det.detect(rgb, 0.3)]
         for face in faces:
             matched = [h for h in heads if _finds(h, face)]
             assert all(_contains(h, face) for h in matched)

@@ -10,12 +10,11 @@ from tests.conftest import run_job
 
 def test_options_reach_the_detector_encoder_and_settings_hash():
     opts, _ = anonymize.parse(["in", "out", "--detect-every", "3", "--face-threshold", "0.4", "--head-threshold",
-                               "0.5", "--centerface-threshold", "0", "--tile-size", "192", "--gate-threshold", "6",
-                               "--gate-refresh", "10", "--crf", "30", "--preset", "ultrafast"])
+                               "0.5", "--candidate-threshold", "0.25", "--centerface-threshold", "0", "--crf", "30",
+                               "--preset", "ultrafast"])
     detector = anonymize.detector_config(opts)
     assert (detector.every, detector.face_threshold, detector.head_threshold) == (3, 0.4, 0.5)
-    assert (detector.centerface_threshold, detector.tile_size) == (0, 192)
-    assert (detector.gate.threshold, detector.gate.refresh) == (6, 10)
+    assert (detector.candidate_threshold, detector.centerface_threshold) == (0.25, 0)
     # The tracker covers the two frames between scanned ones, before a face's first scan and after its last.
     tracker = anonymize.tracker_config(opts)
     assert tracker.lead >= 2 and tracker.hold >= 2 and tracker.max_gap >= 3
@@ -30,7 +29,7 @@ def test_options_reach_the_detector_encoder_and_settings_hash():
     (["--detect-every", "0"], "every must be >= 1"),
     (["--face-threshold", "1.5"], "face_threshold must be in"),
     (["--centerface-threshold", "1"], "centerface_threshold must be in"),
-    (["--gate-refresh", "0"], "refresh >= 1"),
+    (["--candidate-threshold", "0.7"], "candidate_threshold must be in"),
     (["--zone-share", "0"], "zone share must be in"),
 ])
 def test_bad_option_values_are_refused_before_anything_runs(args, message):

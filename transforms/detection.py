@@ -1,13 +1,16 @@
-"""Face detection behind a Beam ModelHandler: fast face and head cues on scanned frames, CenterFace where they changed.
+"""Face detection behind a Beam ModelHandler: fast face and head cues on scanned frames, CenterFace where they are weak.
 
-The design follows bench/frontier.md (recall against CPU time of every detector that ships its weights):
-- BlazeFace (MediaPipe's back-camera model) on the letterboxed frame found every annotated face, small ones too, at
-  about 6 ms a frame, a tenth of CenterFace's cost;
+The design follows bench/frontier.md (recall against CPU time of every detector that ships its weights) and the
+per-stage costs of bench/stages.py:
+- BlazeFace (MediaPipe's back-camera model) on the letterboxed frame, about 6 ms a frame: its detections scoring at
+  least ``face_threshold`` are faces;
+- its weaker candidates (``candidate_threshold`` up to ``face_threshold``) are where a face may be that it cannot
+  tell: CenterFace, the strongest detector here but ten times BlazeFace's cost on a whole frame, looks at a square
+  around each of them at the frame's own resolution, and what it finds there is a face. On the tune clips this
+  found every face at every scale (BlazeFace at 0.5 alone missed 6 % at half size), at a fifth of the cost of
+  CenterFace on the tiles that changed, which it replaces;
 - MediaPipe's pose detector finds people whose face no face detector sees (turned away, looking up or down); their
   head, placed from its keypoints, is redacted where no face was found in it;
-- CenterFace at the frame's own size is the second opinion, for faces BlazeFace misses on footage not measured yet,
-  but costs most: it runs on tiles whose picture changed since their last scan (a static camera's still parts cannot
-  hold a face that was not there);
 - frames are scanned one in ``every``: tracks cover the frames between and before and after, as every detection
   is known before any frame is redacted.
 """
@@ -27,8 +30,7 @@ from apache_beam.utils import shared
 from schemas.codes import QuarantineReason
 from schemas.elements import Detection, Failure, InputRefused, Segment, SegmentDetections
 from transforms.detectors import BlazeFaceBack, CenterFace, Found, PoseHeads
-from transforms.logic.geometry import merge_overlapping, tiles, without_faces
-from transforms.logic.tiling import ChangeGate, GateConfig, cell_means
+from transforms.logic.geometry import contains_centre, merge_overlapping, square_around, tiles, without_faces
 from transforms.segments import decode
 
 CUE_SIDE = 768
@@ -36,6 +38,17 @@ CUE_SIDE = 768
 on frames up to 768 px): larger frames are cut into tiles of this side, so faces and people reach them at the scale
 measured."""
 CUE_OVERLAP = 0.25
+CHECK_LEAST = 64
+"""Smallest side of the square CenterFace checks a candidate in, in the frame's pixels."""
+CHECK_GROW = 1.0
+"""A candidate's square reaches this share of its longer side beyond it on every side: room for a face the
+candidate box only partly holds, and context for CenterFace."""
+CHECK_INPUT = 128
+"""Every square is shown to CenterFace at this side, enlarged or shrunk: one network input size, as OpenCV keeps one
+network per size at 25 MB (128 px) to 76 MB (512 px) each (seven sizes held 185 MB more per worker at 1080p).
+Enlarging helps small faces: CenterFace missed a 6x8 px face in a 64-px square at its own size and found it at 0.6
+enlarged 2x (classroom.gif at half size; on whole frames CenterFace at 2x found 92 % of hard faces against 83 %,
+shared/notes/detector-facts.md)."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -44,22 +57,20 @@ class DetectorConfig:
 
     every: one frame in ``every`` is scanned (index 0, every, 2 every, ... of the input); tracks cover the others.
     face_threshold: BlazeFace detections scoring at least this count as faces (0.5 chosen on the tune clips: at
-        0.3 its false faces were a third of the area redacted needlessly, and CenterFace and the tracks covered
-        every face it scores between 0.3 and 0.5; confirmed on the confirm clips by `make eval`).
+        0.3 its false faces were a third of the area redacted needlessly).
+    candidate_threshold: BlazeFace detections scoring at least this (and under ``face_threshold``) are checked by
+        CenterFace (0.2 chosen on the tune clips: at 0.1 four times as many squares, no face more found).
     head_threshold: people the pose detector finds scoring at least this have their head redacted as a face.
-    centerface_threshold: CenterFace detections scoring at least this count as faces (0 turns CenterFace off).
-    tile_size, tile_overlap: CenterFace's tiles, in the frame's own pixels.
-    gate: which CenterFace tiles are rescanned on a scanned frame (those that changed, see transforms.logic.tiling).
+    centerface_threshold: CenterFace detections in a candidate's square scoring at least this count as faces
+        (0 turns CenterFace off: candidates are then dropped, and faces BlazeFace scores low leak).
     threads: threads each model may use in a worker (the machine's cores shared among its worker processes).
     """
 
     every: int = 2
     face_threshold: float = 0.5
+    candidate_threshold: float = 0.2
     head_threshold: float = 0.3
     centerface_threshold: float = 0.2
-    tile_size: int = 256
-    tile_overlap: float = 0.25
-    gate: GateConfig = GateConfig()
     merge_iou: float = 0.3
     threads: int = 1
 
@@ -69,20 +80,16 @@ class DetectorConfig:
         for name in ("face_threshold", "head_threshold"):
             if not 0 < getattr(self, name) < 1:
                 raise ValueError(f"{name} must be in (0, 1), got {getattr(self, name)}")
+        if not 0 < self.candidate_threshold <= self.face_threshold:
+            raise ValueError(f"candidate_threshold must be in (0, face_threshold], got {self.candidate_threshold}")
         if not 0 <= self.centerface_threshold < 1:
             raise ValueError(f"centerface_threshold must be in [0, 1) (0: off), got {self.centerface_threshold}")
-        if self.tile_size < 64 or not 0 <= self.tile_overlap < 1 or self.threads < 1:
-            raise ValueError("tile_size must be >= 64, tile_overlap in [0, 1) and threads >= 1")
+        if self.threads < 1:
+            raise ValueError("threads must be >= 1")
 
     def scanned(self, index: int) -> bool:
         """Whether frame ``index`` of an input is scanned: the same frames whatever the segments."""
         return index % self.every == 0
-
-    def rects(self, width: int, height: int) -> list[tuple[int, int, int, int]]:
-        """CenterFace's tiles of a frame of this size, in its pixels (none when CenterFace is off)."""
-        if not self.centerface_threshold:
-            return []
-        return tiles(width, height, self.tile_size, self.tile_overlap)
 
 
 def cue_rects(width: int, height: int) -> list[tuple[int, int, int, int]]:
@@ -92,11 +99,21 @@ def cue_rects(width: int, height: int) -> list[tuple[int, int, int, int]]:
     return tiles(width, height, CUE_SIDE, CUE_OVERLAP)
 
 
-Scan = tuple[np.ndarray, Sequence[tuple[int, int, int, int]]]
-"""Detector input: an RGB frame, and the CenterFace tiles of it to scan."""
-Cues = tuple[Found, Found, list[Found]]
-"""Detector output: BlazeFace's faces and the pose detector's heads in the frame, and CenterFace's faces per scanned
-tile, all in the frame's pixels."""
+def check_rects(candidates: Found, width: int, height: int) -> list[tuple[int, int, int, int]]:
+    """The squares CenterFace checks BlazeFace's weak candidates in, strongest first; a candidate whose centre lies
+    in a square already chosen gets none of its own."""
+    rects: list[tuple[int, int, int, int]] = []
+    for box, _ in sorted(candidates, key=lambda c: -c[1]):
+        if not any(contains_centre(rect, box) for rect in rects):
+            rects.append(square_around(box, CHECK_GROW, CHECK_LEAST, width, height))
+    return rects
+
+
+Scan = np.ndarray
+"""Detector input: an RGB frame."""
+Cues = tuple[Found, Found, int]
+"""Detector output: faces (BlazeFace's, and CenterFace's in the squares of BlazeFace's weak candidates) and the pose
+detector's heads, in the frame's pixels, and how many squares CenterFace checked."""
 
 
 class FaceDetector:
@@ -109,23 +126,42 @@ class FaceDetector:
         self._heads = PoseHeads(config.threads)
         self._centerface = CenterFace(config.threads) if config.centerface_threshold else None
 
-    def detect(self, rgb: np.ndarray, rects: Sequence[tuple[int, int, int, int]]) -> Cues:
-        """Faces and heads in the frame, and CenterFace's faces in each given tile, in the frame's pixels."""
+    def detect(self, rgb: np.ndarray) -> Cues:
+        """Faces and heads in the frame, in its pixels, and the number of squares CenterFace checked."""
+        config = self._config
         height, width = rgb.shape[:2]
         faces: Found = []
+        weak: Found = []
         heads: Found = []
         with self._lock:
             for x, y, w, h in cue_rects(width, height):
                 crop = rgb[y:y + h, x:x + w]
-                faces += _shifted(self._faces.detect(crop, self._config.face_threshold), x, y)
-                heads += _shifted(self._heads.detect(crop, self._config.head_threshold), x, y)
-            per_tile = [_shifted(self._centerface.detect(rgb[y:y + h, x:x + w], self._config.centerface_threshold),
-                                 x, y) for x, y, w, h in rects] if self._centerface else []
-        return faces, heads, per_tile
+                found = shifted(self._faces.detect(crop, config.candidate_threshold), x, y)
+                faces += [f for f in found if f[1] >= config.face_threshold]
+                weak += [f for f in found if f[1] < config.face_threshold]
+                heads += shifted(self._heads.detect(crop, config.head_threshold), x, y)
+            if self._centerface is None:
+                return faces, heads, 0
+            rects = check_rects([c for c in weak if not any(contains_centre(f, c[0]) for f, _ in faces)],
+                                width, height)
+            for x, y, w, h in rects:
+                crop, scale = check_crop(rgb, (x, y, w, h))
+                faces += shifted(self._centerface.detect(crop, config.centerface_threshold), x, y, scale)
+        return faces, heads, len(rects)
 
 
-def _shifted(found: Found, x: int, y: int) -> Found:
-    return [((bx + x, by + y, bw, bh), score) for (bx, by, bw, bh), score in found]
+def check_crop(rgb: np.ndarray, rect: tuple[int, int, int, int]) -> tuple[np.ndarray, float]:
+    """What CenterFace is shown of a square it checks (its longer side CHECK_INPUT), and the scale it was shown at."""
+    x, y, w, h = rect
+    scale = CHECK_INPUT / max(w, h)
+    size = (max(1, round(w * scale)), max(1, round(h * scale)))
+    crop = rgb[y:y + h, x:x + w]
+    return cv2.resize(crop, size, interpolation=cv2.INTER_LINEAR if scale > 1 else cv2.INTER_AREA), scale
+
+
+def shifted(found: Found, x: int, y: int, scale: float = 1.0) -> Found:
+    """Boxes found in a crop at (x, y) of the frame, shown at ``scale``, in the frame's pixels."""
+    return [((bx / scale + x, by / scale + y, bw / scale, bh / scale), score) for (bx, by, bw, bh), score in found]
 
 
 class FaceModelHandler(ModelHandler[Scan, PredictionResult, FaceDetector]):
@@ -141,10 +177,10 @@ class FaceModelHandler(ModelHandler[Scan, PredictionResult, FaceDetector]):
     def run_inference(self, batch: Sequence[Scan], model: FaceDetector,
                       inference_args: dict[str, Any] | None = None) -> Iterable[PredictionResult]:
         # The frame is not echoed back in the result: results stay small and frames never leave the worker.
-        return [PredictionResult(frame.shape, model.detect(frame, rects)) for frame, rects in batch]
+        return [PredictionResult(frame.shape, model.detect(frame)) for frame in batch]
 
     def get_num_bytes(self, batch: Sequence[Scan]) -> int:
-        return sum(frame.nbytes for frame, _ in batch)
+        return sum(frame.nbytes for frame in batch)
 
     def share_model_across_processes(self) -> bool:
         return False
@@ -156,33 +192,23 @@ class ScanCounts:
 
     frames: int = 0
     scanned: int = 0
-    tiles: int = 0
+    checked: int = 0
 
 
-def scan(frames: Iterable[tuple[int, np.ndarray]], infer, config: DetectorConfig, width: int, height: int,
+def scan(frames: Iterable[tuple[int, np.ndarray | None]], infer, config: DetectorConfig,
          counts: ScanCounts) -> Iterator[Detection]:
-    """The faces in a run of RGB frames (index, frame), scanning the frames ``config`` picks.
+    """The faces in a run of frames (index, RGB frame; None for a frame ``config`` does not scan).
 
-    ``infer`` runs the detector on a Scan and returns its Cues. CenterFace's tiles are gated per run of frames:
-    a tile is rescanned once its picture changed, otherwise what its last scan found is carried.
+    ``infer`` runs the detector on a Scan and returns its Cues; a head with no face found in it is a face.
     """
-    rects = config.rects(width, height)
-    gate = ChangeGate(rects, config.gate)
     for index, rgb in frames:
         counts.frames += 1
         if not config.scanned(index):
             continue
-        due: list[int] = []
-        if rects:
-            cells = cell_means(cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY))
-            due = gate.due(cells)
-        found, heads, per_tile = infer((rgb, [rects[i] for i in due]))
-        for i, tile_found in zip(due, per_tile):
-            gate.record(i, tile_found, cells)
-        found += [d for t in per_tile for d in t] + gate.carried(set(due))
+        found, heads, checked = infer(rgb)
         faces = merge_overlapping(found + without_faces(heads, found), config.merge_iou)
         counts.scanned += 1
-        counts.tiles += len(due)
+        counts.checked += checked
         yield from (Detection(index, box, score) for box, score in faces)
 
 
@@ -194,7 +220,7 @@ class DetectSegmentFn(beam.DoFn):
         self._model: FaceDetector | None = None
         self._frames = beam.metrics.Metrics.counter("veil", "frames_scanned")
         self._faces = beam.metrics.Metrics.counter("veil", "faces_detected")
-        self._tiles = beam.metrics.Metrics.counter("veil", "tiles_scanned")
+        self._checked = beam.metrics.Metrics.counter("veil", "centerface_checks")
 
     def setup(self) -> None:
         self._model = self._shared.acquire(self._handler.load_model, tag=repr(self._config))
@@ -209,7 +235,7 @@ class DetectSegmentFn(beam.DoFn):
         frames = ((index, frame.to_ndarray(format="rgb24") if config.scanned(index) else None)
                   for index, frame in decode(segment))
         try:
-            found = tuple(scan(frames, self._infer, config, segment.stream.width, segment.stream.height, counts))
+            found = tuple(scan(frames, self._infer, config, counts))
         except InputRefused as err:
             yield SegmentDetections(segment, (), Failure(err.reason, str(err)))
             return
@@ -218,7 +244,7 @@ class DetectSegmentFn(beam.DoFn):
                                                          f"face detection failed: {type(err).__name__}: {err}"))
             return
         self._frames.inc(counts.scanned)
-        self._tiles.inc(counts.tiles)
+        self._checked.inc(counts.checked)
         self._faces.inc(len(found))
         yield SegmentDetections(segment, found)
 

@@ -158,10 +158,16 @@ class _LiteRTSSD:
     def forward(self, rgb: np.ndarray) -> tuple:
         height, width = rgb.shape[:2]
         box = anchors.Letterbox.of(width, height)
-        square = np.zeros((box.side, box.side, 3), np.uint8)
-        square[box.pad_y:box.pad_y + height, box.pad_x:box.pad_x + width] = rgb
         side = self.options.input_size
-        tensor = cv2.resize(square, (side, side), interpolation=cv2.INTER_AREA).astype(np.float32) / 127.5 - 1
+        # The frame is shrunk into the square, not the padded square shrunk: the same picture, without resizing
+        # the padding (a 768x432 frame: 1.7 ms a call before, for both models on every scanned frame).
+        scale = side / box.side
+        inner_w, inner_h = max(1, round(width * scale)), max(1, round(height * scale))
+        left, top = round(box.pad_x * scale), round(box.pad_y * scale)
+        square = np.zeros((side, side, 3), np.uint8)
+        square[top:top + inner_h, left:left + inner_w] = cv2.resize(rgb, (inner_w, inner_h),
+                                                                   interpolation=cv2.INTER_AREA)
+        tensor = square.astype(np.float32) / 127.5 - 1
         self._interpreter.set_tensor(self._input, tensor[None])
         self._interpreter.invoke()
         raw = self._interpreter.get_tensor(self._raw)[0].copy()
@@ -199,8 +205,11 @@ class BlazeFaceBack(_LiteRTSSD):
 
 HEAD_SHIFT = 0.10
 """Head centre = the detector's box centre + this share of the mid-shoulder to upper-body point vector (tune fit)."""
-HEAD_HALF_SIDE = 0.30
-"""Half the head square's side, as a share of the mid-shoulder to upper-body point distance (tune fit)."""
+HEAD_HALF_SIDE = 0.19
+"""Half the head square's side, as a share of the mid-shoulder to upper-body point distance. The square is then
+padded as every face box is (geometry.pad_head): fitted so that the padded square holds the whole box of every tune
+face it matched (at most 0.188 was needed, over 499 matches at scales 1, 0.7 and 0.5; on confirm at most 0.153 over
+255). The 0.30 fitted before on the unpadded square redacted 2.5 times the area."""
 
 
 def head_boxes(corners: np.ndarray, points: np.ndarray, shift: float = HEAD_SHIFT,

@@ -82,7 +82,7 @@ def merge_overlapping(boxes: list[tuple[Box, float]], threshold: float) -> list[
     merged: list[tuple[Box, float]] = []
     for box, score in sorted(boxes, key=lambda item: -item[1]):
         for i, (other, best) in enumerate(merged):
-            if iou(box, other) > threshold or _contains_centre(other, box) or _contains_centre(box, other):
+            if iou(box, other) > threshold or contains_centre(other, box) or contains_centre(box, other):
                 merged[i] = (union(box, other), best)
                 break
         else:
@@ -100,12 +100,24 @@ def union(a: Box, b: Box) -> Box:
 def without_faces(heads: list[tuple[Box, float]], faces: list[tuple[Box, float]]) -> list[tuple[Box, float]]:
     """The head boxes that hold no face box's centre: where a face detector saw the face, its tighter box is the one
     redacted; a head with no face found in it (turned away, looking down) is redacted whole."""
-    return [(head, score) for head, score in heads if not any(_contains_centre(head, face) for face, _ in faces)]
+    return [(head, score) for head, score in heads if not any(contains_centre(head, face) for face, _ in faces)]
 
 
-def _contains_centre(outer: Box, inner: Box) -> bool:
+def contains_centre(outer: Box, inner: Box) -> bool:
+    """Whether ``outer`` holds the centre of ``inner``."""
     cx, cy = centre(inner)
     return outer[0] <= cx <= outer[0] + outer[2] and outer[1] <= cy <= outer[1] + outer[3]
+
+
+def square_around(box: Box, grow: float, least: int, width: int, height: int) -> tuple[int, int, int, int]:
+    """A square (x, y, w, h) of the frame centred on ``box`` as far as the frame allows, holding the box grown by
+    ``grow`` of its longer side on every side, ``least`` pixels at the least. Cut to the frame where the frame is
+    smaller than the square."""
+    x, y, w, h = box
+    side = max(least, round(max(w, h) * (1 + 2 * grow)))
+    left = min(max(0, round(x + w / 2 - side / 2)), max(0, width - side))
+    top = min(max(0, round(y + h / 2 - side / 2)), max(0, height - side))
+    return left, top, min(side, width), min(side, height)
 
 
 def centre(box: Box) -> tuple[float, float]:
