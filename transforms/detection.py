@@ -6,8 +6,8 @@ per-stage costs of bench/stages.py:
   least ``face_threshold`` are faces;
 - its weaker candidates (``candidate_threshold`` up to ``face_threshold``) are where a face may be that it cannot
   tell: CenterFace, the strongest detector here but ten times BlazeFace's cost on a whole frame, looks at a square
-  around each of them at the frame's own resolution, and what it finds there is a face. On the tune clips this
-  found every face at every scale (BlazeFace at 0.5 alone missed 6 % at half size), at a fifth of the cost of
+  around each of them cut at the frame's own resolution, and what it finds there is a face. On the tune clips this
+  found every face at every scale (BlazeFace at 0.5 alone missed 22 % at half size), at a fifth of the cost of
   CenterFace on the tiles that changed, which it replaces;
 - MediaPipe's pose detector finds people whose face no face detector sees (turned away, looking up or down); their
   head, placed from its keypoints, is redacted where no face was found in it;
@@ -59,7 +59,8 @@ class DetectorConfig:
     face_threshold: BlazeFace detections scoring at least this count as faces (0.5 chosen on the tune clips: at
         0.3 its false faces were a third of the area redacted needlessly).
     candidate_threshold: BlazeFace detections scoring at least this (and under ``face_threshold``) are checked by
-        CenterFace (0.2 chosen on the tune clips: at 0.1 four times as many squares, no face more found).
+        CenterFace (0.2 chosen on the tune clips, bench/candidates.md: at 0.1 2.5 times as many squares and no face
+        more found; at 0.3 seven faces at half size missed).
     head_threshold: people the pose detector finds scoring at least this have their head redacted as a face.
     centerface_threshold: CenterFace detections in a candidate's square scoring at least this count as faces
         (0 turns CenterFace off: candidates are then dropped, and faces BlazeFace scores low leak).
