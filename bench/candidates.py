@@ -20,12 +20,9 @@ import time
 from collections import defaultdict
 from pathlib import Path
 
-import cv2
-
 HERE = Path(__file__).resolve().parent
 sys.path += [p for p in (str(HERE), str(HERE.parent)) if p not in sys.path]
-import eval as scaling  # noqa: E402
-from frontier import annotated_frames, found_flags  # noqa: E402
+from frontier import annotated_frames, found_flags, scaled_frames  # noqa: E402
 
 from tests.footage_clips import discover  # noqa: E402
 from transforms.detection import DetectorConfig, check_crop, check_rects, shifted  # noqa: E402
@@ -53,14 +50,9 @@ def measure(scales: list[float]) -> dict:
     tallies: dict = defaultdict(lambda: defaultdict(float))
     for clip in discover():
         truth, frames = annotated_frames(clip)
-        src_h, src_w = next(iter(frames.values())).shape[:2]
         for scale in scales:
-            width, height = scaling.scaled_size(src_w, src_h, scale) if scale != 1 else (src_w, src_h)
-            scaled = truth if scale == 1 else scaling.scale_groundtruth(truth, width / src_w, height / src_h)
-            for index, rgb in frames.items():
-                if scale != 1:
-                    rgb = cv2.resize(rgb, (width, height), interpolation=cv2.INTER_AREA)
-                faces = scaled["frames"].get(str(index), [])
+            for rgb, faces in scaled_frames(frames, truth, scale):
+                height, width = rgb.shape[:2]
                 raw = faces_det.forward(rgb)
                 sure = faces_det.decode(raw, face_threshold)
                 heads = [b for b, _ in heads_det.detect(rgb, DetectorConfig().head_threshold)]

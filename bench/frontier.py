@@ -142,19 +142,25 @@ def score_frame(found: dict, faces: list[dict], width: int, height: int, tallies
             add(tallies[(cfg, *key)], flag, faces, false, needless)
 
 
+def scaled_frames(frames: dict[int, np.ndarray], truth: dict, scale: float):
+    """The annotated frames at ``scale`` as eval makes its copies: (rgb, its ground-truth faces) per frame."""
+    src_h, src_w = next(iter(frames.values())).shape[:2]
+    width, height = scaling.scaled_size(src_w, src_h, scale) if scale != 1 else (src_w, src_h)
+    scaled = truth if scale == 1 else scaling.scale_groundtruth(truth, width / src_w, height / src_h)
+    for index, rgb in frames.items():
+        if scale != 1:
+            rgb = cv2.resize(rgb, (width, height), interpolation=cv2.INTER_AREA)
+        yield rgb, scaled["frames"].get(str(index), [])
+
+
 def measure_recall(clips, scales: list[float], detectors: dict) -> dict:
     tallies: dict = defaultdict(new_tally)
     for clip in clips:
         truth, frames = annotated_frames(clip)
         for scale in scales:
             started = time.monotonic()
-            src_h, src_w = next(iter(frames.values())).shape[:2]
-            width, height = scaling.scaled_size(src_w, src_h, scale) if scale != 1 else (src_w, src_h)
-            scaled = truth if scale == 1 else scaling.scale_groundtruth(truth, width / src_w, height / src_h)
-            for index, rgb in frames.items():
-                if scale != 1:
-                    rgb = cv2.resize(rgb, (width, height), interpolation=cv2.INTER_AREA)
-                faces = scaled["frames"].get(str(index), [])
+            for rgb, faces in scaled_frames(frames, truth, scale):
+                height, width = rgb.shape[:2]
                 found = {}
                 for name, det in detectors.items():
                     raw = det.forward(rgb)
