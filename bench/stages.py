@@ -76,7 +76,8 @@ def model_stages(rgbs: list, threads: int, config: DetectorConfig) -> tuple[dict
     }
     model = FaceDetector(dataclasses.replace(config, threads=threads))
     counts = ScanCounts()
-    seconds["detect"], found = timed(lambda: list(scan(enumerate(rgbs), model.detect, config, counts)))
+    seconds["detect"], found = timed(lambda: list(scan(enumerate(rgbs), lambda item: model.detect(*item), config,
+                                                       counts)))
     return seconds, found, counts
 
 

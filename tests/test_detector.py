@@ -90,6 +90,12 @@ def test_centerface_checks_only_weak_candidates_in_squares_it_sees_at_one_size()
     assert [(c.shape[:2], scale) for c, scale in (check_crop(frame, r) for r in rects)] == [
         ((CHECK_INPUT, CHECK_INPUT), 2), ((CHECK_INPUT, CHECK_INPUT), CHECK_INPUT / 300)]
     assert shifted([((20.0, 30.0, 10.0, 12.0), 0.5)], 100, 200, 2) == [((110.0, 215.0, 5.0, 6.0), 0.5)]
+    # A face the scan before found, that BlazeFace no longer scores even as a candidate, is checked again.
+    strict = DetectorConfig(face_threshold=0.99, candidate_threshold=0.99)
+    assert not any(_on_face(box) for box, _ in FaceDetector(strict).detect(_frame())[0])
+    before = [((PHOTO[0] + 180.0, PHOTO[1] + 70.0, 90.0, 110.0), 0.9)]
+    again = FaceDetector(strict).detect(_frame(), before)
+    assert again[2] == 1 and any(_on_face(box) for box, _ in again[0])
     # With no band between the candidate and the face threshold, CenterFace checks nothing.
     assert FaceDetector(DetectorConfig(candidate_threshold=0.5)).detect(_frame())[2] == 0
 
@@ -107,9 +113,12 @@ def test_bad_detector_settings_are_refused(kwargs, message):
         DetectorConfig(**kwargs)
 
 
-def _fake_infer(calls):
-    def infer(rgb):
+def _fake_infer(calls, befores=None):
+    def infer(item):
+        rgb, before = item
         calls.append(int(rgb[0, 0, 0]))
+        if befores is not None:
+            befores.append(before)
         return [((10.0, 10.0, 20.0, 20.0), 0.9)], [((5.0, 5.0, 40.0, 40.0), 0.5), ((100.0, 5.0, 40.0, 40.0), 0.5)], 1
     return infer
 
@@ -118,9 +127,11 @@ def test_one_frame_in_every_is_scanned_counted_from_the_input_not_the_segment():
     config = DetectorConfig(every=3)
     # A segment starting at frame 7 of its input: frames 9 and 12 are the scanned ones, as in any other split.
     frames = [(i, np.full((64, 64, 3), i, np.uint8) if config.scanned(i) else None) for i in range(7, 14)]
-    calls, counts = [], ScanCounts()
-    found = list(scan(frames, _fake_infer(calls), config, counts))
+    calls, befores, counts = [], [], ScanCounts()
+    found = list(scan(frames, _fake_infer(calls, befores), config, counts))
     assert calls == [9, 12]
+    # Each scan is told the faces the scan before it found, for CenterFace to check again.
+    assert befores == [[], [((10.0, 10.0, 20.0, 20.0), 0.9)]]
     assert sorted({d.frame for d in found}) == [9, 12]
     # Per scanned frame: the face, and the head with no face in it; the head holding the face is not added.
     assert [d.box for d in found if d.frame == 9] == [(10.0, 10.0, 20.0, 20.0), (100.0, 5.0, 40.0, 40.0)]

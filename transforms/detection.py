@@ -110,8 +110,9 @@ def check_rects(candidates: Found, width: int, height: int) -> list[tuple[int, i
     return rects
 
 
-Scan = np.ndarray
-"""Detector input: an RGB frame."""
+Scan = tuple[np.ndarray, Found]
+"""Detector input: an RGB frame, and the faces found on the scanned frame before it (CenterFace checks again where
+one of them is not found now: a face does not vanish between two scans, its score drops)."""
 Cues = tuple[Found, Found, int]
 """Detector output: faces (BlazeFace's, and CenterFace's in the squares of BlazeFace's weak candidates) and the pose
 detector's heads, in the frame's pixels, and how many squares CenterFace checked."""
@@ -127,8 +128,9 @@ class FaceDetector:
         self._heads = PoseHeads(config.threads)
         self._centerface = CenterFace(config.threads) if config.centerface_threshold else None
 
-    def detect(self, rgb: np.ndarray) -> Cues:
-        """Faces and heads in the frame, in its pixels, and the number of squares CenterFace checked."""
+    def detect(self, rgb: np.ndarray, before: Found = ()) -> Cues:
+        """Faces and heads in the frame, in its pixels, and the number of squares CenterFace checked: around
+        BlazeFace's weak candidates and the faces ``before`` that are not found again."""
         config = self._config
         height, width = rgb.shape[:2]
         faces: Found = []
@@ -143,7 +145,7 @@ class FaceDetector:
                 heads += shifted(self._heads.detect(crop, config.head_threshold), x, y)
             if self._centerface is None:
                 return faces, heads, 0
-            rects = check_rects([c for c in weak if not any(contains_centre(f, c[0]) for f, _ in faces)],
+            rects = check_rects([c for c in [*weak, *before] if not any(contains_centre(f, c[0]) for f, _ in faces)],
                                 width, height)
             for x, y, w, h in rects:
                 crop, scale = check_crop(rgb, (x, y, w, h))
@@ -178,10 +180,10 @@ class FaceModelHandler(ModelHandler[Scan, PredictionResult, FaceDetector]):
     def run_inference(self, batch: Sequence[Scan], model: FaceDetector,
                       inference_args: dict[str, Any] | None = None) -> Iterable[PredictionResult]:
         # The frame is not echoed back in the result: results stay small and frames never leave the worker.
-        return [PredictionResult(frame.shape, model.detect(frame)) for frame in batch]
+        return [PredictionResult(frame.shape, model.detect(frame, before)) for frame, before in batch]
 
     def get_num_bytes(self, batch: Sequence[Scan]) -> int:
-        return sum(frame.nbytes for frame in batch)
+        return sum(frame.nbytes for frame, _ in batch)
 
     def share_model_across_processes(self) -> bool:
         return False
@@ -202,11 +204,13 @@ def scan(frames: Iterable[tuple[int, np.ndarray | None]], infer, config: Detecto
 
     ``infer`` runs the detector on a Scan and returns its Cues; a head with no face found in it is a face.
     """
+    before: Found = []
     for index, rgb in frames:
         counts.frames += 1
         if not config.scanned(index):
             continue
-        found, heads, checked = infer(rgb)
+        found, heads, checked = infer((rgb, before))
+        before = found
         faces = merge_overlapping(found + without_faces(heads, found), config.merge_iou)
         counts.scanned += 1
         counts.checked += checked
