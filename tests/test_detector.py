@@ -146,3 +146,24 @@ def test_large_frames_give_the_pose_detector_tiles_of_the_size_it_was_measured_a
     for x, y, w, h in rects:
         covered[y:y + h, x:x + w] = True
     assert covered.all()
+
+
+class _Scored:
+    """Stands in for BlazeFace: one box on the astronaut's face, at a given score."""
+
+    def __init__(self, score: float):
+        self.score = score
+
+    def detect(self, rgb, threshold):
+        return [((270.0, 110.0, 110.0, 120.0), self.score)]
+
+
+def test_an_unsure_blazeface_face_is_checked_by_centerface_and_a_sure_one_is_not():
+    x, y, _, _ = PHOTO
+    frame = _frame()[y - 50:y + 382, x - 100:x + 668]  # 768x432: BlazeFace sees it whole
+    detector = FaceDetector(DetectorConfig())
+    detector._faces = _Scored(0.6)
+    faces, _, checked = detector.detect(frame)
+    assert checked == 1 and len(faces) >= 2  # BlazeFace's box and CenterFace's, merged downstream
+    detector._faces = _Scored(0.9)
+    assert detector.detect(frame)[2] == 0
