@@ -12,7 +12,7 @@ from schemas import tables
 from transforms.keystore import default_uri
 from transforms.ledger_store import append_entries
 from transforms.sinks import read_table, table_uri, write_table
-from transforms.validation import load_suite
+from transforms.validation import gx_run, load_suite
 
 
 def _columns_named(expectation: dict) -> set[str]:
@@ -149,3 +149,11 @@ def test_a_ledger_cut_off_at_its_end_fails_every_run_against_the_key_store_given
                               "is seq 2 ") and problem.endswith("in 00000002-ret-2.jsonl): entry 2 was removed")
     assert cli.main(["validate", output, "--run", run_id, "--keystore", keystore]) == cli.EXIT_INVALID
     assert "FAILED ledger.*: ledger_chain_intact" in capsys.readouterr().out
+
+
+# dateutil reads "7903ad" as a year AD and "7449" as a UTC offset of 74 hours: GX could not store these runs' results.
+@pytest.mark.parametrize("run_id", ["20261207T185811Z-7903ad", "20261207T185811Z-7449", "20261207T185811Z-a4493c"])
+def test_any_run_id_names_a_gx_run_whose_results_can_be_stored(run_id):
+    run = gx_run(run_id)
+    name, _ = run.to_tuple()
+    assert name == run_id

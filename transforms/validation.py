@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import datetime as dt
 import json
 import logging
 import os
@@ -18,6 +19,7 @@ from transforms.logic.retention import default_policy
 from transforms.sinks import read_table
 
 if TYPE_CHECKING:
+    from great_expectations.core.run_identifier import RunIdentifier
     from great_expectations.data_context import FileDataContext
 
 # No run-time network: Great Expectations must not try to send usage analytics.
@@ -87,7 +89,6 @@ def validate_run(context: FileDataContext, output: str, run_id: str) -> list[Out
     """Every expectation of every validated table, evaluated on this run's rows; GX keeps the results for its
     Data Docs under the run's id."""
     import great_expectations as gx
-    from great_expectations.core.run_identifier import RunIdentifier
 
     source = context.data_sources.add_or_update_pandas("veil")
     outcomes = []
@@ -97,7 +98,7 @@ def validate_run(context: FileDataContext, output: str, run_id: str) -> list[Out
         definition = context.validation_definitions.add_or_update(
             gx.ValidationDefinition(name=f"veil.{name}", data=batch, suite=suite))
         result = definition.run(batch_parameters={"dataframe": frame}, result_format={"result_format": "COMPLETE"},
-                                run_id=RunIdentifier(run_name=run_id))
+                                run_id=gx_run(run_id))
         for check in result.results:
             config = check.expectation_config
             indices = check.result.get("unexpected_index_list") or []
@@ -108,6 +109,15 @@ def validate_run(context: FileDataContext, output: str, run_id: str) -> list[Out
                                     bool(config.meta.get("critical")), str(config.meta.get("article", "")),
                                     str(config.meta.get("why", "")), bool(check.success), keys))
     return outcomes
+
+
+def gx_run(run_id: str) -> RunIdentifier:
+    """GX's name for this validation of the run: the run's id, validated now."""
+    from great_expectations.core import run_identifier
+
+    # Without a time GX parses the name with dateutil, which reads some run ids' random suffixes as a UTC offset or an
+    # era (20261207T185811Z-7903ad: about 1 in 1,500), and then fails to store the results.
+    return run_identifier.RunIdentifier(run_name=run_id, run_time=dt.datetime.now(dt.UTC))
 
 
 def _row_key(frame: pd.DataFrame, table: str, index: int) -> str:
