@@ -94,7 +94,7 @@ def measure(path: Path, frames: int, thread_counts: list[int]) -> dict:
         seconds, found, counts = model_stages(rgbs, threads, config)
         row["by_threads"][str(threads)] = seconds
         row["scanned"], row["checked"] = counts.scanned, counts.checked
-    tracker = TrackerConfig().covering(config.every)
+    tracker = TrackerConfig().covering(config.head_stride)
     track_s, regions = timed(lambda: _regions(found, tracker, len(decoded)))
     row["seconds"]["track"] = track_s
     fmt = pixel_format(width, height)

@@ -145,12 +145,13 @@ def done_inputs(output: str, force: bool) -> frozenset:
 def detector_config(opts: AnonymizeOptions, threads: int = 1) -> DetectorConfig:
     return DetectorConfig(every=opts.detect_every, face_threshold=opts.face_threshold,
                           candidate_threshold=opts.candidate_threshold, head_threshold=opts.head_threshold,
+                          head_every=opts.head_every,
                           centerface_threshold=opts.centerface_threshold, threads=threads)
 
 
 def tracker_config(opts: AnonymizeOptions) -> TrackerConfig:
-    """The tracker, its cover reaching over the frames between two scanned ones."""
-    return TrackerConfig().covering(opts.detect_every)
+    """The tracker, its cover reaching over the frames between two looks for heads (the sparser scan)."""
+    return TrackerConfig().covering(detector_config(opts).head_stride)
 
 
 def new_run_id() -> str:

@@ -33,6 +33,9 @@ class AnonymizeOptions(PipelineOptions):
         parser.add_argument("--head_threshold", "--head-threshold", type=float, default=0.3,
                             help="people the pose detector finds scoring at least this have their head redacted "
                                  "where no face was found in it: turned away, looking down (default 0.3)")
+        parser.add_argument("--head_every", "--head-every", type=int, default=2,
+                            help="look for heads (the pose detector) on one scanned frame in this many (default 2: "
+                                 "one frame in 4 at --detect-every 2; 1 on every scanned frame)")
         parser.add_argument("--candidate_threshold", "--candidate-threshold", type=float, default=0.2,
                             help="BlazeFace detections scoring at least this, but under --face-threshold, are "
                                  "checked by CenterFace (default 0.2)")

@@ -108,7 +108,7 @@ class _ScriptedHandler(ModelHandler):
     def run_inference(self, batch, model, inference_args=None):
         face = [((5.0, 6.0, 7.0, 8.0), 0.8)]
         return [PredictionResult(frame.shape, (face if round(frame.mean() / 6) % 3 == 0 else [], [], 0))
-                for frame, _ in batch]
+                for frame, *_ in batch]
 
 
 @pytest.mark.parametrize("every", [1, 2])

@@ -51,6 +51,9 @@ def test_blazeface_the_pose_heads_and_centerface_each_find_the_face():
     assert any(_on_face(box) for box, _ in detector._centerface.detect(frame, config.centerface_threshold))
     faces, heads, _ = detector.detect(frame)
     assert any(_on_face(box) for box, _ in faces) and any(_on_face(box) for box, _ in heads)
+    # On a frame where heads are not looked for, the face is still found, and no head is.
+    faces, heads, _ = detector.detect(frame, with_heads=False)
+    assert any(_on_face(box) for box, _ in faces) and heads == []
 
 
 def _scores(config: DetectorConfig, frame: np.ndarray) -> list[float]:
@@ -102,6 +105,7 @@ def test_centerface_checks_only_weak_candidates_in_squares_it_sees_at_one_size()
 
 @pytest.mark.parametrize("kwargs, message", [
     ({"every": 0}, "every must be >= 1"),
+    ({"head_every": 0}, "head_every must be >= 1"),
     ({"face_threshold": 0}, "face_threshold must be in"),
     ({"head_threshold": 1}, "head_threshold must be in"),
     ({"centerface_threshold": -0.1}, "centerface_threshold must be in"),
@@ -115,26 +119,29 @@ def test_bad_detector_settings_are_refused(kwargs, message):
 
 def _fake_infer(calls, befores=None):
     def infer(item):
-        rgb, before = item
-        calls.append(int(rgb[0, 0, 0]))
+        rgb, before, with_heads = item
+        calls.append((int(rgb[0, 0, 0]), with_heads))
         if befores is not None:
             befores.append(before)
-        return [((10.0, 10.0, 20.0, 20.0), 0.9)], [((5.0, 5.0, 40.0, 40.0), 0.5), ((100.0, 5.0, 40.0, 40.0), 0.5)], 1
+        heads = [((5.0, 5.0, 40.0, 40.0), 0.5), ((100.0, 5.0, 40.0, 40.0), 0.5)] if with_heads else []
+        return [((10.0, 10.0, 20.0, 20.0), 0.9)], heads, 1
     return infer
 
 
 def test_one_frame_in_every_is_scanned_counted_from_the_input_not_the_segment():
-    config = DetectorConfig(every=3)
-    # A segment starting at frame 7 of its input: frames 9 and 12 are the scanned ones, as in any other split.
+    config = DetectorConfig(every=3, head_every=2)
+    # A segment starting at frame 7 of its input: frames 9 and 12 are the scanned ones, as in any other split, and
+    # heads are looked for on 12 only.
     frames = [(i, np.full((64, 64, 3), i, np.uint8) if config.scanned(i) else None) for i in range(7, 14)]
     calls, befores, counts = [], [], ScanCounts()
     found = list(scan(frames, _fake_infer(calls, befores), config, counts))
-    assert calls == [9, 12]
+    assert calls == [(9, False), (12, True)]
     # Each scan is told the faces the scan before it found, for CenterFace to check again.
     assert befores == [[], [((10.0, 10.0, 20.0, 20.0), 0.9)]]
     assert sorted({d.frame for d in found}) == [9, 12]
     # Per scanned frame: the face, and the head with no face in it; the head holding the face is not added.
-    assert [d.box for d in found if d.frame == 9] == [(10.0, 10.0, 20.0, 20.0), (100.0, 5.0, 40.0, 40.0)]
+    assert [d.box for d in found if d.frame == 9] == [(10.0, 10.0, 20.0, 20.0)]
+    assert [d.box for d in found if d.frame == 12] == [(10.0, 10.0, 20.0, 20.0), (100.0, 5.0, 40.0, 40.0)]
     assert (counts.frames, counts.scanned, counts.checked) == (7, 2, 2)
 
 

@@ -10,14 +10,14 @@ from tests.conftest import run_job
 
 def test_options_reach_the_detector_encoder_and_settings_hash():
     opts, _ = anonymize.parse(["in", "out", "--detect-every", "3", "--face-threshold", "0.4", "--head-threshold",
-                               "0.5", "--candidate-threshold", "0.25", "--centerface-threshold", "0", "--crf", "30",
-                               "--preset", "ultrafast"])
+                               "0.5", "--head-every", "3", "--candidate-threshold", "0.25", "--centerface-threshold",
+                               "0", "--crf", "30", "--preset", "ultrafast"])
     detector = anonymize.detector_config(opts)
     assert (detector.every, detector.face_threshold, detector.head_threshold) == (3, 0.4, 0.5)
-    assert (detector.candidate_threshold, detector.centerface_threshold) == (0.25, 0)
-    # The tracker covers the two frames between scanned ones, before a face's first scan and after its last.
+    assert (detector.head_every, detector.candidate_threshold, detector.centerface_threshold) == (3, 0.25, 0)
+    # The tracker covers the eight frames between two looks for heads, before a head's first and after its last.
     tracker = anonymize.tracker_config(opts)
-    assert tracker.lead >= 2 and tracker.hold >= 2 and tracker.max_gap >= 3
+    assert tracker.lead >= 8 and tracker.hold >= 8 and tracker.max_gap >= 9
     defaults, _ = anonymize.parse(["in", "out"])
     assert anonymize.settings_hash(opts, "r") != anonymize.settings_hash(defaults, "r")
     assert anonymize.settings_hash(defaults, "r") != anonymize.settings_hash(defaults, "other registries")
@@ -27,6 +27,7 @@ def test_options_reach_the_detector_encoder_and_settings_hash():
     (["--crf", "60"], "crf must be in 0..51"),
     (["--preset", "warp"], "unknown x264 preset"),
     (["--detect-every", "0"], "every must be >= 1"),
+    (["--head-every", "0"], "head_every must be >= 1"),
     (["--face-threshold", "1.5"], "face_threshold must be in"),
     (["--centerface-threshold", "1"], "centerface_threshold must be in"),
     (["--candidate-threshold", "0.7"], "candidate_threshold must be in"),

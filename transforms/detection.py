@@ -11,8 +11,9 @@ per-stage costs of bench/stages.py:
   CenterFace on the tiles that changed, which it replaces;
 - MediaPipe's pose detector finds people whose face no face detector sees (turned away, looking up or down); their
   head, placed from its keypoints, is redacted where no face was found in it;
-- frames are scanned one in ``every``: tracks cover the frames between and before and after, as every detection
-  is known before any frame is redacted.
+- frames are scanned one in ``every``, and the pose detector, the costliest model per frame, runs on one scanned
+  frame in ``head_every``: tracks cover the frames between and before and after, as every detection is known before any
+  frame is redacted.
 """
 from __future__ import annotations
 
@@ -66,6 +67,8 @@ class DetectorConfig:
         CenterFace (0.2 chosen on the tune clips, bench/candidates.md: at 0.1 2.5 times as many squares and no face
         more found; at 0.3 seven faces at half size missed).
     head_threshold: people the pose detector finds scoring at least this have their head redacted as a face.
+    head_every: the pose detector runs on one scanned frame in ``head_every`` (2 chosen on the tune clips: it costs
+        more than BlazeFace per frame, and a person is a larger, slower target than a face).
     centerface_threshold: CenterFace detections in a candidate's square scoring at least this count as faces
         (0 turns CenterFace off: candidates are then dropped, and faces BlazeFace scores low leak).
     threads: threads each model may use in a worker (the machine's cores shared among its worker processes).
@@ -75,6 +78,7 @@ class DetectorConfig:
     face_threshold: float = 0.5
     candidate_threshold: float = 0.2
     head_threshold: float = 0.3
+    head_every: int = 2
     centerface_threshold: float = 0.2
     merge_iou: float = 0.3
     threads: int = 1
@@ -82,6 +86,9 @@ class DetectorConfig:
     def __post_init__(self) -> None:
         if self.every < 1:
             raise ValueError(f"every must be >= 1 (scan one frame in every), got {self.every}")
+        if self.head_every < 1:
+            raise ValueError(f"head_every must be >= 1 (look for heads on one scanned frame in head_every), got "
+                             f"{self.head_every}")
         for name in ("face_threshold", "head_threshold"):
             if not 0 < getattr(self, name) < 1:
                 raise ValueError(f"{name} must be in (0, 1), got {getattr(self, name)}")
@@ -95,6 +102,15 @@ class DetectorConfig:
     def scanned(self, index: int) -> bool:
         """Whether frame ``index`` of an input is scanned: the same frames whatever the segments."""
         return index % self.every == 0
+
+    @property
+    def head_stride(self) -> int:
+        """Frames from one look for heads to the next."""
+        return self.every * self.head_every
+
+    def heads_scanned(self, index: int) -> bool:
+        """Whether the pose detector looks for heads on frame ``index`` of an input (a scanned frame)."""
+        return index % self.head_stride == 0
 
 
 def cue_rects(width: int, height: int) -> list[tuple[int, int, int, int]]:
@@ -114,9 +130,10 @@ def check_rects(candidates: Found, width: int, height: int) -> list[tuple[int, i
     return rects
 
 
-Scan = tuple[np.ndarray, Found]
-"""Detector input: an RGB frame, and the faces found on the scanned frame before it (CenterFace checks again where
-one of them is not found now: a face does not vanish between two scans, its score drops)."""
+Scan = tuple[np.ndarray, Found, bool]
+"""Detector input: an RGB frame, the faces found on the scanned frame before it (CenterFace checks again where
+one of them is not found now: a face does not vanish between two scans, its score drops), and whether to look for
+heads too."""
 Cues = tuple[Found, Found, int]
 """Detector output: faces (BlazeFace's, and CenterFace's in the squares of BlazeFace's weak candidates) and the pose
 detector's heads, in the frame's pixels, and how many squares CenterFace checked."""
@@ -132,9 +149,10 @@ class FaceDetector:
         self._heads = PoseHeads(config.threads)
         self._centerface = CenterFace(config.threads) if config.centerface_threshold else None
 
-    def detect(self, rgb: np.ndarray, before: Found = ()) -> Cues:
-        """Faces and heads in the frame, in its pixels, and the number of squares CenterFace checked: around
-        BlazeFace's weak candidates and unsure faces, and the faces ``before`` that are not found again."""
+    def detect(self, rgb: np.ndarray, before: Found = (), with_heads: bool = True) -> Cues:
+        """Faces and heads (none unless ``with_heads``) in the frame, in its pixels, and the number of squares
+        CenterFace checked: around BlazeFace's weak candidates and unsure faces, and the faces ``before`` that are not
+        found again."""
         config = self._config
         height, width = rgb.shape[:2]
         faces: Found = []
@@ -146,7 +164,8 @@ class FaceDetector:
                 found = shifted(self._faces.detect(crop, config.candidate_threshold), x, y)
                 faces += [f for f in found if f[1] >= config.face_threshold]
                 weak += [f for f in found if f[1] < config.face_threshold]
-                heads += shifted(self._heads.detect(crop, config.head_threshold), x, y)
+                if with_heads:
+                    heads += shifted(self._heads.detect(crop, config.head_threshold), x, y)
             if self._centerface is None:
                 return faces, heads, 0
             unseen = [c for c in [*weak, *before] if not any(contains_centre(f, c[0]) for f, _ in faces)]
@@ -184,10 +203,10 @@ class FaceModelHandler(ModelHandler[Scan, PredictionResult, FaceDetector]):
     def run_inference(self, batch: Sequence[Scan], model: FaceDetector,
                       inference_args: dict[str, Any] | None = None) -> Iterable[PredictionResult]:
         # The frame is not echoed back in the result: results stay small and frames never leave the worker.
-        return [PredictionResult(frame.shape, model.detect(frame, before)) for frame, before in batch]
+        return [PredictionResult(scan[0].shape, model.detect(*scan)) for scan in batch]
 
     def get_num_bytes(self, batch: Sequence[Scan]) -> int:
-        return sum(frame.nbytes for frame, _ in batch)
+        return sum(scan[0].nbytes for scan in batch)
 
     def share_model_across_processes(self) -> bool:
         return False
@@ -213,7 +232,7 @@ def scan(frames: Iterable[tuple[int, np.ndarray | None]], infer, config: Detecto
         counts.frames += 1
         if not config.scanned(index):
             continue
-        found, heads, checked = infer((rgb, before))
+        found, heads, checked = infer((rgb, before, config.heads_scanned(index)))
         before = found
         faces = merge_overlapping(found + without_faces(heads, found), config.merge_iou)
         counts.scanned += 1
