@@ -38,7 +38,7 @@ from transforms.logic.ledger import from_lines, subject_token
 from transforms.logic.registry import RegistryError, parse_registry
 from transforms.logic.retention import Plan, default_policy, due_soon, plan
 from transforms.logic.workdays import default_calendar
-from transforms.retention import ApplyRetention
+from transforms.retention import ApplyRetention, Fault, no_fault
 from transforms.sinks import read_table, table_uri, write_table
 
 DRY_RUN = ("--dry-run", "--dry_run")
@@ -192,9 +192,9 @@ def _enforce(output: str, keystore: str, run_id: str, events: list, holds: list,
     return rows
 
 
-def run(argv: Sequence[str] | None = None) -> tuple[str, str, list[dict], str]:
+def run(argv: Sequence[str] | None = None, fault: Fault = no_fault) -> tuple[str, str, list[dict], str]:
     """Plan and (unless --dry-run or --plan) apply retention; returns output, run id, the plan rows and the key store
-    (beside which the ledger's head is anchored)."""
+    (beside which the ledger's head is anchored). ``fault`` is told each step done (tests stop a run there)."""
     opts, shared, options, dry_run = parse(sys.argv[1:] if argv is None else argv)
     output, keystore = shared.output, keystore_uri(shared)
     run_id = shared.run_id or new_run_id()
@@ -202,7 +202,7 @@ def run(argv: Sequence[str] | None = None) -> tuple[str, str, list[dict], str]:
 
     def in_a_job(actions, output, run_id, keystore):
         with beam.Pipeline(options=options) as pipeline:
-            _ = pipeline | "Apply Retention" >> ApplyRetention(actions, output, run_id, keystore)
+            _ = pipeline | "Apply Retention" >> ApplyRetention(actions, output, run_id, keystore, fault)
 
     rows = enforce(output, keystore, run_id, rows_of("events", opts.events), rows_of("holds", opts.holds), as_of,
                    opts.calendar, None if dry_run or opts.plan else in_a_job)

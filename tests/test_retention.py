@@ -19,7 +19,7 @@ from transforms.keystore import open_keystore
 from transforms.ledger_store import read_ledger
 from transforms.logic.identity import parse_time
 from transforms.logic.ledger import EMPTY, Head, from_lines
-from transforms.retention import CRASH_AT_STEP, InjectedCrash, step_name
+from transforms.retention import step_name
 from transforms.sinks import read_table, table_uri, write_table
 
 ACCOUNT, SESSION, CONSENT = "acct-0042", "s-1001", "c-0042"
@@ -76,8 +76,23 @@ def _catalog(kind):
     return [r for r in read_table("out", "catalog").to_pylist() if r["kind"] == kind.value]
 
 
-def _retention(*args):
-    return retention.run(["out", *args])[2]
+def _retention(*args, fault=retention.no_fault):
+    return retention.run(["out", *args], fault)[2]
+
+
+class InjectedCrash(RuntimeError):
+    """The failure a run is made to stop with."""
+
+
+class CrashAt:
+    """A retention run's fault hook that stops the run once ``step`` is done, before it is recorded."""
+
+    def __init__(self, step: str):
+        self.step = step
+
+    def __call__(self, step: str) -> None:
+        if step == self.step:
+            raise InjectedCrash(f"crash injected at step {step}")
 
 
 def test_cancellation_removes_every_trace_of_the_account_and_the_ledger_proves_it(root):
@@ -211,11 +226,9 @@ def test_a_run_killed_at_any_step_is_completed_by_the_next_one(pristine, monkeyp
     assert len(steps) == 6
     for step in steps:
         crashed = restore(pristine, monkeypatch)
-        monkeypatch.setenv(CRASH_AT_STEP, step)
         with pytest.raises(Exception, match="crash injected") as failure:
-            _retention(*args)
+            _retention(*args, fault=CrashAt(step))
         assert isinstance(failure.value, InjectedCrash) or "InjectedCrash" in repr(failure.value)
-        monkeypatch.delenv(CRASH_AT_STEP)
         _retention(*args)
         state = _state(crashed)
         for part, value in expected.items():

@@ -7,9 +7,8 @@ leaves steps done but unrecorded, which the next run plans again, finds done, an
 from __future__ import annotations
 
 import datetime as dt
-import os
 from collections import defaultdict
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
@@ -24,18 +23,13 @@ from transforms.logic.parquet import table_from_bytes
 from transforms.logic.retention import Action, is_absolute, table_of
 from transforms.sinks import write_table
 
-CRASH_AT_STEP = "VEIL_TEST_CRASH_AT_STEP"
-"""Test hook: the environment variable naming the step at which a run is made to fail, to test recovery."""
+Fault = Callable[[str], None]
+"""Called with each step's name (``<artifact_id>:<action>``, ``keys`` or ``ledger``) once the step is done and before
+it is recorded: where a run killed half-way stops. Tests raise from it to show that the next run completes the work."""
 
 
-class InjectedCrash(RuntimeError):
-    """The failure the crash test hook raises."""
-
-
-def crash_point(step: str) -> None:
-    """Fail here when the test hook names this step (``<artifact_id>:<action>``, ``keys`` or ``ledger``)."""
-    if os.environ.get(CRASH_AT_STEP) == step:
-        raise InjectedCrash(f"crash injected at step {step}")
+def no_fault(step: str) -> None:
+    """A run that is not made to fail."""
 
 
 def step_name(action: Action) -> str:
@@ -77,7 +71,7 @@ DELETED = beam.metrics.Metrics.counter("veil", "artifacts_deleted")
 ANONYMIZED = beam.metrics.Metrics.counter("veil", "rows_anonymized")
 
 
-def execute(actions: list[Action], run_id: str, secret: bytes) -> Iterator[dict]:
+def execute(actions: list[Action], run_id: str, secret: bytes, fault: Fault = no_fault) -> Iterator[dict]:
     """Do the due file actions on one artifact (delete it, or tokenize its partition once for every account);
     yields their ledger entries."""
     actions = sorted(actions, key=lambda a: (a.action.value, a.event_id or ""))
@@ -91,22 +85,23 @@ def execute(actions: list[Action], run_id: str, secret: bytes) -> Iterator[dict]
         if storage.exists(uri):
             raise OSError(f"{uri} is still there after its deletion: not recorded as deleted")
         DELETED.inc()
-        crash_point(step_name(deletions[0]))
+        fault(step_name(deletions[0]))
         for action in deletions:
             yield ledger_entry(action, run_id, detail, secret)
     rewrites = [a for a in actions if a.action is LedgerAction.ANONYMIZE_ROWS]
     if rewrites:
         changed = anonymize_partition(rewrites[0].uri, {a.account_id for a in rewrites}, secret)
         ANONYMIZED.inc(changed)
-        crash_point(step_name(rewrites[0]))
+        fault(step_name(rewrites[0]))
         for action in rewrites:
             yield ledger_entry(action, run_id, f"{changed} row(s) of the partition tokenized", secret)
 
 
 class _ExecuteFn(beam.DoFn):
-    def __init__(self, run_id: str, keystore: str):
+    def __init__(self, run_id: str, keystore: str, fault: Fault):
         self._run_id = run_id
         self._keystore = keystore
+        self._fault = fault
         self._secret: bytes | None = None
 
     def setup(self) -> None:
@@ -114,10 +109,10 @@ class _ExecuteFn(beam.DoFn):
 
     def process(self, keyed):
         _, actions = keyed
-        yield from execute(list(actions), self._run_id, self._secret)
+        yield from execute(list(actions), self._run_id, self._secret, self._fault)
 
 
-def destroy_keys(actions: list[Action], run_id: str, keystore_uri: str, _after) -> list[dict]:
+def destroy_keys(actions: list[Action], run_id: str, keystore_uri: str, _after, fault: Fault = no_fault) -> list[dict]:
     """Destroy the data keys of cancelled accounts (one process: the key store has a single writer)."""
     keystore = open_keystore(keystore_uri)
     secret = subject_secret(keystore)
@@ -128,13 +123,13 @@ def destroy_keys(actions: list[Action], run_id: str, keystore_uri: str, _after) 
             raise OSError(f"the key store {keystore_uri} still holds a key of a cancelled account: not recorded")
         detail = f"{len(destroyed)} key(s) destroyed" if destroyed else "no key left"
         entries.append(ledger_entry(action, run_id, detail, secret))
-    crash_point("keys")
+    fault("keys")
     return entries
 
 
-def record(entries: list[dict], output: str, run_id: str, keystore: str) -> int:
+def record(entries: list[dict], output: str, run_id: str, keystore: str, fault: Fault = no_fault) -> int:
     """Append the run's finished actions to the ledger in one file and anchor its head beside the key store."""
-    crash_point("ledger")
+    fault("ledger")
     return len(append_entries(output, run_id, entries, keystore))
 
 
@@ -142,27 +137,27 @@ class ApplyRetention(beam.PTransform):
     """Do every due action (grouped per artifact, so a partition is rewritten once), then destroy keys, then append
     the ledger; emits the number of ledger entries written."""
 
-    def __init__(self, actions: list[Action], output: str, run_id: str, keystore: str):
+    def __init__(self, actions: list[Action], output: str, run_id: str, keystore: str, fault: Fault = no_fault):
         super().__init__()
         self._actions = actions
-        self._args = output, run_id, keystore
+        self._args = output, run_id, keystore, fault
 
     def expand(self, pipeline):
-        output, run_id, keystore = self._args
+        output, run_id, keystore, fault = self._args
         on_files = [a for a in self._actions if a.action is not LedgerAction.DESTROY_KEY]
         on_keys = [a for a in self._actions if a.action is LedgerAction.DESTROY_KEY]
         done = (pipeline
                 | "Due Actions" >> beam.Create(on_files)
                 | "Key By Artifact" >> beam.Map(lambda a: (a.artifact_id, a))
                 | "Gather Per Artifact" >> beam.GroupByKey()
-                | "Execute" >> beam.ParDo(_ExecuteFn(run_id, keystore)))
+                | "Execute" >> beam.ParDo(_ExecuteFn(run_id, keystore, fault)))
         keys = (pipeline
                 | "Key Actions" >> beam.Create([on_keys])
-                | "Destroy Keys" >> beam.FlatMap(destroy_keys, run_id, keystore, beam.pvalue.AsList(done)))
+                | "Destroy Keys" >> beam.FlatMap(destroy_keys, run_id, keystore, beam.pvalue.AsList(done), fault))
         return ((done, keys)
                 | "All Done" >> beam.Flatten()
                 | "Gather Entries" >> beam.combiners.ToList()
-                | "Append Ledger" >> beam.Map(record, output, run_id, keystore))
+                | "Append Ledger" >> beam.Map(record, output, run_id, keystore, fault))
 
 
 def apply_in_process(actions: list[Action], output: str, run_id: str, keystore: str) -> int:
