@@ -28,6 +28,7 @@ reported, not errors; a failing command exits non-zero.
 Writes bench/results.md, bench/results.json and bench/throughput-vs-workers.png (--results NAME: NAME.md,
 NAME.json, NAME.png, so that a run of one part does not overwrite the full table).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -77,11 +78,12 @@ def parse_args(argv: list[str]) -> tuple[argparse.Namespace, list[str]]:
     """Bench options; everything after `--` (and any option the bench does not know) goes to veil."""
     if "--" in argv:
         cut = argv.index("--")
-        own, extra = argv[:cut], argv[cut + 1:]
+        own, extra = argv[:cut], argv[cut + 1 :]
     else:
         own, extra = argv, []
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
-                                     allow_abbrev=False)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter, allow_abbrev=False
+    )
     parser.add_argument("--minutes", type=float, default=10, help="length of the long clip (default 10)")
     parser.add_argument("--clips", type=int, default=200, help="clips in the archive (default 200)")
     parser.add_argument("--clip-seconds", type=int, default=3, help="length of each archive clip (default 3)")
@@ -90,13 +92,24 @@ def parse_args(argv: list[str]) -> tuple[argparse.Namespace, list[str]]:
     parser.add_argument("--runs", type=int, default=1, help="runs of each command (default 1); medians reported")
     parser.add_argument("--only", default=",".join(INPUTS), help=f"inputs to run (default {','.join(INPUTS)})")
     parser.add_argument("--runners", default="direct,dask", help="runners for the long clip (default direct,dask)")
-    parser.add_argument("--results", default="results",
-                        help="name of the result files in bench/ (default results: results.md, results.json and "
-                             "throughput-vs-workers.png)")
-    parser.add_argument("--quiet-wait", type=float, default=300,
-                        help="seconds to wait at most for an idle machine before each run (default 300)")
-    parser.add_argument("--foreign-limit", type=float, default=0.1,
-                        help="foreign CPU load, in cores, above which a run is flagged contaminated (default 0.1)")
+    parser.add_argument(
+        "--results",
+        default="results",
+        help="name of the result files in bench/ (default results: results.md, results.json and "
+        "throughput-vs-workers.png)",
+    )
+    parser.add_argument(
+        "--quiet-wait",
+        type=float,
+        default=300,
+        help="seconds to wait at most for an idle machine before each run (default 300)",
+    )
+    parser.add_argument(
+        "--foreign-limit",
+        type=float,
+        default=0.1,
+        help="foreign CPU load, in cores, above which a run is flagged contaminated (default 0.1)",
+    )
     args, unknown = parser.parse_known_args(own)
     args.workers = sorted({int(n) for n in args.workers.split(",")})
     args.only = [name.strip() for name in args.only.split(",") if name.strip()]
@@ -104,8 +117,9 @@ def parse_args(argv: list[str]) -> tuple[argparse.Namespace, list[str]]:
     if args.runs < 1 or args.minutes <= 0 or args.clips < 1 or args.clip_seconds < 1 or args.fps < 1:
         parser.error("--runs, --minutes, --clips, --clip-seconds and --fps must be positive")
     if min(args.workers) < 1 or set(args.only) - set(INPUTS) or not args.runners or set(args.runners) - set(RUNNERS):
-        parser.error(f"--workers takes positive numbers, --only a subset of {','.join(INPUTS)}, --runners of "
-                     f"{','.join(RUNNERS)}")
+        parser.error(
+            f"--workers takes positive numbers, --only a subset of {','.join(INPUTS)}, --runners of {','.join(RUNNERS)}"
+        )
     if not args.results or "/" in args.results:
         parser.error("--results takes a file name without a folder")
     return args, unknown + extra
@@ -152,7 +166,7 @@ class Scene:
         for _ in range(40):  # furniture, doors, posters
             x0, y0 = rng.integers(0, w - 200), rng.integers(0, h - 200)
             bw, bh = rng.integers(40, 300), rng.integers(40, 300)
-            background[y0:y0 + bh, x0:x0 + bw] = rng.integers(20, 235, 3)
+            background[y0 : y0 + bh, x0 : x0 + bw] = rng.integers(20, 235, 3)
         noise = rng.integers(-6, 7, (h, w, 1))
         self.background = np.clip(background.astype(np.int16) + noise, 0, 255).astype(np.uint8)
         self.movers = [  # x, y, vx, vy, width, height, colour
@@ -168,8 +182,8 @@ class Scene:
         for x, y, vx, vy, bw, bh, colour in self.movers:
             px = int(x + vx * i) % (w - bw)
             py = int(y + vy * i) % (h - bh)
-            img[py:py + bh, px:px + bw] = colour
-            img[py + 10:py + 50, px + bw // 4:px + 3 * bw // 4] = (210, 170, 150)  # a "head"
+            img[py : py + bh, px : px + bw] = colour
+            img[py + 10 : py + 50, px + bw // 4 : px + 3 * bw // 4] = (210, 170, 150)  # a "head"
         return img
 
 
@@ -188,8 +202,11 @@ def write_scene(scene: Scene, path: Path, first: int, frames: int, fps: int) -> 
         stream = out.add_stream("libx264", rate=fps)
         stream.width, stream.height, stream.pix_fmt = w, h, "yuv420p"
         stream.codec_context.gop_size = fps
-        stream.options = {"preset": "veryfast", "crf": "20",
-                          "x264-params": f"keyint={fps}:min-keyint={fps}:scenecut=0:bframes=0"}
+        stream.options = {
+            "preset": "veryfast",
+            "crf": "20",
+            "x264-params": f"keyint={fps}:min-keyint={fps}:scenecut=0:bframes=0",
+        }
         for i in range(first, first + frames):
             frame = av.VideoFrame.from_ndarray(scene.frame(i), format="rgb24")
             frame.pts = i - first
@@ -225,15 +242,30 @@ def describe(path: Path) -> dict:
     with av.open(str(path)) as c:
         s = c.streams.video[0]
         rate = s.average_rate or s.guessed_rate
-        return {"path": str(path), "codec": s.codec_context.name, "width": s.width, "height": s.height,
-                "fps": float(Fraction(rate)) if rate else None, "frames": count_frames(path),
-                "bytes": path.stat().st_size, "files": 1}
+        return {
+            "path": str(path),
+            "codec": s.codec_context.name,
+            "width": s.width,
+            "height": s.height,
+            "fps": float(Fraction(rate)) if rate else None,
+            "frames": count_frames(path),
+            "bytes": path.stat().st_size,
+            "files": 1,
+        }
 
 
 def describe_archive(path: Path, clips: int, frames: int, fps: int) -> dict:
     w, h = GEN_SIZE
-    return {"path": str(path), "codec": "h264", "width": w, "height": h, "fps": float(fps),
-            "frames": clips * frames, "bytes": path.stat().st_size, "files": clips}
+    return {
+        "path": str(path),
+        "codec": "h264",
+        "width": w,
+        "height": h,
+        "fps": float(fps),
+        "frames": clips * frames,
+        "bytes": path.stat().st_size,
+        "files": clips,
+    }
 
 
 # ---------------------------------------------------------------- process tree measurement
@@ -375,12 +407,25 @@ def timed(cmd: list[str], log: Path) -> dict:
     # rusage covers the child and every descendant reaped under it; the sampler also sees processes never reaped.
     cpu = max(usage.ru_utime + usage.ru_stime, sampler.cpu_s)
     foreign = max(0.0, busy - cpu - bench_cpu)
-    return {"cmd": cmd, "returncode": proc.returncode, "wall_s": wall, "cpu_s": cpu, "bench_cpu_s": bench_cpu,
-            "foreign_cpu_s": foreign, "foreign_cores": foreign / wall, "steal_cores": steal / wall,
-            "max_single_rss_bytes": usage.ru_maxrss * 1024, "log": str(log), "leftover_pids": sorted(leftovers),
-            "peak_tree_rss_bytes": sampler.peak_rss, "peak_tree_pss_bytes": sampler.peak_pss,
-            "peak_processes": sampler.peak_procs, "processes_seen": len(sampler.pids),
-            "process_commands": [sampler.pids[p] for p in sorted(sampler.pids)], "samples": sampler.samples}
+    return {
+        "cmd": cmd,
+        "returncode": proc.returncode,
+        "wall_s": wall,
+        "cpu_s": cpu,
+        "bench_cpu_s": bench_cpu,
+        "foreign_cpu_s": foreign,
+        "foreign_cores": foreign / wall,
+        "steal_cores": steal / wall,
+        "max_single_rss_bytes": usage.ru_maxrss * 1024,
+        "log": str(log),
+        "leftover_pids": sorted(leftovers),
+        "peak_tree_rss_bytes": sampler.peak_rss,
+        "peak_tree_pss_bytes": sampler.peak_pss,
+        "peak_processes": sampler.peak_procs,
+        "processes_seen": len(sampler.pids),
+        "process_commands": [sampler.pids[p] for p in sorted(sampler.pids)],
+        "samples": sampler.samples,
+    }
 
 
 def lingering(root: int, grace: float = 5.0) -> dict[int, tuple[int, int]]:
@@ -465,11 +510,19 @@ def machine() -> dict:
 
     import imageio_ffmpeg
 
-    return {"nproc": os.cpu_count(), "cpu_model": model, "mem_total_gb": round(
-        os.sysconf("SC_PHYS_PAGES") * PAGE / 1e9, 1), "python": platform.python_version(),
-        "apache-beam": version("apache-beam"), "mediapipe": version("mediapipe"), "av": version("av"),
-        "dask": version("dask"), "imageio-ffmpeg": version("imageio-ffmpeg"),
-        "ffmpeg": imageio_ffmpeg.get_ffmpeg_version(), "loadavg_at_start": open("/proc/loadavg").read().split()[:3]}
+    return {
+        "nproc": os.cpu_count(),
+        "cpu_model": model,
+        "mem_total_gb": round(os.sysconf("SC_PHYS_PAGES") * PAGE / 1e9, 1),
+        "python": platform.python_version(),
+        "apache-beam": version("apache-beam"),
+        "mediapipe": version("mediapipe"),
+        "av": version("av"),
+        "dask": version("dask"),
+        "imageio-ffmpeg": version("imageio-ffmpeg"),
+        "ffmpeg": imageio_ffmpeg.get_ffmpeg_version(),
+        "loadavg_at_start": open("/proc/loadavg").read().split()[:3],
+    }
 
 
 def gb(n: float) -> str:
@@ -505,35 +558,68 @@ def summarize(res: dict, args: argparse.Namespace) -> dict:
 
     def target(what: str, value: float | None, wanted: str, met: bool | None, cases_used: list[str]) -> None:
         contaminated = any(dirty.get(c, False) for c in cases_used)
-        targets.append({"target": what, "value": value, "wanted": wanted, "met": met,
-                        "contaminated": contaminated, "cases": cases_used})
+        targets.append(
+            {
+                "target": what,
+                "value": value,
+                "wanted": wanted,
+                "met": met,
+                "contaminated": contaminated,
+                "cases": cases_used,
+            }
+        )
 
     lo, hi = min(args.workers), max(args.workers)
     for runner in ("direct", "dask"):
         one, many = key("long", runner, lo), key("long", runner, hi)
         if one in fps and many in fps and hi > lo:
             speedup = fps[many] / fps[one]
-            target(f"long clip, {runner}: {hi} workers / {lo} worker frames/s", speedup, f">= {TARGET_SPEEDUP}",
-                   speedup >= TARGET_SPEEDUP, [one, many])
+            target(
+                f"long clip, {runner}: {hi} workers / {lo} worker frames/s",
+                speedup,
+                f">= {TARGET_SPEEDUP}",
+                speedup >= TARGET_SPEEDUP,
+                [one, many],
+            )
     long_best = key("long", "direct", hi)
     if key("archive", "direct", hi) in fps and long_best in fps:
         share = fps[key("archive", "direct", hi)] / fps[long_best]
-        target(f"archive / long clip frames/s (--direct-workers {hi})", share, f">= {TARGET_ARCHIVE_SHARE}",
-               share >= TARGET_ARCHIVE_SHARE, [key("archive", "direct", hi), long_best])
+        target(
+            f"archive / long clip frames/s (--direct-workers {hi})",
+            share,
+            f">= {TARGET_ARCHIVE_SHARE}",
+            share >= TARGET_ARCHIVE_SHARE,
+            [key("archive", "direct", hi), long_best],
+        )
     if key("short", "direct", hi) in fps and long_best in fps:
         share = fps[long_best] / fps[key("short", "direct", hi)]
-        target(f"long / short clip frames/s (--direct-workers {hi})", share, f">= {TARGET_LENGTH_SHARE}",
-               share >= TARGET_LENGTH_SHARE, [long_best, key("short", "direct", hi)])
+        target(
+            f"long / short clip frames/s (--direct-workers {hi})",
+            share,
+            f">= {TARGET_LENGTH_SHARE}",
+            share >= TARGET_LENGTH_SHARE,
+            [long_best, key("short", "direct", hi)],
+        )
     for case, found in by_case.items():
         if case.endswith("| long") and not case.startswith("plain"):
             peak = max(r["peak_tree_rss_bytes"] for r in found)
-            target(f"peak memory, {case.split(' | ')[0]} on the long clip (process tree RSS)", peak,
-                   f"< {gb(TARGET_PEAK_BYTES)}", peak < TARGET_PEAK_BYTES, [case])
+            target(
+                f"peak memory, {case.split(' | ')[0]} on the long clip (process tree RSS)",
+                peak,
+                f"< {gb(TARGET_PEAK_BYTES)}",
+                peak < TARGET_PEAK_BYTES,
+                [case],
+            )
             # RSS counts the pages of shared libraries once per process; PSS shares them out.
             pss = max((r.get("peak_tree_pss_bytes") or 0) for r in found)
             if pss:
-                target(f"peak memory, {case.split(' | ')[0]} on the long clip (process tree PSS)", pss,
-                       f"< {gb(TARGET_PEAK_BYTES)}", pss < TARGET_PEAK_BYTES, [case])
+                target(
+                    f"peak memory, {case.split(' | ')[0]} on the long clip (process tree PSS)",
+                    pss,
+                    f"< {gb(TARGET_PEAK_BYTES)}",
+                    pss < TARGET_PEAK_BYTES,
+                    [case],
+                )
     plain = {case.split(" | ")[1]: v for case, v in fps.items() if case.startswith("plain")}
     ratios = {}
     for case, value in fps.items():
@@ -546,12 +632,16 @@ def summarize(res: dict, args: argparse.Namespace) -> dict:
 def scale_note(res: dict) -> str:
     a = res["args"]
     full = a["minutes"] >= 10 and a["clips"] >= 200
-    what = (f"long clip {a['minutes']:g} min at {a['fps']} fps, archive of {a['clips']} clips of "
-            f"{a['clip_seconds']} s, workers {','.join(map(str, a['workers']))}, {a['runs']} run(s) each")
+    what = (
+        f"long clip {a['minutes']:g} min at {a['fps']} fps, archive of {a['clips']} clips of "
+        f"{a['clip_seconds']} s, workers {','.join(map(str, a['workers']))}, {a['runs']} run(s) each"
+    )
     if full:
         return f"**Full scale** (issue 7): {what}."
-    return (f"**REDUCED SCALE** — not the issue's 10-minute clip and 200-file archive: {what}. "
-            f"`make bench` (no flags) runs the full scale.")
+    return (
+        f"**REDUCED SCALE** — not the issue's 10-minute clip and 200-file archive: {what}. "
+        f"`make bench` (no flags) runs the full scale."
+    )
 
 
 def steal_note(run: dict) -> str:
@@ -562,28 +652,45 @@ def steal_note(run: dict) -> str:
 def write_markdown(path: Path, res: dict) -> None:
     m, s = res["machine"], res["summary"]
     rows = [
-        "# Veil benchmark", "",
-        f"{res['when']}, `{res['command']}`", "", scale_note(res), "",
-        "| machine | |", "|---|---|",
-        f"| nproc | {m['nproc']} |", f"| CPU | {m['cpu_model']} |", f"| memory | {m['mem_total_gb']} GB |",
-        f"| Python | {m['python']} |", f"| apache-beam | {m['apache-beam']} |", f"| dask | {m['dask']} |",
-        f"| mediapipe | {m['mediapipe']} |", f"| av | {m['av']} |",
+        "# Veil benchmark",
+        "",
+        f"{res['when']}, `{res['command']}`",
+        "",
+        scale_note(res),
+        "",
+        "| machine | |",
+        "|---|---|",
+        f"| nproc | {m['nproc']} |",
+        f"| CPU | {m['cpu_model']} |",
+        f"| memory | {m['mem_total_gb']} GB |",
+        f"| Python | {m['python']} |",
+        f"| apache-beam | {m['apache-beam']} |",
+        f"| dask | {m['dask']} |",
+        f"| mediapipe | {m['mediapipe']} |",
+        f"| av | {m['av']} |",
         f"| imageio-ffmpeg (ffmpeg) | {m['imageio-ffmpeg']} ({m['ffmpeg']}) |",
-        f"| load average at start | {' '.join(m['loadavg_at_start'])} |", "",
-        "| input | file | size | frames | fps | files |", "|---|---|---|---|---|---|",
+        f"| load average at start | {' '.join(m['loadavg_at_start'])} |",
+        "",
+        "| input | file | size | frames | fps | files |",
+        "|---|---|---|---|---|---|",
     ]
     for name, info in res["inputs"].items():
-        rows.append(f"| {name} | `{info['path']}` | {info['width']}x{info['height']} | {info['frames']} | "
-                    f"{info['fps']:.3g} | {info['files']} |")
+        rows.append(
+            f"| {name} | `{info['path']}` | {info['width']}x{info['height']} | {info['frames']} | "
+            f"{info['fps']:.3g} | {info['files']} |"
+        )
     rows += [
-        "", f"Veil args besides the runner's: `{' '.join(res['veil_args']) or '(defaults)'}`; x264 preset "
+        "",
+        f"Veil args besides the runner's: `{' '.join(res['veil_args']) or '(defaults)'}`; x264 preset "
         f"{res['preset']}, crf {res['crf']} for Veil and the plain transcode. Frames/s = input frames / wall "
         "seconds of the whole command (start-up, and for Veil validation, included). Ratio: to the plain transcode "
-        "of the same input (short and archive: of the long clip, same resolution).", "",
+        "of the same input (short and archive: of the long clip, same resolution).",
+        "",
         f"Foreign load = the machine's busy CPU minus the command's own processes and the bench's, averaged over "
         f"the run, in cores. **Contaminated** = above {res['args']['foreign_limit']} cores: another job shared "
         "the cores, so that run's frames/s is too low by an unknown amount. Steal, in brackets, is the part of it "
-        "the hypervisor took for other guests while this machine's vCPUs were ready to run.", "",
+        "the hypervisor took for other guests while this machine's vCPUs were ready to run.",
+        "",
         "| run | input | command | wall s | frames/s | ratio to plain | CPU s (tree) | peak RSS (tree sum) "
         "| peak PSS (tree sum) | largest process RSS | processes | foreign load, cores | waited for quiet, s "
         "| contaminated |",
@@ -598,12 +705,15 @@ def write_markdown(path: Path, res: dict) -> None:
             f"{gb(r['peak_tree_rss_bytes']) if veil else ''} | {gb(r['peak_tree_pss_bytes']) if veil else ''} | "
             f"{gb(r['max_single_rss_bytes'])} | {r['peak_processes']} at once, {r['processes_seen']} seen | "
             f"{r['foreign_cores']:.2f}{steal_note(r)} | {r['waited_s']:.0f} | "
-            f"{'**yes**' if r['foreign_cores'] > res['args']['foreign_limit'] else 'no'} |")
+            f"{'**yes**' if r['foreign_cores'] > res['args']['foreign_limit'] else 'no'} |"
+        )
     rows += ["", "| target | value | wanted | met | measured on contaminated runs |", "|---|---|---|---|---|"]
     for t in s["targets"]:
         value = gb(t["value"]) if "memory" in t["target"] else f"{t['value']:.2f}"
-        rows.append(f"| {t['target']} | {value} | {t['wanted']} | {'yes' if t['met'] else '**NO**'} | "
-                    f"{'**yes**' if t['contaminated'] else 'no'} |")
+        rows.append(
+            f"| {t['target']} | {value} | {t['wanted']} | {'yes' if t['met'] else '**NO**'} | "
+            f"{'**yes**' if t['contaminated'] else 'no'} |"
+        )
     if res.get("plot"):
         rows += ["", f"![throughput vs workers]({res['plot']})"]
     path.write_text("\n".join(rows) + "\n")
@@ -620,8 +730,11 @@ def plot(path: Path, res: dict) -> str | None:
     fig, ax = plt.subplots(figsize=(6, 4))
     drawn = False
     for runner, colour in (("direct", "tab:blue"), ("dask", "tab:orange")):
-        points = sorted((r["workers"], r["fps"], r["foreign_cores"] > limit) for r in res["runs"]
-                        if r["input"] == "long" and r["runner"] == runner)
+        points = sorted(
+            (r["workers"], r["fps"], r["foreign_cores"] > limit)
+            for r in res["runs"]
+            if r["input"] == "long" and r["runner"] == runner
+        )
         if not points:
             continue
         workers = sorted({w for w, _, _ in points})
@@ -672,8 +785,9 @@ def prepare_inputs(args: argparse.Namespace) -> dict[str, tuple[Path, dict]]:
     if "archive" in args.only:
         per_clip = args.clip_seconds * args.fps
         print(f"archive: generating {args.clips} clips of {per_clip} frames (once; kept in {OUT})", flush=True)
-        path = write_archive(scene, OUT / f"archive-{args.clips}x{args.clip_seconds}s-{args.fps}fps.tar",
-                             args.clips, per_clip, args.fps)
+        path = write_archive(
+            scene, OUT / f"archive-{args.clips}x{args.clip_seconds}s-{args.fps}fps.tar", args.clips, per_clip, args.fps
+        )
         inputs["archive"] = (path, describe_archive(path, args.clips, per_clip, args.fps))
     return inputs
 
@@ -684,8 +798,26 @@ def plain_command(path: Path, out: Path, width: int, height: int, preset: str, c
     import imageio_ffmpeg
 
     pix_fmt = "yuv420p" if width % 2 == 0 and height % 2 == 0 else "yuv444p"  # as Veil
-    return [imageio_ffmpeg.get_ffmpeg_exe(), "-nostdin", "-hide_banner", "-loglevel", "error", "-y", "-i",
-            str(path), "-an", "-c:v", "libx264", "-preset", preset, "-crf", crf, "-pix_fmt", pix_fmt, str(out)]
+    return [
+        imageio_ffmpeg.get_ffmpeg_exe(),
+        "-nostdin",
+        "-hide_banner",
+        "-loglevel",
+        "error",
+        "-y",
+        "-i",
+        str(path),
+        "-an",
+        "-c:v",
+        "libx264",
+        "-preset",
+        preset,
+        "-crf",
+        crf,
+        "-pix_fmt",
+        pix_fmt,
+        str(out),
+    ]
 
 
 def veil_command(path: Path, out: Path, veil_args: list[str]) -> list[str]:
@@ -695,8 +827,9 @@ def veil_command(path: Path, out: Path, veil_args: list[str]) -> list[str]:
     return cmd + [str(path), str(out), "--force", *veil_args]
 
 
-def run_case(case: Case, run: int, path: Path, info: dict, veil_args: list[str], preset: str, crf: str,
-             args: argparse.Namespace) -> dict:
+def run_case(
+    case: Case, run: int, path: Path, info: dict, veil_args: list[str], preset: str, crf: str, args: argparse.Namespace
+) -> dict:
     plain_out, veil_out = OUT / "plain.mp4", OUT / "veil-out"
     if case.runner == "plain":
         cmd = plain_command(path, plain_out, info["width"], info["height"], preset, crf)
@@ -713,17 +846,28 @@ def run_case(case: Case, run: int, path: Path, info: dict, veil_args: list[str],
     if len(outputs) != info["files"]:
         result["returncode"] = f"0 but {len(outputs)} output videos for {info['files']} inputs"
         fail(case.label, result)
-    result.update(case=f"{case.label} | {case.input}", input=case.input, runner=case.runner, workers=case.workers,
-                  run=run, fps=info["frames"] / result["wall_s"], waited_s=waited, load_before_cores=quiet_load,
-                  output_frames=sum(count_frames(p) for p in outputs))
+    result.update(
+        case=f"{case.label} | {case.input}",
+        input=case.input,
+        runner=case.runner,
+        workers=case.workers,
+        run=run,
+        fps=info["frames"] / result["wall_s"],
+        waited_s=waited,
+        load_before_cores=quiet_load,
+        output_frames=sum(count_frames(p) for p in outputs),
+    )
     if result["output_frames"] != info["frames"]:
         print(f"      WARNING: output has {result['output_frames']} frames, input {info['frames']}")
     if result["leftover_pids"]:
         print(f"      WARNING: the command left processes running: {result['leftover_pids']}")
     flag = "  CONTAMINATED" if result["foreign_cores"] > args.foreign_limit else ""
-    print(f"run {run} {case.input:8s} {case.label:34s} {result['wall_s']:7.1f} s {result['fps']:8.2f} frames/s  "
-          f"peak tree RSS {gb(result['peak_tree_rss_bytes'])}  foreign {result['foreign_cores']:.2f} cores"
-          f"{steal_note(result)} (waited {waited:.0f} s){flag}", flush=True)
+    print(
+        f"run {run} {case.input:8s} {case.label:34s} {result['wall_s']:7.1f} s {result['fps']:8.2f} frames/s  "
+        f"peak tree RSS {gb(result['peak_tree_rss_bytes'])}  foreign {result['foreign_cores']:.2f} cores"
+        f"{steal_note(result)} (waited {waited:.0f} s){flag}",
+        flush=True,
+    )
     return result
 
 
@@ -732,8 +876,10 @@ def main(argv: list[str]) -> int:
     OUT.mkdir(parents=True, exist_ok=True)
     become_subreaper()
     info = machine()
-    print(f"machine: {info['nproc']} x {info['cpu_model']}, Python {info['python']}, apache-beam "
-          f"{info['apache-beam']}, dask {info['dask']}, load {' '.join(info['loadavg_at_start'])}")
+    print(
+        f"machine: {info['nproc']} x {info['cpu_model']}, Python {info['python']}, apache-beam "
+        f"{info['apache-beam']}, dask {info['dask']}, load {' '.join(info['loadavg_at_start'])}"
+    )
     inputs = prepare_inputs(args)
     preset = option_value(veil_args, "preset", "veryfast")
     crf = option_value(veil_args, "crf", "23")
@@ -743,10 +889,17 @@ def main(argv: list[str]) -> int:
             path, described = inputs[case.input]
             runs.append(run_case(case, run, path, described, veil_args, preset, crf, args))
 
-    res = {"when": dt.datetime.now().astimezone().isoformat(timespec="seconds"),
-           "command": " ".join(["bench/bench.py", *argv]), "machine": info,
-           "args": {k: v for k, v in vars(args).items()}, "inputs": {k: v[1] for k, v in inputs.items()},
-           "veil_args": veil_args, "preset": preset, "crf": crf, "runs": runs}
+    res = {
+        "when": dt.datetime.now().astimezone().isoformat(timespec="seconds"),
+        "command": " ".join(["bench/bench.py", *argv]),
+        "machine": info,
+        "args": {k: v for k, v in vars(args).items()},
+        "inputs": {k: v[1] for k, v in inputs.items()},
+        "veil_args": veil_args,
+        "preset": preset,
+        "crf": crf,
+        "runs": runs,
+    }
     res["summary"] = summarize(res, args)
     plot_name = "throughput-vs-workers.png" if args.results == "results" else f"{args.results}.png"
     res["plot"] = plot(BENCH / plot_name, res)
@@ -755,10 +908,14 @@ def main(argv: list[str]) -> int:
     print("\ntargets:")
     for t in res["summary"]["targets"]:
         value = gb(t["value"]) if "memory" in t["target"] else f"{t['value']:.2f}"
-        print(f"  {t['target']}: {value} (wanted {t['wanted']}): {'met' if t['met'] else 'NOT MET'}"
-              f"{'  [contaminated runs]' if t['contaminated'] else ''}")
-    print(f"\nwritten: {BENCH / (args.results + '.md')}, {BENCH / (args.results + '.json')}"
-          + (f", {BENCH / res['plot']}" if res["plot"] else ""))
+        print(
+            f"  {t['target']}: {value} (wanted {t['wanted']}): {'met' if t['met'] else 'NOT MET'}"
+            f"{'  [contaminated runs]' if t['contaminated'] else ''}"
+        )
+    print(
+        f"\nwritten: {BENCH / (args.results + '.md')}, {BENCH / (args.results + '.json')}"
+        + (f", {BENCH / res['plot']}" if res["plot"] else "")
+    )
     return 0
 
 

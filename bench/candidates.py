@@ -10,6 +10,7 @@ BlazeFace's at --face-threshold (0.5) and CenterFace's in the squares of the can
 BlazeFace alone at 0.5, and with the heads. ms: CenterFace's wall time on the squares, per frame, one thread.
 Writes OUT/candidates.json and OUT/candidates.md (default: bench/).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -63,34 +64,51 @@ def measure(scales: list[float]) -> dict:
                     weak = [c for c in faces_det.decode(raw, low) if c[1] < face_threshold]
                     rects = check_rects(weak, width, height)
                     started = time.perf_counter()
-                    outputs = [(rect, zoom, centerface.forward(crop))
-                               for rect in rects for crop, zoom in [check_crop(rgb, rect)]]
+                    outputs = [
+                        (rect, zoom, centerface.forward(crop))
+                        for rect in rects
+                        for crop, zoom in [check_crop(rgb, rect)]
+                    ]
                     ms = 1000 * (time.perf_counter() - started)
                     for high in CENTERFACE_THRESHOLDS:
                         found = [b for b, _ in sure]
                         for (x, y, _, _), zoom, out in outputs:
                             found += [b for b, _ in shifted(centerface.decode(out, high), x, y, zoom)]
-                        tally(tallies, (*key, f"blazeface@0.5+centerface@{high:g} on candidates@{low:g}"), found,
-                              faces, ms, len(rects))
+                        tally(
+                            tallies,
+                            (*key, f"blazeface@0.5+centerface@{high:g} on candidates@{low:g}"),
+                            found,
+                            faces,
+                            ms,
+                            len(rects),
+                        )
                 print(f"{clip.id}@{scale:g}: done", file=sys.stderr)
     return {" | ".join(k): dict(v) for k, v in tallies.items()}
 
 
 def write_markdown(path: Path, res: dict) -> None:
-    lines = [f"# Which candidates CenterFace checks ({res['when']})", "", __doc__.split("\n\n")[0], "",
-             "| set | scale | faces found by | all | hard | checks / frame | CenterFace ms / frame |",
-             "|---|---|---|---|---|---|---|"]
+    lines = [
+        f"# Which candidates CenterFace checks ({res['when']})",
+        "",
+        __doc__.split("\n\n")[0],
+        "",
+        "| set | scale | faces found by | all | hard | checks / frame | CenterFace ms / frame |",
+        "|---|---|---|---|---|---|---|",
+    ]
     for key, t in sorted(res["tallies"].items()):
         which, scale, config = key.split(" | ")
         frames = max(1, t["frames"])
-        lines.append(f"| {which} | {scale} | {config} | {int(t['found'])}/{int(t['faces'])} | "
-                     f"{int(t['hard_found'])}/{int(t['hard'])} | {t['checks'] / frames:.2f} | {t['ms'] / frames:.1f} |")
+        lines.append(
+            f"| {which} | {scale} | {config} | {int(t['found'])}/{int(t['faces'])} | "
+            f"{int(t['hard_found'])}/{int(t['hard'])} | {t['checks'] / frames:.2f} | {t['ms'] / frames:.1f} |"
+        )
     path.write_text("\n".join(lines) + "\n")
 
 
 def main(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
-                                     allow_abbrev=False)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter, allow_abbrev=False
+    )
     parser.add_argument("--out", type=Path, default=HERE, help="output folder (default bench/)")
     parser.add_argument("--scales", default="1,0.7,0.5", help="scales of every clip (default 1,0.7,0.5)")
     args = parser.parse_args(argv)

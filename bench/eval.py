@@ -54,6 +54,7 @@ Writes OUT/results.json and OUT/results.md (OUT: --out, default bench/out/eval, 
 every run's output and log under OUT/runs/. Exit status 0 when everything ran: this is a measurement, not a gate;
 1 when a command failed (the others still run), 2 for bad options.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -171,9 +172,14 @@ class Variant:
 def _fingerprint(clip: Clip, scale: float) -> dict:
     """What a cached variant was made from: when any of it changes, the variant is made again."""
     stat = clip.video.stat()
-    return {"source": str(clip.video), "source_bytes": stat.st_size, "source_mtime": stat.st_mtime,
-            "groundtruth_sha256": hashlib.sha256(clip.groundtruth.read_bytes()).hexdigest(), "scale": scale,
-            "crf": VARIANT_CRF}
+    return {
+        "source": str(clip.video),
+        "source_bytes": stat.st_size,
+        "source_mtime": stat.st_mtime,
+        "groundtruth_sha256": hashlib.sha256(clip.groundtruth.read_bytes()).hexdigest(),
+        "scale": scale,
+        "crf": VARIANT_CRF,
+    }
 
 
 def prepare_variant(clip: Clip, scale: float, cache: Path) -> Variant:
@@ -202,8 +208,9 @@ def prepare_variant(clip: Clip, scale: float, cache: Path) -> Variant:
     return Variant(clip, scale, video, truth_path)
 
 
-def write_scaled(source: Path, target: Path, scale: float, frame_limit: int | None = None,
-                 size: tuple[int, int] | None = None) -> tuple[tuple[int, int], tuple[int, int], int]:
+def write_scaled(
+    source: Path, target: Path, scale: float, frame_limit: int | None = None, size: tuple[int, int] | None = None
+) -> tuple[tuple[int, int], tuple[int, int], int]:
     """Every frame of ``source`` (or the first ``frame_limit``) resized by ``scale`` (or to ``size``) into a
     near-lossless H.264 MP4 at the source's frame rate; returns the new size, the source's size and the frames
     written."""
@@ -219,8 +226,11 @@ def write_scaled(source: Path, target: Path, scale: float, frame_limit: int | No
             encoded.width, encoded.height, encoded.pix_fmt = width, height, "yuv420p"
             encoded.options = {"crf": str(VARIANT_CRF), "preset": "medium"}
             for frame in src.decode(stream):
-                rgb = cv2.resize(frame.to_ndarray(format="rgb24"), (width, height),
-                                 interpolation=cv2.INTER_AREA if width <= source_size[0] else cv2.INTER_CUBIC)
+                rgb = cv2.resize(
+                    frame.to_ndarray(format="rgb24"),
+                    (width, height),
+                    interpolation=cv2.INTER_AREA if width <= source_size[0] else cv2.INTER_CUBIC,
+                )
                 picture = av.VideoFrame.from_ndarray(rgb, format="rgb24")
                 picture.pts = written
                 out.mux(encoded.encode(picture))
@@ -274,8 +284,11 @@ def measure_over_redaction(output: Path, plain: Path, truth: dict) -> dict:
         changed = redacted_area(out_luma[index], plain_luma[index])
         over.append(over_redacted_share(changed, truth["frames"].get(str(index), [])))
         redacted.append(float(changed.mean()))
-    return {"over_redaction": float(np.mean(over)) if over else None,
-            "redacted": float(np.mean(redacted)) if redacted else None, "measured_frames": len(over)}
+    return {
+        "over_redaction": float(np.mean(over)) if over else None,
+        "redacted": float(np.mean(redacted)) if redacted else None,
+        "measured_frames": len(over),
+    }
 
 
 def has_centerface() -> bool:
@@ -284,8 +297,17 @@ def has_centerface() -> bool:
 
 def score_leaks(original: Path, output: Path, truth: Path, log: Path) -> dict:
     """score_leak.py's --brief verdict (JSON) on an output."""
-    cmd = [sys.executable, str(SCORER), "--original", str(original), "--anonymized", str(output),
-           "--groundtruth", str(truth), "--brief"]
+    cmd = [
+        sys.executable,
+        str(SCORER),
+        "--original",
+        str(original),
+        "--anonymized",
+        str(output),
+        "--groundtruth",
+        str(truth),
+        "--brief",
+    ]
     if not has_centerface():
         cmd.append("--no-detector")
     done = subprocess.run(cmd, capture_output=True, text=True)
@@ -324,30 +346,52 @@ def veil_output(folder: Path) -> Path:
     return found[0]
 
 
-def measure_variant(variant: Variant, runs: Path, veil_args: list[str], preset: str, crf: str,
-                    args: argparse.Namespace) -> dict:
+def measure_variant(
+    variant: Variant, runs: Path, veil_args: list[str], preset: str, crf: str, args: argparse.Namespace
+) -> dict:
     """Plain transcode, Veil, leak score and over-redaction of one clip at one scale: a row of the table."""
     info = bench.describe(variant.video)
     truth = json.loads(variant.groundtruth.read_text())
-    row = {"clip": variant.clip.id, "set": variant.clip.set, "scale": variant.scale, "input": str(variant.video),
-           "groundtruth": str(variant.groundtruth), "width": info["width"], "height": info["height"],
-           "frames": info["frames"], "annotated_frames": len(truth["annotated_frames"]), "errors": []}
+    row = {
+        "clip": variant.clip.id,
+        "set": variant.clip.set,
+        "scale": variant.scale,
+        "input": str(variant.video),
+        "groundtruth": str(variant.groundtruth),
+        "width": info["width"],
+        "height": info["height"],
+        "frames": info["frames"],
+        "annotated_frames": len(truth["annotated_frames"]),
+        "errors": [],
+    }
     folder = runs / variant.slug
     shutil.rmtree(folder, ignore_errors=True)
     folder.mkdir(parents=True)
     plain = folder / "plain.mp4"
     try:
-        done = run_timed(bench.plain_command(variant.video, plain, info["width"], info["height"], preset, crf),
-                         folder / "plain.log", args)
+        done = run_timed(
+            bench.plain_command(variant.video, plain, info["width"], info["height"], preset, crf),
+            folder / "plain.log",
+            args,
+        )
         row.update(plain_wall_s=done["wall_s"], plain_foreign_cores=done["foreign_cores"])
     except RuntimeError as err:
         row["errors"].append(f"plain transcode: {err}")
         plain = None
     try:
-        done = run_timed(bench.veil_command(variant.video, folder / "veil", veil_args), folder / "veil.log", args,
-                         accept=(0, VALIDATION_FAILED))
-        row.update(veil_wall_s=done["wall_s"], veil_cpu_s=done["cpu_s"], veil_foreign_cores=done["foreign_cores"],
-                   veil_peak_tree_rss_bytes=done["peak_tree_rss_bytes"], veil_exit=done["returncode"])
+        done = run_timed(
+            bench.veil_command(variant.video, folder / "veil", veil_args),
+            folder / "veil.log",
+            args,
+            accept=(0, VALIDATION_FAILED),
+        )
+        row.update(
+            veil_wall_s=done["wall_s"],
+            veil_cpu_s=done["cpu_s"],
+            veil_foreign_cores=done["foreign_cores"],
+            veil_peak_tree_rss_bytes=done["peak_tree_rss_bytes"],
+            veil_exit=done["returncode"],
+        )
         output = veil_output(folder / "veil")
         row["output"] = str(output)
     except RuntimeError as err:
@@ -356,9 +400,14 @@ def measure_variant(variant: Variant, runs: Path, veil_args: list[str], preset: 
     try:
         verdict = score_leaks(variant.video, output, variant.groundtruth, folder / "score.log")
         row["score"] = verdict
-        row.update(faces=verdict["faces_total"], faces_hard=verdict["faces_hard"],
-                   faces_not_hard=verdict["faces_non_hard"], leaked=verdict["faces_leaked"],
-                   leaked_hard=verdict["faces_leaked_hard"], leaked_not_hard=verdict["faces_leaked_non_hard"])
+        row.update(
+            faces=verdict["faces_total"],
+            faces_hard=verdict["faces_hard"],
+            faces_not_hard=verdict["faces_non_hard"],
+            leaked=verdict["faces_leaked"],
+            leaked_hard=verdict["faces_leaked_hard"],
+            leaked_not_hard=verdict["faces_leaked_non_hard"],
+        )
     except (RuntimeError, ValueError) as err:
         row["errors"].append(f"score: {err}")
     if plain is not None:
@@ -379,8 +428,11 @@ def sanity_checks(variant: Variant, plain: Path, folder: Path, truth: dict, pres
     for name, output in (("plain transcode", plain), ("whole frame blurred", blurred)):
         try:
             verdict = score_leaks(variant.video, output, variant.groundtruth, folder / f"score-{output.stem}.log")
-            found[name] = {"faces": verdict["faces_total"], "leaked": verdict["faces_leaked"],
-                           **measure_over_redaction(output, plain, truth)}
+            found[name] = {
+                "faces": verdict["faces_total"],
+                "leaked": verdict["faces_leaked"],
+                **measure_over_redaction(output, plain, truth),
+            }
         except RuntimeError as err:
             found[name] = {"error": str(err)}
     return found
@@ -409,8 +461,27 @@ def write_repeated(source: Path, target: Path, times: int) -> None:
     listing = target.with_suffix(".txt")
     listing.write_text("".join(f"file '{source}'\n" for _ in range(times)))
     tmp = target.with_name(target.stem + ".tmp.mp4")
-    subprocess.run([imageio_ffmpeg.get_ffmpeg_exe(), "-nostdin", "-hide_banner", "-loglevel", "error", "-y", "-f",
-                    "concat", "-safe", "0", "-i", str(listing), "-an", "-c", "copy", str(tmp)], check=True)
+    subprocess.run(
+        [
+            imageio_ffmpeg.get_ffmpeg_exe(),
+            "-nostdin",
+            "-hide_banner",
+            "-loglevel",
+            "error",
+            "-y",
+            "-f",
+            "concat",
+            "-safe",
+            "0",
+            "-i",
+            str(listing),
+            "-an",
+            "-c",
+            "copy",
+            str(tmp),
+        ],
+        check=True,
+    )
     tmp.replace(target)
     listing.unlink()
 
@@ -436,43 +507,63 @@ def throughput_inputs(clips: list[Clip], cache: Path, repeat: int, hd_frames: in
     return made
 
 
-def measure_throughput(name: str, video: Path, runs: Path, veil_args: list[str], preset: str, crf: str,
-                       args: argparse.Namespace) -> dict:
+def measure_throughput(
+    name: str, video: Path, runs: Path, veil_args: list[str], preset: str, crf: str, args: argparse.Namespace
+) -> dict:
     """Veil's frames/s and the plain transcode's on one input, back to back: a row of the throughput table."""
     info = bench.describe(video)
     folder = runs / ("throughput-" + video.stem)
     shutil.rmtree(folder, ignore_errors=True)
     folder.mkdir(parents=True)
-    row = {"input": name, "video": str(video), "width": info["width"], "height": info["height"],
-           "frames": info["frames"], "errors": []}
+    row = {
+        "input": name,
+        "video": str(video),
+        "width": info["width"],
+        "height": info["height"],
+        "frames": info["frames"],
+        "errors": [],
+    }
     try:
-        plain = run_timed(bench.plain_command(video, folder / "plain.mp4", info["width"], info["height"], preset,
-                                              crf), folder / "plain.log", args)
+        plain = run_timed(
+            bench.plain_command(video, folder / "plain.mp4", info["width"], info["height"], preset, crf),
+            folder / "plain.log",
+            args,
+        )
         veil = run_timed(bench.veil_command(video, folder / "veil", veil_args), folder / "veil.log", args)
     except RuntimeError as err:
         row["errors"].append(str(err))
         return row
-    row.update(plain_wall_s=plain["wall_s"], plain_foreign_cores=plain["foreign_cores"], veil_wall_s=veil["wall_s"],
-               veil_cpu_s=veil["cpu_s"], veil_foreign_cores=veil["foreign_cores"],
-               veil_peak_tree_rss_bytes=veil["peak_tree_rss_bytes"], plain_fps=info["frames"] / plain["wall_s"],
-               veil_fps=info["frames"] / veil["wall_s"])
+    row.update(
+        plain_wall_s=plain["wall_s"],
+        plain_foreign_cores=plain["foreign_cores"],
+        veil_wall_s=veil["wall_s"],
+        veil_cpu_s=veil["cpu_s"],
+        veil_foreign_cores=veil["foreign_cores"],
+        veil_peak_tree_rss_bytes=veil["peak_tree_rss_bytes"],
+        plain_fps=info["frames"] / plain["wall_s"],
+        veil_fps=info["frames"] / veil["wall_s"],
+    )
     row["ratio"] = row["veil_fps"] / row["plain_fps"]
     return row
 
 
 def throughput_lines(rows: list[dict], limit: float) -> list[str]:
     """The throughput rows as a Markdown table."""
-    lines = ["| input | size | frames | Veil fps | transcode fps | ratio | target | peak RSS | foreign cores |",
-             "|---|---|---|---|---|---|---|---|---|"]
+    lines = [
+        "| input | size | frames | Veil fps | transcode fps | ratio | target | peak RSS | foreign cores |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
     for r in rows:
         if r["errors"]:
             lines.append(f"| {r['input']} | FAILED: {r['errors'][0].splitlines()[0]} | | | | | | | |")
             continue
         foreign = max(r["plain_foreign_cores"], r["veil_foreign_cores"])
         star = "*" if foreign > limit else ""
-        lines.append(f"| {r['input']} | {r['width']}x{r['height']} | {r['frames']} | {r['veil_fps']:.2f}{star} | "
-                     f"{r['plain_fps']:.1f}{star} | {r['ratio']:.3f} | {THROUGHPUT_TARGET:g} | "
-                     f"{bench.gb(r['veil_peak_tree_rss_bytes'])} | {foreign:.2f} |")
+        lines.append(
+            f"| {r['input']} | {r['width']}x{r['height']} | {r['frames']} | {r['veil_fps']:.2f}{star} | "
+            f"{r['plain_fps']:.1f}{star} | {r['ratio']:.3f} | {THROUGHPUT_TARGET:g} | "
+            f"{bench.gb(r['veil_peak_tree_rss_bytes'])} | {foreign:.2f} |"
+        )
     return lines
 
 
@@ -491,8 +582,9 @@ def derive(row: dict, startup_s: float | None) -> dict:
     # Shown only where the frames took at least half the run: on a run not much longer than the start-up, the
     # start-up's own variation between runs (a second or so) would dominate the difference.
     out["veil_fps_excl_startup"] = frames / work if work and work >= MIN_WORK_SHARE * row["veil_wall_s"] else None
-    out["ratio_excl_startup"] = (out["veil_fps_excl_startup"] / out["plain_fps"]
-                                 if out["veil_fps_excl_startup"] and out["plain_fps"] else None)
+    out["ratio_excl_startup"] = (
+        out["veil_fps_excl_startup"] / out["plain_fps"] if out["veil_fps_excl_startup"] and out["plain_fps"] else None
+    )
     return out
 
 
@@ -500,8 +592,18 @@ def pool(rows: list[dict], name: str, startup_s: float | None) -> dict:
     """Sums over rows; over-redaction averaged over all their measured frames; rates from the sums."""
     done = [r for r in rows if not r["errors"]]
     pooled = {"clip": name, "set": "", "scale": None, "runs": len(done), "failed": len(rows) - len(done)}
-    for key in ("frames", "faces", "faces_hard", "faces_not_hard", "leaked", "leaked_hard", "leaked_not_hard",
-                "veil_wall_s", "plain_wall_s", "measured_frames"):
+    for key in (
+        "frames",
+        "faces",
+        "faces_hard",
+        "faces_not_hard",
+        "leaked",
+        "leaked_hard",
+        "leaked_not_hard",
+        "veil_wall_s",
+        "plain_wall_s",
+        "measured_frames",
+    ):
         pooled[key] = sum(r.get(key) or 0 for r in done)
     weight = pooled["measured_frames"]
     for key in ("over_redaction", "redacted"):
@@ -512,13 +614,32 @@ def pool(rows: list[dict], name: str, startup_s: float | None) -> dict:
 def summarize(rows: list[dict], startup_s: float | None, scales: list[float]) -> dict:
     pooled = [pool([r for r in rows if r["set"] == which], f"pooled {which}", startup_s) for which in SETS]
     pooled.append(pool(rows, "pooled all", startup_s))
-    by_scale = [pool([r for r in rows if r["set"] == which and r["scale"] == s], f"pooled {which} @{s:g}",
-                     startup_s) for which in SETS for s in scales]
+    by_scale = [
+        pool([r for r in rows if r["set"] == which and r["scale"] == s], f"pooled {which} @{s:g}", startup_s)
+        for which in SETS
+        for s in scales
+    ]
     return {"rows": [derive(r, startup_s) for r in rows], "pooled": pooled, "pooled_by_scale": by_scale}
 
 
-COLUMNS = ("set", "clip", "scale", "size", "frames", "faces", "leaked", "not hard", "hard", "leak %",
-           "over-redaction %", "Veil fps", "excl. start-up", "transcode fps", "ratio", "foreign cores")
+COLUMNS = (
+    "set",
+    "clip",
+    "scale",
+    "size",
+    "frames",
+    "faces",
+    "leaked",
+    "not hard",
+    "hard",
+    "leak %",
+    "over-redaction %",
+    "Veil fps",
+    "excl. start-up",
+    "transcode fps",
+    "ratio",
+    "foreign cores",
+)
 
 
 def cells(row: dict, limit: float) -> list[str]:
@@ -529,23 +650,36 @@ def cells(row: dict, limit: float) -> list[str]:
         return "–" if total is None or leaked is None else f"{leaked}/{total}"
 
     if row.get("errors"):
-        return [row["set"], row["clip"], f"{row['scale']:g}", f"{row['width']}x{row['height']}",
-                str(row["frames"]), "FAILED: " + "; ".join(e.splitlines()[0] for e in row["errors"])] + [""] * 10
+        return [
+            row["set"],
+            row["clip"],
+            f"{row['scale']:g}",
+            f"{row['width']}x{row['height']}",
+            str(row["frames"]),
+            "FAILED: " + "; ".join(e.splitlines()[0] for e in row["errors"]),
+        ] + [""] * 10
     foreign = max(row.get("veil_foreign_cores") or 0, row.get("plain_foreign_cores") or 0) if "width" in row else None
 
     def flagged(value, fmt):
         return num(value, fmt) + ("*" if value is not None and foreign is not None and foreign > limit else "")
 
     return [
-        row["set"], row["clip"], "" if row["scale"] is None else f"{row['scale']:g}",
-        f"{row['width']}x{row['height']}" if "width" in row else "", str(row["frames"]),
-        num(row.get("faces"), "d"), num(row.get("leaked"), "d"),
+        row["set"],
+        row["clip"],
+        "" if row["scale"] is None else f"{row['scale']:g}",
+        f"{row['width']}x{row['height']}" if "width" in row else "",
+        str(row["frames"]),
+        num(row.get("faces"), "d"),
+        num(row.get("leaked"), "d"),
         part(row.get("leaked_not_hard"), row.get("faces_not_hard")),
         part(row.get("leaked_hard"), row.get("faces_hard")),
         num(None if row.get("leak_rate") is None else 100 * row["leak_rate"], ".1f"),
         num(None if row.get("over_redaction") is None else 100 * row["over_redaction"], ".2f"),
-        flagged(row.get("veil_fps"), ".2f"), flagged(row.get("veil_fps_excl_startup"), ".2f"),
-        flagged(row.get("plain_fps"), ".0f"), num(row.get("ratio"), ".4f"), num(foreign, ".2f"),
+        flagged(row.get("veil_fps"), ".2f"),
+        flagged(row.get("veil_fps_excl_startup"), ".2f"),
+        flagged(row.get("plain_fps"), ".0f"),
+        num(row.get("ratio"), ".4f"),
+        num(foreign, ".2f"),
     ]
 
 
@@ -554,8 +688,8 @@ def text_table(summary: dict, limit: float) -> str:
     widths = [max(len(c), *(len(b[i]) for b in body if len(b) > i)) for i, c in enumerate(COLUMNS)]
     line = lambda cs: "  ".join(c.ljust(w) if i < 2 else c.rjust(w) for i, (c, w) in enumerate(zip(cs, widths)))  # noqa: E731
     rows = [line(COLUMNS), line(["-" * w for w in widths])]
-    rows += [line(b) for b in body[:len(summary["rows"])]] + [line(["-" * w for w in widths])]
-    rows += [line(b) for b in body[len(summary["rows"]):]]
+    rows += [line(b) for b in body[: len(summary["rows"])]] + [line(["-" * w for w in widths])]
+    rows += [line(b) for b in body[len(summary["rows"]) :]]
     return "\n".join(rows)
 
 
@@ -568,34 +702,59 @@ def write_markdown(path: Path, res: dict) -> None:
     s, m, limit = res["summary"], res["machine"], res["args"]["foreign_limit"]
     startup = res["startup"]
     lines = [
-        "# Veil detection benchmark (`make eval`)", "",
+        "# Veil detection benchmark (`make eval`)",
+        "",
         f"{res['when']}, `{res['command']}`; Veil args `{' '.join(res['veil_args']) or '(defaults)'}`; "
-        f"{m['nproc']} x {m['cpu_model']}, load average at start {' '.join(m['loadavg_at_start'])}.", "",
-        "Faces leaked as score_leak.py scores them (" + ("with" if res["centerface"] else "**without**")
+        f"{m['nproc']} x {m['cpu_model']}, load average at start {' '.join(m['loadavg_at_start'])}.",
+        "",
+        "Faces leaked as score_leak.py scores them ("
+        + ("with" if res["centerface"] else "**without**")
         + " its CenterFace re-detection). Over-redaction: share of the frame redacted outside every ground-truth "
         f"face padded by {ALLOWANCE_PAD:g} of its size on each side, averaged over annotated frames (bench/eval.py "
         "says how it is measured). Frames/s: input frames / wall seconds of the whole command"
-        + (f"; Veil's start-up, measured on a 1-frame input, {startup['wall_s']:.1f} s per run, is subtracted in "
-           "\"excl. start-up\" (given where it is at most half the run)" if startup else "")
+        + (
+            f"; Veil's start-up, measured on a 1-frame input, {startup['wall_s']:.1f} s per run, is subtracted in "
+            '"excl. start-up" (given where it is at most half the run)'
+            if startup
+            else ""
+        )
         + f". `*`: another job used more than {limit:g} cores "
-        "meanwhile (foreign cores), so that run's frames/s is too low by an unknown amount.", "",
-        *markdown_table(s["rows"], limit), "", "Pooled (tune: the settings are chosen on these; confirm: checked "
-        "on these):", "", *markdown_table(s["pooled"], limit), "", "Pooled by scale:", "",
+        "meanwhile (foreign cores), so that run's frames/s is too low by an unknown amount.",
+        "",
+        *markdown_table(s["rows"], limit),
+        "",
+        "Pooled (tune: the settings are chosen on these; confirm: checked on these):",
+        "",
+        *markdown_table(s["pooled"], limit),
+        "",
+        "Pooled by scale:",
+        "",
         *markdown_table(s["pooled_by_scale"], limit),
     ]
     if s.get("throughput"):
-        lines += ["", f"Throughput (whole commands, start-up included; `*`: foreign load over {limit:g} cores):", "",
-                  *throughput_lines(s["throughput"], limit)]
+        lines += [
+            "",
+            f"Throughput (whole commands, start-up included; `*`: foreign load over {limit:g} cores):",
+            "",
+            *throughput_lines(s["throughput"], limit),
+        ]
     invalid = [f"{r['clip']} at {r['scale']:g}" for r in s["rows"] if r.get("veil_exit") == VALIDATION_FAILED]
     if invalid:
-        lines += ["", f"Veil's validation failed (exit {VALIDATION_FAILED}; its output is scored all the same) on: "
-                  f"{', '.join(invalid)}; its run report says why."]
+        lines += [
+            "",
+            f"Veil's validation failed (exit {VALIDATION_FAILED}; its output is scored all the same) on: "
+            f"{', '.join(invalid)}; its run report says why.",
+        ]
     sanity = [(r["clip"], r["scale"], name, v) for r in s["rows"] for name, v in (r.get("sanity") or {}).items()]
     if sanity:
-        lines += ["", "Sanity checks (expected: plain transcode leaks every face, nothing over-redacted; whole "
-                  "frame blurred leaks none, most of the frame over-redacted):", "",
-                  "| clip | scale | output | faces | leaked | over-redaction % | redacted % |",
-                  "|---|---|---|---|---|---|---|"]
+        lines += [
+            "",
+            "Sanity checks (expected: plain transcode leaks every face, nothing over-redacted; whole "
+            "frame blurred leaks none, most of the frame over-redacted):",
+            "",
+            "| clip | scale | output | faces | leaked | over-redaction % | redacted % |",
+            "|---|---|---|---|---|---|---|",
+        ]
         for clip, scale, name, v in sanity:
             if "error" in v:
                 lines.append(f"| {clip} | {scale:g} | {name} | error: {v['error']} | | | |")
@@ -610,30 +769,62 @@ def write_markdown(path: Path, res: dict) -> None:
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
-                                     allow_abbrev=False)
-    parser.add_argument("--clips", default="", help="comma-separated clip names or ids (extra/NAME) to run "
-                                                    "(default: every annotated clip)")
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter, allow_abbrev=False
+    )
+    parser.add_argument(
+        "--clips",
+        default="",
+        help="comma-separated clip names or ids (extra/NAME) to run (default: every annotated clip)",
+    )
     parser.add_argument("--sets", default=",".join(SETS), help=f"sets to run (default {','.join(SETS)})")
-    parser.add_argument("--scales", default=DEFAULT_SCALES,
-                        help=f"scales to run each clip at, in (0, 1]; 1 is the clip itself (default {DEFAULT_SCALES})")
-    parser.add_argument("--out", type=Path, default=DEFAULT_OUT,
-                        help="folder of results.json, results.md, the scaled variants and the runs "
-                             "(default bench/out/eval)")
-    parser.add_argument("--veil-args", default="", help='extra `veil anonymize` options, one string (e.g. '
-                                                        '--veil-args="--detect-every 1 --centerface-threshold 0")')
+    parser.add_argument(
+        "--scales",
+        default=DEFAULT_SCALES,
+        help=f"scales to run each clip at, in (0, 1]; 1 is the clip itself (default {DEFAULT_SCALES})",
+    )
+    parser.add_argument(
+        "--out",
+        type=Path,
+        default=DEFAULT_OUT,
+        help="folder of results.json, results.md, the scaled variants and the runs (default bench/out/eval)",
+    )
+    parser.add_argument(
+        "--veil-args",
+        default="",
+        help="extra `veil anonymize` options, one string (e.g. "
+        '--veil-args="--detect-every 1 --centerface-threshold 0")',
+    )
     parser.add_argument("--no-startup", action="store_true", help="skip the 1-frame run that measures start-up")
-    parser.add_argument("--repeat", type=int, default=6,
-                        help=f"throughput row: {THROUGHPUT_CLIP} played this many times over (default 6; 0: none)")
-    parser.add_argument("--hd-frames", type=int, default=300,
-                        help="throughput row at 1080p: this many frames of it upscaled (default 300; 0: none)")
-    parser.add_argument("--sanity", action="store_true",
-                        help="also score the plain transcode and a whole-frame blur of every clip (checks the "
-                             "measures)")
-    parser.add_argument("--quiet-wait", type=float, default=0,
-                        help="seconds to wait at most for an idle machine before each timed command (default 0)")
-    parser.add_argument("--foreign-limit", type=float, default=0.1,
-                        help="foreign CPU load, in cores, above which a run's frames/s is flagged (default 0.1)")
+    parser.add_argument(
+        "--repeat",
+        type=int,
+        default=6,
+        help=f"throughput row: {THROUGHPUT_CLIP} played this many times over (default 6; 0: none)",
+    )
+    parser.add_argument(
+        "--hd-frames",
+        type=int,
+        default=300,
+        help="throughput row at 1080p: this many frames of it upscaled (default 300; 0: none)",
+    )
+    parser.add_argument(
+        "--sanity",
+        action="store_true",
+        help="also score the plain transcode and a whole-frame blur of every clip (checks the measures)",
+    )
+    parser.add_argument(
+        "--quiet-wait",
+        type=float,
+        default=0,
+        help="seconds to wait at most for an idle machine before each timed command (default 0)",
+    )
+    parser.add_argument(
+        "--foreign-limit",
+        type=float,
+        default=0.1,
+        help="foreign CPU load, in cores, above which a run's frames/s is flagged (default 0.1)",
+    )
     args = parser.parse_args(argv)
     try:
         args.scales = sorted({float(s) for s in args.scales.split(",") if s.strip()}, reverse=True)
@@ -676,16 +867,22 @@ def main(argv: list[str]) -> int:
     machine = bench.machine()
     preset = bench.option_value(args.veil_args, "preset", "veryfast")
     crf = bench.option_value(args.veil_args, "crf", "23")
-    print(f"eval: {len(clips)} clips x scales {','.join(f'{s:g}' for s in args.scales)}; "
-          f"{machine['nproc']} cores, load {' '.join(machine['loadavg_at_start'])}; scorer "
-          f"{'with' if has_centerface() else 'WITHOUT'} CenterFace", flush=True)
+    print(
+        f"eval: {len(clips)} clips x scales {','.join(f'{s:g}' for s in args.scales)}; "
+        f"{machine['nproc']} cores, load {' '.join(machine['loadavg_at_start'])}; scorer "
+        f"{'with' if has_centerface() else 'WITHOUT'} CenterFace",
+        flush=True,
+    )
     started = time.monotonic()
     startup, failures = None, []
     if not args.no_startup:
         try:
             startup = startup_cost(clips[0], cache, runs, args.veil_args, args)
-            print(f"start-up: Veil on a 1-frame input takes {startup['wall_s']:.1f} s "
-                  f"(foreign load {startup['foreign_cores']:.2f} cores)", flush=True)
+            print(
+                f"start-up: Veil on a 1-frame input takes {startup['wall_s']:.1f} s "
+                f"(foreign load {startup['foreign_cores']:.2f} cores)",
+                flush=True,
+            )
         except RuntimeError as err:
             failures.append(f"start-up run: {err}")
             print(f"start-up run FAILED: {err}", file=sys.stderr)
@@ -702,30 +899,61 @@ def main(argv: list[str]) -> int:
             rows.append(row)
             failures += [f"{variant.label}: {e}" for e in row["errors"]]
             shown = derive(row, startup["wall_s"] if startup else None)
-            print(f"{variant.label:50s} " + ("FAILED: " + "; ".join(e.splitlines()[0] for e in row["errors"])
-                  if row["errors"] else f"leaked {row['leaked']}/{row['faces']} (not hard "
-                  f"{row['leaked_not_hard']}/{row['faces_not_hard']}), over-redaction "
-                  f"{100 * row['over_redaction']:.2f} %, Veil {shown['veil_fps']:.2f} frames/s"
-                  + (" (Veil's validation failed: see its run report)"
-                     if row.get("veil_exit") == VALIDATION_FAILED else "")), flush=True)
+            print(
+                f"{variant.label:50s} "
+                + (
+                    "FAILED: " + "; ".join(e.splitlines()[0] for e in row["errors"])
+                    if row["errors"]
+                    else f"leaked {row['leaked']}/{row['faces']} (not hard "
+                    f"{row['leaked_not_hard']}/{row['faces_not_hard']}), over-redaction "
+                    f"{100 * row['over_redaction']:.2f} %, Veil {shown['veil_fps']:.2f} frames/s"
+                    + (
+                        " (Veil's validation failed: see its run report)"
+                        if row.get("veil_exit") == VALIDATION_FAILED
+                        else ""
+                    )
+                ),
+                flush=True,
+            )
     throughput = []
     for name, video in throughput_inputs(clips, cache, args.repeat, args.hd_frames):
         row = measure_throughput(name, video, runs, args.veil_args, preset, crf, args)
         throughput.append(row)
         failures += [f"throughput {name}: {e}" for e in row["errors"]]
-        print(f"{name:50s} " + ("FAILED: " + row["errors"][0].splitlines()[0] if row["errors"] else
-              f"Veil {row['veil_fps']:.2f} frames/s, transcode {row['plain_fps']:.1f}: ratio {row['ratio']:.3f} "
-              f"(target {THROUGHPUT_TARGET:g})"), flush=True)
+        print(
+            f"{name:50s} "
+            + (
+                "FAILED: " + row["errors"][0].splitlines()[0]
+                if row["errors"]
+                else f"Veil {row['veil_fps']:.2f} frames/s, transcode {row['plain_fps']:.1f}: ratio {row['ratio']:.3f} "
+                f"(target {THROUGHPUT_TARGET:g})"
+            ),
+            flush=True,
+        )
     summary = summarize(rows, startup["wall_s"] if startup else None, args.scales)
     summary["throughput"] = throughput
-    res = {"when": dt.datetime.now().astimezone().isoformat(timespec="seconds"),
-           "command": " ".join(["bench/eval.py", *argv]), "machine": machine,
-           "args": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
-           "veil_args": args.veil_args, "preset": preset, "crf": crf, "centerface": has_centerface(),
-           "measure": {"diff_window": DIFF_WINDOW, "diff_levels": DIFF_LEVELS, "close_side": CLOSE_SIDE,
-                       "allowance_pad": ALLOWANCE_PAD, "variant_crf": VARIANT_CRF, "hard_height": HARD_HEIGHT},
-           "startup": startup, "summary": summary, "failures": failures,
-           "seconds": round(time.monotonic() - started, 1)}
+    res = {
+        "when": dt.datetime.now().astimezone().isoformat(timespec="seconds"),
+        "command": " ".join(["bench/eval.py", *argv]),
+        "machine": machine,
+        "args": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
+        "veil_args": args.veil_args,
+        "preset": preset,
+        "crf": crf,
+        "centerface": has_centerface(),
+        "measure": {
+            "diff_window": DIFF_WINDOW,
+            "diff_levels": DIFF_LEVELS,
+            "close_side": CLOSE_SIDE,
+            "allowance_pad": ALLOWANCE_PAD,
+            "variant_crf": VARIANT_CRF,
+            "hard_height": HARD_HEIGHT,
+        },
+        "startup": startup,
+        "summary": summary,
+        "failures": failures,
+        "seconds": round(time.monotonic() - started, 1),
+    }
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "results.json").write_text(json.dumps(res, indent=2, default=str) + "\n")
     write_markdown(args.out / "results.md", res)
@@ -735,12 +963,16 @@ def main(argv: list[str]) -> int:
         print("\n" + "\n".join(throughput_lines(throughput, args.foreign_limit)))
     print(f"\n* = another job used more than {args.foreign_limit:g} cores during the run: its frames/s is too low.")
     if startup:
-        print(f"Veil's fixed start-up: {startup['wall_s']:.1f} s per run (1-frame input), included in Veil fps, "
-              "subtracted in excl. start-up where it is at most half the run.")
+        print(
+            f"Veil's fixed start-up: {startup['wall_s']:.1f} s per run (1-frame input), included in Veil fps, "
+            "subtracted in excl. start-up where it is at most half the run."
+        )
     print(f"written: {args.out / 'results.md'}, {args.out / 'results.json'} ({res['seconds']:.0f} s)")
     if failures:
-        print(f"\neval: {len(failures)} failure(s):\n  " + "\n  ".join(f.splitlines()[0] for f in failures),
-              file=sys.stderr)
+        print(
+            f"\neval: {len(failures)} failure(s):\n  " + "\n  ".join(f.splitlines()[0] for f in failures),
+            file=sys.stderr,
+        )
         return 1
     return 0
 

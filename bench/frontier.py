@@ -19,6 +19,7 @@ sizes, measured in a fresh process per detector.
 
 Writes OUT/frontier.json and OUT/frontier.md (default: bench/).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -45,11 +46,20 @@ from tests.footage_clips import SETS, discover  # noqa: E402
 from transforms.detectors import DETECTORS  # noqa: E402
 from transforms.logic.geometry import centre, clip_box, iou, merge_overlapping, pad_box  # noqa: E402
 
-THRESHOLDS = {"centerface": (0.1, 0.2, 0.3, 0.5), "retinaface": (0.1, 0.3, 0.5), "yunet": (0.2, 0.3, 0.5),
-              "blazeface": (0.1, 0.3, 0.5), "pose_heads": (0.1, 0.3, 0.5)}
+THRESHOLDS = {
+    "centerface": (0.1, 0.2, 0.3, 0.5),
+    "retinaface": (0.1, 0.3, 0.5),
+    "yunet": (0.2, 0.3, 0.5),
+    "blazeface": (0.1, 0.3, 0.5),
+    "pose_heads": (0.1, 0.3, 0.5),
+}
 """Scores each detector is decoded at (YuNet reports nothing under 0.2)."""
-UNIONS = (("retinaface", "pose_heads"), ("blazeface", "pose_heads"), ("centerface", "pose_heads"),
-          ("yunet", "pose_heads"))
+UNIONS = (
+    ("retinaface", "pose_heads"),
+    ("blazeface", "pose_heads"),
+    ("centerface", "pose_heads"),
+    ("yunet", "pose_heads"),
+)
 """Pairs whose union is scored at every pair of their thresholds: a face detector and a head cue."""
 TIMING_SIZES = ((480, 270), (768, 432), (1920, 1080))
 VEIL_PAD = (0.3, 0.4)
@@ -89,7 +99,7 @@ def needless_share(boxes: list, faces: list[dict], width: int, height: int) -> f
     for box in boxes:
         rect = clip_box(pad_box(box, *VEIL_PAD), width, height)
         if rect:
-            mask[rect[1]:rect[3], rect[0]:rect[2]] = True
+            mask[rect[1] : rect[3], rect[0] : rect[2]] = True
     return float((mask & ~scaling.face_allowance(faces, width, height)).mean())
 
 
@@ -109,8 +119,17 @@ def annotated_frames(clip) -> tuple[dict, dict[int, np.ndarray]]:
 
 
 def new_tally() -> dict:
-    return {"frames": 0, "faces": 0, "found": 0, "not_hard": 0, "not_hard_found": 0, "hard": 0, "hard_found": 0,
-            "false": 0, "needless": 0.0}
+    return {
+        "frames": 0,
+        "faces": 0,
+        "found": 0,
+        "not_hard": 0,
+        "not_hard_found": 0,
+        "hard": 0,
+        "hard_found": 0,
+        "false": 0,
+        "needless": 0.0,
+    }
 
 
 def add(tally: dict, flags: list[bool], faces: list[dict], false: int, needless: float) -> None:
@@ -190,9 +209,12 @@ def time_detector(name: str, frame: np.ndarray, threads: int, budget_s: float = 
         wall = time.monotonic() - wall0
         own = bench.own_cpu_seconds() - own0
         foreign = max(0.0, bench.cpu_busy_seconds()[0] - busy0 - own) / wall
-        out[f"{width}x{height}"] = {"median_ms": round(statistics.median(calls), 1), "calls": len(calls),
-                                    "own_cpu_ms_per_call": round(own * 1000 / len(calls), 1),
-                                    "foreign_cores": round(foreign, 2)}
+        out[f"{width}x{height}"] = {
+            "median_ms": round(statistics.median(calls), 1),
+            "calls": len(calls),
+            "own_cpu_ms_per_call": round(own * 1000 / len(calls), 1),
+            "foreign_cores": round(foreign, 2),
+        }
     return out
 
 
@@ -222,10 +244,15 @@ def timing_frame(clips) -> np.ndarray:
 
 def rates(t: dict) -> dict:
     pct = lambda n, d: round(100 * n / d, 1) if d else None  # noqa: E731
-    return {"all": pct(t["found"], t["faces"]), "not_hard": pct(t["not_hard_found"], t["not_hard"]),
-            "hard": pct(t["hard_found"], t["hard"]), "faces": t["faces"], "hard_faces": t["hard"],
-            "false_per_frame": round(t["false"] / t["frames"], 2) if t["frames"] else None,
-            "needless_pct": round(100 * t["needless"] / t["frames"], 2) if t["frames"] else None}
+    return {
+        "all": pct(t["found"], t["faces"]),
+        "not_hard": pct(t["not_hard_found"], t["not_hard"]),
+        "hard": pct(t["hard_found"], t["hard"]),
+        "faces": t["faces"],
+        "hard_faces": t["hard"],
+        "false_per_frame": round(t["false"] / t["frames"], 2) if t["frames"] else None,
+        "needless_pct": round(100 * t["needless"] / t["frames"], 2) if t["frames"] else None,
+    }
 
 
 def cost_ms(cfg: str, timing: dict, threads: str, size: str) -> float | None:
@@ -241,9 +268,14 @@ def recommend(summary: dict, scales: list[str], timing: dict) -> list[dict]:
     for cfg, by in summary.items():
         tune = [by[s].get("tune") for s in scales]
         if all(t and t["all"] is not None and t["all"] >= 100 * TARGET_RECALL for t in tune):
-            picks.append({"config": cfg, "ms_2t_768": cost_ms(cfg, timing, "2", "768x432"),
-                          "tune_false": round(statistics.mean(t["false_per_frame"] for t in tune), 2),
-                          "tune_needless": round(statistics.mean(t["needless_pct"] for t in tune), 2)})
+            picks.append(
+                {
+                    "config": cfg,
+                    "ms_2t_768": cost_ms(cfg, timing, "2", "768x432"),
+                    "tune_false": round(statistics.mean(t["false_per_frame"] for t in tune), 2),
+                    "tune_needless": round(statistics.mean(t["needless_pct"] for t in tune), 2),
+                }
+            )
     return sorted(picks, key=lambda p: (p["ms_2t_768"] or 1e9, p["tune_false"]))
 
 
@@ -261,41 +293,65 @@ def cell(r: dict | None) -> str:
 
 def write_markdown(path: Path, res: dict) -> None:
     scales, summary, timing = res["scales"], res["summary"], res["timing"]
-    lines = [f"# Detector frontier ({res['date']})", "",
-             f"Machine: {res['machine']['nproc']} cores, {res['machine']['cpu_model']}; load average before / after "
-             f"{res['loadavg_before']} / {res['loadavg_after']}. Made by bench/frontier.py (its docstring says how "
-             "faces are matched and what each column means). Per frame, no tracking.", ""]
+    lines = [
+        f"# Detector frontier ({res['date']})",
+        "",
+        f"Machine: {res['machine']['nproc']} cores, {res['machine']['cpu_model']}; load average before / after "
+        f"{res['loadavg_before']} / {res['loadavg_after']}. Made by bench/frontier.py (its docstring says how "
+        "faces are matched and what each column means). Per frame, no tracking.",
+        "",
+    ]
     for which in (*SETS, "pooled"):
         if which not in summary[next(iter(summary))][scales[0]]:
             continue
         r0 = summary[next(iter(summary))][scales[0]][which]
-        lines += [f"## {which} ({r0['faces']} faces at scale 1, {r0['hard_faces']} hard)", "",
-                  "Recall % all / hard per scale; false detections per frame and needless redaction (% of the frame) "
-                  "averaged over the scales; ms: median per call, 2 threads, 480x270 / 768x432.", "",
-                  "| config | " + " | ".join(f"x{s}" for s in scales) + " | not hard x1 | false/frame | needless % "
-                  "| ms 2t |", "|---" * (len(scales) + 5) + "|"]
+        lines += [
+            f"## {which} ({r0['faces']} faces at scale 1, {r0['hard_faces']} hard)",
+            "",
+            "Recall % all / hard per scale; false detections per frame and needless redaction (% of the frame) "
+            "averaged over the scales; ms: median per call, 2 threads, 480x270 / 768x432.",
+            "",
+            "| config | " + " | ".join(f"x{s}" for s in scales) + " | not hard x1 | false/frame | needless % | ms 2t |",
+            "|---" * (len(scales) + 5) + "|",
+        ]
         for cfg, by in summary.items():
             rows = [by[s][which] for s in scales]
             ms = f"{cost_ms(cfg, timing, '2', '480x270')} / {cost_ms(cfg, timing, '2', '768x432')}"
-            lines.append(f"| {cfg} | " + " | ".join(cell(r) for r in rows) + f" | {rows[0]['not_hard']} | "
-                         f"{mean_of(rows, 'false_per_frame')} | {mean_of(rows, 'needless_pct')} | {ms} |")
+            lines.append(
+                f"| {cfg} | " + " | ".join(cell(r) for r in rows) + f" | {rows[0]['not_hard']} | "
+                f"{mean_of(rows, 'false_per_frame')} | {mean_of(rows, 'needless_pct')} | {ms} |"
+            )
         lines.append("")
-    lines += ["## Cost: median ms per call (1 thread / 2 threads), foreign load in cores", "",
-              "| detector | " + " | ".join(f"{w}x{h}" for w, h in TIMING_SIZES) + " | memory MB (loaded / run) |",
-              "|---" * (len(TIMING_SIZES) + 2) + "|"]
+    lines += [
+        "## Cost: median ms per call (1 thread / 2 threads), foreign load in cores",
+        "",
+        "| detector | " + " | ".join(f"{w}x{h}" for w, h in TIMING_SIZES) + " | memory MB (loaded / run) |",
+        "|---" * (len(TIMING_SIZES) + 2) + "|",
+    ]
     for name, by in timing.items():
-        cells = [f"{by['1'][k]['median_ms']} / {by['2'][k]['median_ms']} (foreign {by['1'][k]['foreign_cores']}, "
-                 f"{by['2'][k]['foreign_cores']})" for k in (f"{w}x{h}" for w, h in TIMING_SIZES)]
+        cells = [
+            f"{by['1'][k]['median_ms']} / {by['2'][k]['median_ms']} (foreign {by['1'][k]['foreign_cores']}, "
+            f"{by['2'][k]['foreign_cores']})"
+            for k in (f"{w}x{h}" for w, h in TIMING_SIZES)
+        ]
         mem = res["memory"].get(name, {})
         lines.append(f"| {name} | " + " | ".join(cells) + f" | {mem.get('loaded_mb')} / {mem.get('after_runs_mb')} |")
-    lines += ["", f"## Picked on tune (all faces >= {100 * TARGET_RECALL:g} % at every scale), cheapest first", "",
-              "| config | ms 2t 768x432 | tune false/frame | confirm " + " | confirm ".join(f"x{s}" for s in scales)
-              + " | confirm false/frame | confirm needless % |", "|---" * (len(scales) + 5) + "|"]
+    lines += [
+        "",
+        f"## Picked on tune (all faces >= {100 * TARGET_RECALL:g} % at every scale), cheapest first",
+        "",
+        "| config | ms 2t 768x432 | tune false/frame | confirm "
+        + " | confirm ".join(f"x{s}" for s in scales)
+        + " | confirm false/frame | confirm needless % |",
+        "|---" * (len(scales) + 5) + "|",
+    ]
     for pick in res["recommended"][:12]:
         rows = [summary[pick["config"]][s].get("confirm") or rates(new_tally()) for s in scales]
-        lines.append(f"| {pick['config']} | {pick['ms_2t_768']} | {pick['tune_false']} | "
-                     + " | ".join(cell(r) for r in rows)
-                     + f" | {mean_of(rows, 'false_per_frame')} | {mean_of(rows, 'needless_pct')} |")
+        lines.append(
+            f"| {pick['config']} | {pick['ms_2t_768']} | {pick['tune_false']} | "
+            + " | ".join(cell(r) for r in rows)
+            + f" | {mean_of(rows, 'false_per_frame')} | {mean_of(rows, 'needless_pct')} |"
+        )
     path.write_text("\n".join(lines) + "\n")
 
 
@@ -328,11 +384,19 @@ def main(argv: list[str] | None = None) -> int:
     for (cfg, scale, key), tally in tallies.items():
         summary[cfg][scale][key] = rates(tally)
     scale_keys = [f"{s:g}" for s in scales]
-    res = {"date": dt.datetime.now().isoformat(timespec="minutes"), "machine": bench.machine(),
-           "loadavg_before": [round(x, 2) for x in before], "loadavg_after": [round(x, 2) for x in after],
-           "scales": scale_keys, "thresholds": THRESHOLDS, "clips": {c.id: c.set for c in clips},
-           "summary": summary, "timing": timing, "memory": memory,
-           "recommended": recommend(summary, scale_keys, timing)}
+    res = {
+        "date": dt.datetime.now().isoformat(timespec="minutes"),
+        "machine": bench.machine(),
+        "loadavg_before": [round(x, 2) for x in before],
+        "loadavg_after": [round(x, 2) for x in after],
+        "scales": scale_keys,
+        "thresholds": THRESHOLDS,
+        "clips": {c.id: c.set for c in clips},
+        "summary": summary,
+        "timing": timing,
+        "memory": memory,
+        "recommended": recommend(summary, scale_keys, timing),
+    }
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "frontier.json").write_text(json.dumps(res, indent=1) + "\n")
     write_markdown(args.out / "frontier.md", res)

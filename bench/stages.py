@@ -20,6 +20,7 @@ Model stages run at each thread count of --threads (a worker's models get the ma
 worker processes: launch.threads_per_worker); the others are single-threaded or use their library's own threads.
 Frames/s = N / wall seconds. Writes OUT/stages.json and OUT/stages.md (OUT: --out, default bench/out).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -68,16 +69,19 @@ def model_stages(rgbs: list, threads: int, config: DetectorConfig) -> tuple[dict
     faces, heads, centerface = BlazeFaceBack(threads), PoseHeads(threads), CenterFace(threads)
     cues = cue_rects(width, height)
     seconds = {
-        "blazeface": timed(lambda: [faces.detect(f[y:y + h, x:x + w], config.face_threshold)
-                                    for f in rgbs for x, y, w, h in cues])[0],
-        "pose-heads": timed(lambda: [heads.detect(f[y:y + h, x:x + w], config.head_threshold)
-                                     for f in rgbs for x, y, w, h in cues])[0],
+        "blazeface": timed(
+            lambda: [faces.detect(f[y : y + h, x : x + w], config.face_threshold) for f in rgbs for x, y, w, h in cues]
+        )[0],
+        "pose-heads": timed(
+            lambda: [heads.detect(f[y : y + h, x : x + w], config.head_threshold) for f in rgbs for x, y, w, h in cues]
+        )[0],
         "centerface-whole": timed(lambda: [centerface.detect(f, config.centerface_threshold) for f in rgbs])[0],
     }
     model = FaceDetector(dataclasses.replace(config, threads=threads))
     counts = ScanCounts()
-    seconds["detect"], found = timed(lambda: list(scan(enumerate(rgbs), lambda item: model.detect(*item), config,
-                                                       counts)))
+    seconds["detect"], found = timed(
+        lambda: list(scan(enumerate(rgbs), lambda item: model.detect(*item), config, counts))
+    )
     return seconds, found, counts
 
 
@@ -87,8 +91,14 @@ def measure(path: Path, frames: int, thread_counts: list[int]) -> dict:
     rgb_s, rgbs = timed(lambda: [f.to_ndarray(format="rgb24") for f in decoded])
     width, height = decoded[0].width, decoded[0].height
     config = DetectorConfig()
-    row = {"input": str(path), "width": width, "height": height, "frames": len(decoded),
-           "seconds": {"decode": decode_s, "rgb": rgb_s}, "by_threads": {}}
+    row = {
+        "input": str(path),
+        "width": width,
+        "height": height,
+        "frames": len(decoded),
+        "seconds": {"decode": decode_s, "rgb": rgb_s},
+        "by_threads": {},
+    }
     found = []
     for threads in thread_counts:
         seconds, found, counts = model_stages(rgbs, threads, config)
@@ -104,8 +114,11 @@ def measure(path: Path, frames: int, thread_counts: list[int]) -> dict:
         out = []
         for i, (frame, plane) in enumerate(zip(decoded, planes)):
             boxes = regions.get(i)
-            out.append(av.VideoFrame.from_ndarray(redact(plane, width, height, boxes, RedactionMode.BLUR), format=fmt)
-                       if boxes else frame)
+            out.append(
+                av.VideoFrame.from_ndarray(redact(plane, width, height, boxes, RedactionMode.BLUR), format=fmt)
+                if boxes
+                else frame
+            )
         return out
 
     row["seconds"]["redact"], redacted = timed(redact_all)
@@ -139,20 +152,28 @@ def lines(rows: list[dict]) -> list[str]:
         entries += [(name, t, s) for t, stages in row["by_threads"].items() for name, s in stages.items()]
         entries += [(name, "–", s) for name, s in row["seconds"].items() if name not in ("decode", "rgb")]
         for name, threads, seconds in entries:
-            out.append(f"| {label} | {name} | {threads} | {row['frames'] / seconds:.1f} | "
-                       f"{1000 * seconds / row['frames']:.1f} |")
-        out.append(f"| {label} | (detect scanned {row['scanned']} frames, CenterFace checked "
-                   f"{row['checked']} squares; "
-                   f"{row['redacted_frames']} frames redacted) | | | |")
+            out.append(
+                f"| {label} | {name} | {threads} | {row['frames'] / seconds:.1f} | "
+                f"{1000 * seconds / row['frames']:.1f} |"
+            )
+        out.append(
+            f"| {label} | (detect scanned {row['scanned']} frames, CenterFace checked "
+            f"{row['checked']} squares; "
+            f"{row['redacted_frames']} frames redacted) | | | |"
+        )
     return out
 
 
 def main(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
-                                     allow_abbrev=False)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter, allow_abbrev=False
+    )
     parser.add_argument("--frames", type=int, default=300, help="frames of each input (default 300)")
-    parser.add_argument("--threads", default=f"1,{os.cpu_count() or 1}",
-                        help="thread counts of the model stages (default 1 and the machine's cores)")
+    parser.add_argument(
+        "--threads",
+        default=f"1,{os.cpu_count() or 1}",
+        help="thread counts of the model stages (default 1 and the machine's cores)",
+    )
     parser.add_argument("--out", type=Path, default=bench.OUT, help=f"output folder (default {bench.OUT})")
     args = parser.parse_args(argv)
     thread_counts = sorted({int(t) for t in args.threads.split(",") if t.strip()})
@@ -165,18 +186,26 @@ def main(argv: list[str]) -> int:
         hd.parent.mkdir(parents=True, exist_ok=True)
         bench_eval.write_scaled(footage, hd, 1.0, frame_limit=args.frames, size=bench_eval.HD_SIZE)
     machine = bench.machine()
-    print(f"stages: {args.frames} frames of {footage.name} and its 1080p copy; threads {thread_counts}; "
-          f"load {' '.join(machine['loadavg_at_start'])}", flush=True)
+    print(
+        f"stages: {args.frames} frames of {footage.name} and its 1080p copy; threads {thread_counts}; "
+        f"load {' '.join(machine['loadavg_at_start'])}",
+        flush=True,
+    )
     rows = [measure(path, args.frames, thread_counts) for path in (footage, hd)]
-    res = {"when": dt.datetime.now().astimezone().isoformat(timespec="seconds"), "machine": machine,
-           "loadavg_at_end": [f"{x:.2f}" for x in os.getloadavg()], "rows": rows}
+    res = {
+        "when": dt.datetime.now().astimezone().isoformat(timespec="seconds"),
+        "machine": machine,
+        "loadavg_at_end": [f"{x:.2f}" for x in os.getloadavg()],
+        "rows": rows,
+    }
     table = lines(rows)
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "stages.json").write_text(json.dumps(res, indent=2) + "\n")
     (args.out / "stages.md").write_text(
         f"# Veil per-stage throughput (`bench/stages.py`)\n\n{res['when']}; {machine['nproc']} x "
         f"{machine['cpu_model']}, load average {' '.join(machine['loadavg_at_start'])} at start, "
-        f"{' '.join(res['loadavg_at_end'])} at end.\n\n" + "\n".join(table) + "\n")
+        f"{' '.join(res['loadavg_at_end'])} at end.\n\n" + "\n".join(table) + "\n"
+    )
     print("\n".join(table))
     print(f"written: {args.out / 'stages.md'}, {args.out / 'stages.json'}")
     return 0

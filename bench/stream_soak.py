@@ -9,6 +9,7 @@ every file has a run. Every 2 s it records the job's resident memory (RSS of the
 psutil). Memory is flat when the median RSS of the last third of the run is within 10 % of the middle third's.
 Writes bench/stream_results.md and bench/stream_results.json. A missed target is reported, not an error.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -82,9 +83,23 @@ def main(argv: list[str]) -> int:
         clip = Path(scratch) / CLIP
         source = OUT / "soak-clip.mp4"
         shutil.copy(clip, source)
-    cmd = [str(REPO / ".venv" / "bin" / "veil"), "anonymize", "--streaming", str(land), str(output),
-           "--path-template", "{camera_id}/{date}/{time}.mp4", "--settle", f"{args.settle}s",
-           "--poll-interval", "0.5s", "--run-id", stream_id, "--stop-after", "6h"]
+    cmd = [
+        str(REPO / ".venv" / "bin" / "veil"),
+        "anonymize",
+        "--streaming",
+        str(land),
+        str(output),
+        "--path-template",
+        "{camera_id}/{date}/{time}.mp4",
+        "--settle",
+        f"{args.settle}s",
+        "--poll-interval",
+        "0.5s",
+        "--run-id",
+        stream_id,
+        "--stop-after",
+        "6h",
+    ]
     log = open(OUT / "stream-soak.log", "w")
     job = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT)
     process = psutil.Process(job.pid)
@@ -119,19 +134,24 @@ def main(argv: list[str]) -> int:
     lags = [w["lag_max_s"] for w in report["windows"]]
     medians = [w["lag_median_s"] for w in report["windows"]]
     third = max(1, len(samples) // 3)
-    middle = statistics.median(s[1] for s in samples[third:2 * third])
-    last = statistics.median(s[1] for s in samples[2 * third:])
+    middle = statistics.median(s[1] for s in samples[third : 2 * third])
+    last = statistics.median(s[1] for s in samples[2 * third :])
     result = {
         "when": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "machine": f"{platform.machine()}, {os.cpu_count()} cores, "
-                   f"{psutil.virtual_memory().total / 2**30:.0f} GiB, Python {platform.python_version()}",
-        "files": args.files, "every_s": args.every, "wall_s": round(seconds, 1),
+        f"{psutil.virtual_memory().total / 2**30:.0f} GiB, Python {platform.python_version()}",
+        "files": args.files,
+        "every_s": args.every,
+        "wall_s": round(seconds, 1),
         "files_per_min": round(args.files / (seconds / 60), 2),
         "lag_median_of_windows_s": round(statistics.median(medians), 1) if medians else None,
         "lag_max_s": round(max(lags), 1) if lags else None,
-        "rss_peak_mb": round(max(s[1] for s in samples) / 2**20), "rss_middle_third_mb": round(middle / 2**20),
-        "rss_last_third_mb": round(last / 2**20), "flat": last <= middle * 1.10,
-        "job_cpu_s": round(own_cpu, 1), "foreign_cpu_s": round(foreign, 1),
+        "rss_peak_mb": round(max(s[1] for s in samples) / 2**20),
+        "rss_middle_third_mb": round(middle / 2**20),
+        "rss_last_third_mb": round(last / 2**20),
+        "flat": last <= middle * 1.10,
+        "job_cpu_s": round(own_cpu, 1),
+        "foreign_cpu_s": round(foreign, 1),
         "exit_code": job.returncode,
         "samples": [(round(t, 1), round(m / 2**20), n) for t, m, n in samples],
     }
@@ -143,7 +163,8 @@ def main(argv: list[str]) -> int:
         "`veil anonymize --streaming` on the local runner.\nMemory is the job's RSS (process and children); "
         "flat = median of the last third within 10 % of the middle third's. "
         "foreign_cpu_s: CPU used by other processes during the run (a busy machine slows lag and files/min).\n\n"
-        f"| measure | value |\n|---|---|\n{rows}\n")
+        f"| measure | value |\n|---|---|\n{rows}\n"
+    )
     print(json.dumps({k: v for k, v in result.items() if k != "samples"}, indent=1))
     return 0
 

@@ -17,6 +17,7 @@ and time to a consented service session; footage of cameras at private locations
 
 Run:  python -m pipelines.anonymize INPUT OUTPUT [--redact blur|pixelate|mask|drop-frame] [beam options]
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -65,11 +66,18 @@ PATH_OPTIONS = ("input", "output", "manifest", "cameras", "sessions", "consents"
 def settings_of(opts: AnonymizeOptions, registry_digest: str) -> dict:
     """The options that change what an output looks like; their hash decides whether a re-run may skip an input."""
     policy = policy_config(opts)
-    return {"registries": registry_digest, "zone_share": policy.zone_share,
-            "private_categories": sorted(policy.private_categories), "redact": opts.redact,
-            "detector": repr(dataclasses.replace(detector_config(opts), threads=1)), "crf": opts.crf,
-            "preset": opts.preset, "keep_audio": opts.keep_audio, "image_fps": opts.image_fps,
-            "tracker": repr(tracker_config(opts))}
+    return {
+        "registries": registry_digest,
+        "zone_share": policy.zone_share,
+        "private_categories": sorted(policy.private_categories),
+        "redact": opts.redact,
+        "detector": repr(dataclasses.replace(detector_config(opts), threads=1)),
+        "crf": opts.crf,
+        "preset": opts.preset,
+        "keep_audio": opts.keep_audio,
+        "image_fps": opts.image_fps,
+        "tracker": repr(tracker_config(opts)),
+    }
 
 
 def settings_hash(opts: AnonymizeOptions, registry_digest: str) -> str:
@@ -89,10 +97,16 @@ def measures(opts: AnonymizeOptions) -> dict:
     """The protective measures a run had in force, for its report (Article 15)."""
     keystore = keystore_uri(opts)
     policy = policy_config(opts)
-    return {"redaction_mode": opts.redact, "encryption": "AES-256-GCM, one data key per account",
-            "keystore": keystore, "keystore_beside_data": storage.contains(opts.output, keystore),
-            "leak_audit_rate": opts.audit_rate, "zone_share": policy.zone_share,
-            "private_categories": sorted(policy.private_categories), "audio_kept": opts.keep_audio}
+    return {
+        "redaction_mode": opts.redact,
+        "encryption": "AES-256-GCM, one data key per account",
+        "keystore": keystore,
+        "keystore_beside_data": storage.contains(opts.output, keystore),
+        "leak_audit_rate": opts.audit_rate,
+        "zone_share": policy.zone_share,
+        "private_categories": sorted(policy.private_categories),
+        "audio_kept": opts.keep_audio,
+    }
 
 
 def _read(uri: str | None) -> tuple[str, bytes] | None:
@@ -117,8 +131,12 @@ def prepare_keys(registry: Registry, keystore: str) -> None:
 
     Created here, in the launching process, so workers only read the key store and never race to write it.
     """
-    accounts = {s.account_id for s in registry.sessions if s.consent_id in registry.consents
-                and getattr(registry.cameras.get(s.camera_id), "purpose", None) is Purpose.SERVICE}
+    accounts = {
+        s.account_id
+        for s in registry.sessions
+        if s.consent_id in registry.consents
+        and getattr(registry.cameras.get(s.camera_id), "purpose", None) is Purpose.SERVICE
+    }
     if accounts:
         store = open_keystore(keystore)
         subject_secret(store)
@@ -143,10 +161,15 @@ def done_inputs(output: str, force: bool) -> frozenset:
 
 
 def detector_config(opts: AnonymizeOptions, threads: int = 1) -> DetectorConfig:
-    return DetectorConfig(every=opts.detect_every, face_threshold=opts.face_threshold,
-                          candidate_threshold=opts.candidate_threshold, head_threshold=opts.head_threshold,
-                          head_every=opts.head_every,
-                          centerface_threshold=opts.centerface_threshold, threads=threads)
+    return DetectorConfig(
+        every=opts.detect_every,
+        face_threshold=opts.face_threshold,
+        candidate_threshold=opts.candidate_threshold,
+        head_threshold=opts.head_threshold,
+        head_every=opts.head_every,
+        centerface_threshold=opts.centerface_threshold,
+        threads=threads,
+    )
 
 
 def tracker_config(opts: AnonymizeOptions) -> TrackerConfig:
@@ -165,18 +188,29 @@ def job_settings(opts: AnonymizeOptions) -> JobSettings:
     keystore = keystore_uri(opts)
     registry = without_cancelled(registry, opts.output, keystore)
     prepare_keys(registry, keystore)
-    options_json = json.dumps({k: v for k, v in opts.get_all_options(drop_default=True).items()}, default=str,
-                              sort_keys=True)
+    options_json = json.dumps(
+        {k: v for k, v in opts.get_all_options(drop_default=True).items()}, default=str, sort_keys=True
+    )
     return JobSettings(
-        output=opts.output, manifest=load_manifest(opts.manifest),
+        output=opts.output,
+        manifest=load_manifest(opts.manifest),
         template=compile_template(opts.path_template) if opts.path_template else None,
-        settings_hash=settings_hash(opts, registry_digest), registry=registry, policy=policy_config(opts),
-        image_fps=Fraction(opts.image_fps).limit_denominator(1001), segment_frames=opts.segment_frames,
-        detector=detector_config(opts, threads), tracker=tracker_config(opts), mode=RedactionMode(opts.redact),
-        encoder=EncoderConfig(crf=opts.crf, preset=opts.preset), audit=AuditConfig(rate=opts.audit_rate),
-        keystore=keystore, keep_audio=opts.keep_audio,
-        limits=ArchiveLimits(max_total_bytes=opts.max_archive_bytes), retention=default_policy(),
-        options_json=options_json)
+        settings_hash=settings_hash(opts, registry_digest),
+        registry=registry,
+        policy=policy_config(opts),
+        image_fps=Fraction(opts.image_fps).limit_denominator(1001),
+        segment_frames=opts.segment_frames,
+        detector=detector_config(opts, threads),
+        tracker=tracker_config(opts),
+        mode=RedactionMode(opts.redact),
+        encoder=EncoderConfig(crf=opts.crf, preset=opts.preset),
+        audit=AuditConfig(rate=opts.audit_rate),
+        keystore=keystore,
+        keep_audio=opts.keep_audio,
+        limits=ArchiveLimits(max_total_bytes=opts.max_archive_bytes),
+        retention=default_policy(),
+        options_json=options_json,
+    )
 
 
 def build(pipeline: beam.Pipeline, opts: AnonymizeOptions, run_id: str) -> dict:
@@ -188,22 +222,31 @@ def build(pipeline: beam.Pipeline, opts: AnonymizeOptions, run_id: str) -> dict:
     registry = s.registry
 
     sources = pipeline | "Expand Inputs" >> ExpandInputs(opts.input, storage.join(work, "staging"), s.limits)
-    media = sources["sources"] | "Identify Media" >> IdentifyMedia(s.manifest, s.template,
-                                                                   done_inputs(output, opts.force), s.settings_hash)
+    media = sources["sources"] | "Identify Media" >> IdentifyMedia(
+        s.manifest, s.template, done_inputs(output, opts.force), s.settings_hash
+    )
     screened = media["media"] | "Screen Cameras" >> ScreenCameras(registry, s.policy)
     split = screened["media"] | "Split Segments" >> SplitSegments(s.image_fps, s.segment_frames)
-    plans = (split["segments"]
-             | "Detect Faces" >> DetectFaces(s.detector)
-             | "Track Faces" >> TrackFaces(s.tracker)
-             | "Apply Policy" >> ApplyPolicy(registry, s.policy, s.tracker))
-    redacted = plans | "Redact Frames" >> RedactFrames(s.mode, s.encoder, storage.join(work, "parts"), s.audit,
-                                                     s.keystore)
-    joined = (plans, redacted["parts"]) | "Join Segments" >> JoinSegments(output, opts.redact, s.settings_hash,
-                                                                          opts.keep_audio, s.keystore)
+    plans = (
+        split["segments"]
+        | "Detect Faces" >> DetectFaces(s.detector)
+        | "Track Faces" >> TrackFaces(s.tracker)
+        | "Apply Policy" >> ApplyPolicy(registry, s.policy, s.tracker)
+    )
+    redacted = plans | "Redact Frames" >> RedactFrames(
+        s.mode, s.encoder, storage.join(work, "parts"), s.audit, s.keystore
+    )
+    joined = (plans, redacted["parts"]) | "Join Segments" >> JoinSegments(
+        output, opts.redact, s.settings_hash, opts.keep_audio, s.keystore
+    )
 
-    refused = ((sources["quarantine"], media["quarantine"], screened["quarantine"], split["quarantine"],
-                joined["quarantine"])
-               | "All Quarantined" >> beam.Flatten())
+    refused = (
+        sources["quarantine"],
+        media["quarantine"],
+        screened["quarantine"],
+        split["quarantine"],
+        joined["quarantine"],
+    ) | "All Quarantined" >> beam.Flatten()
     quarantine_rows = refused | "Quarantine Inputs" >> QuarantineInputs(storage.join(output, "quarantine", run_id))
     written = {
         "media": joined["media"] | "Write Media" >> WriteTable(output, "media", run_id),
@@ -211,30 +254,42 @@ def build(pipeline: beam.Pipeline, opts: AnonymizeOptions, run_id: str) -> dict:
         "restricted": joined["restricted"] | "Write Restricted" >> WriteTable(output, "restricted", run_id),
         "quarantine": quarantine_rows | "Write Quarantine" >> WriteTable(output, "quarantine", run_id),
         "leak_audit": redacted["leak_audit"] | "Write Leak Audit" >> WriteTable(output, "leak_audit", run_id),
-        "catalog": ((joined["media"], joined["restricted"], quarantine_rows)
-                    | "Catalog Artifacts" >> CatalogArtifacts(output, run_id, registry, s.retention, started)
-                    | "Write Catalog" >> WriteTable(output, "catalog", run_id)),
+        "catalog": (
+            (joined["media"], joined["restricted"], quarantine_rows)
+            | "Catalog Artifacts" >> CatalogArtifacts(output, run_id, registry, s.retention, started)
+            | "Write Catalog" >> WriteTable(output, "catalog", run_id)
+        ),
     }
+
     def run_row(facts):
-        return tables.runs_row(started, dt.datetime.now(dt.UTC), s.options_json,
-                               [row for kind, row in facts if kind == "media"],
-                               sum(kind == "quarantined" for kind, _ in facts),
-                               sum(kind == "skipped" for kind, _ in facts))
+        return tables.runs_row(
+            started,
+            dt.datetime.now(dt.UTC),
+            s.options_json,
+            [row for kind, row in facts if kind == "media"],
+            sum(kind == "quarantined" for kind, _ in facts),
+            sum(kind == "skipped" for kind, _ in facts),
+        )
 
     # Main inputs only, no side inputs: the run row then waits for every table on every runner, and DaskRunner,
     # which computes only the graph's last leaf and re-runs a side input's upstream per consumer, runs it all once.
-    facts = ((joined["media"] | "Fact Media" >> beam.Map(lambda row: ("media", row)),
-              quarantine_rows | "Fact Quarantined" >> beam.Map(lambda _: ("quarantined", None)),
-              media["skipped"] | "Fact Skipped" >> beam.Map(lambda _: ("skipped", None)),
-              *[count | f"Fact Wrote {table}" >> beam.Map(lambda _: ("written", None))
-                for table, count in written.items()])
-             | "Run Facts" >> beam.Flatten())
+    facts = (
+        joined["media"] | "Fact Media" >> beam.Map(lambda row: ("media", row)),
+        quarantine_rows | "Fact Quarantined" >> beam.Map(lambda _: ("quarantined", None)),
+        media["skipped"] | "Fact Skipped" >> beam.Map(lambda _: ("skipped", None)),
+        *[count | f"Fact Wrote {table}" >> beam.Map(lambda _: ("written", None)) for table, count in written.items()],
+    ) | "Run Facts" >> beam.Flatten()
     runs = facts | "Gather Run Facts" >> GatherAll() | "Summarize Run" >> beam.Map(run_row)
     done = runs | "Write Runs" >> WriteTable(output, "runs", run_id)
     _ = done | "Remove Work Files" >> beam.Map(lambda _: storage.delete_work(work))
-    return {"media": joined["media"], "face_tracks": joined["face_tracks"], "restricted": joined["restricted"],
-            "quarantine": quarantine_rows,
-            "leak_audit": redacted["leak_audit"], "runs": runs}
+    return {
+        "media": joined["media"],
+        "face_tracks": joined["face_tracks"],
+        "restricted": joined["restricted"],
+        "quarantine": quarantine_rows,
+        "leak_audit": redacted["leak_audit"],
+        "runs": runs,
+    }
 
 
 def parse(argv: Sequence[str], command: str = "anonymize") -> tuple[AnonymizeOptions, PipelineOptions]:

@@ -1,4 +1,5 @@
 """The ``veil`` command: dispatches to the jobs and prints what a run did."""
+
 from __future__ import annotations
 
 import logging
@@ -64,12 +65,16 @@ def _retention(argv: list[str]) -> int:
     held = [r for r in rows if r["status"] == "held"]
     refused = [r for r in rows if r["status"] == "refused"]
     planning = any(flag in argv for flag in ("--dry-run", "--dry_run", "--plan"))
-    print(f"{'plan only, nothing changed' if planning else f'retention run {run_id}'}: "
-          f"{sum(r['status'] == 'done' for r in rows)} done, {len(held)} held, {len(overdue)} overdue, "
-          f"{len(refused)} refused")
+    print(
+        f"{'plan only, nothing changed' if planning else f'retention run {run_id}'}: "
+        f"{sum(r['status'] == 'done' for r in rows)} done, {len(held)} held, {len(overdue)} overdue, "
+        f"{len(refused)} refused"
+    )
     for row in overdue:
-        print(f"  OVERDUE {row['action']} {row['kind']} {row['artifact_id']} (due {row['due_at']:%Y-%m-%d}, "
-              f"{row['status']}{': ' + row['note'] if row['note'] else ''})")
+        print(
+            f"  OVERDUE {row['action']} {row['kind']} {row['artifact_id']} (due {row['due_at']:%Y-%m-%d}, "
+            f"{row['status']}{': ' + row['note'] if row['note'] else ''})"
+        )
     for row in refused:
         if not row["overdue"]:
             print(f"  REFUSED {row['action']} {row['kind']} {row['artifact_id']}: {row['note']}")
@@ -92,8 +97,9 @@ def _stream(argv: list[str]) -> int:
         registry, _ = anonymize.load_registries(opts)
         for issue in registry.issues:
             print(f"veil: registry row refused (keeps nothing more): {issue}", file=sys.stderr)
-        print(f"veil: watching {opts.input}; stop with Ctrl-C (the recording in hand is finished first)",
-              file=sys.stderr)
+        print(
+            f"veil: watching {opts.input}; stop with Ctrl-C (the recording in hand is finished first)", file=sys.stderr
+        )
         opts, stream_id, seconds = stream.run(argv)
     except ValueError as err:
         print(f"veil: {err}", file=sys.stderr)
@@ -117,16 +123,23 @@ def _help(args: list[str]) -> str | None:
     if args[0] == "retention":
         from pipelines import retention
 
-        return options.command_help("retention", "veil retention OUTPUT [options] [--dry-run | --plan]",
-                                    retention.__doc__.split("\n\n")[0],
-                                    "--dry-run: print the plan and change nothing (like --plan).\n")
+        return options.command_help(
+            "retention",
+            "veil retention OUTPUT [options] [--dry-run | --plan]",
+            retention.__doc__.split("\n\n")[0],
+            "--dry-run: print the plan and change nothing (like --plan).\n",
+        )
     from pipelines import anonymize, stream
 
     if stream.is_streaming(args):
-        return options.command_help("anonymize --streaming", "veil anonymize --streaming LANDING OUTPUT [options]",
-                                    stream.__doc__.split("\n\n")[0])
-    return options.command_help("anonymize", "veil anonymize INPUT OUTPUT [options]",
-                                anonymize.__doc__.split("\n\n")[0])
+        return options.command_help(
+            "anonymize --streaming",
+            "veil anonymize --streaming LANDING OUTPUT [options]",
+            stream.__doc__.split("\n\n")[0],
+        )
+    return options.command_help(
+        "anonymize", "veil anonymize INPUT OUTPUT [options]", anonymize.__doc__.split("\n\n")[0]
+    )
 
 
 def _sample(argv: list[str]) -> int:
@@ -134,8 +147,11 @@ def _sample(argv: list[str]) -> int:
     from pipelines.options import CommandParser
 
     parser = CommandParser(prog="veil sample", description=sample.__doc__.split("\n\n")[0])
-    parser.add_argument("dir", metavar="DIR", help="folder to write the archive, manifest, registries and "
-                        "ground truth into (created if missing)")
+    parser.add_argument(
+        "dir",
+        metavar="DIR",
+        help="folder to write the archive, manifest, registries and ground truth into (created if missing)",
+    )
     for name, path in sample.generate(parser.parse_args(argv).dir).items():
         print(f"{name}: {path}")
     return 0
@@ -206,8 +222,9 @@ def _dispatch(args: list[str]) -> int:
     print(summary)
     outcomes = validate.validate(opts.output, run_id, anonymize.keystore_uri(opts))
     print(validate.describe(outcomes, opts.output, run_id))
-    _, page = report.write_report(opts.output, run_id, report.build_report(opts.output, run_id, registry,
-                                                                          anonymize.measures(opts)))
+    _, page = report.write_report(
+        opts.output, run_id, report.build_report(opts.output, run_id, registry, anonymize.measures(opts))
+    )
     print(f"  run report: {page}")
     if validate.critical_failures(outcomes):
         return EXIT_INVALID

@@ -5,6 +5,7 @@ no partial plaintext is left behind.
 
 Run:  veil decrypt SEALED_URI DEST_PATH --keystore URI
 """
+
 from __future__ import annotations
 
 import sys

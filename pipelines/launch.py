@@ -1,4 +1,5 @@
 """Run a job's pipeline on the local runner or on a Dask cluster, starting and stopping a local cluster if asked."""
+
 from __future__ import annotations
 
 import contextlib
@@ -50,8 +51,9 @@ def configure(options: PipelineOptions, args: Sequence[str]) -> None:
         if launch.direct_workers is not None:
             raise ValueError("--direct-workers is for the local runner; with --runner dask use --workers")
         if launch.workers is not None and launch.dask_address:
-            raise ValueError("--workers starts a local Dask cluster and --dask-address uses a running one: "
-                             "give one of them")
+            raise ValueError(
+                "--workers starts a local Dask cluster and --dask-address uses a running one: give one of them"
+            )
         from apache_beam.runners.dask.dask_runner import DaskOptions  # imports dask: only for Dask runs
 
         standard.runner = DASK_RUNNER
@@ -103,14 +105,22 @@ def dask_cluster(options: PipelineOptions) -> Iterator[None]:
     workers = launch.workers or os.cpu_count() or 1
     # The nanny's default MALLOC_TRIM_THRESHOLD_=65536 hands every freed frame back to the kernel, to fault it in
     # again on the next: face detection on 1080p frames ran 28% slower with it (60 frames: 20.0 s against 15.6 s).
-    environ = {k: v for k, v in dask.config.get("distributed.nanny.pre-spawn-environ").items()
-               if k != "MALLOC_TRIM_THRESHOLD_"}
-    with dask.config.set({"distributed.nanny.pre-spawn-environ": environ}), \
-            LocalCluster(n_workers=workers, processes=True, threads_per_worker=1, dashboard_address=None,
-                         worker_dashboard_address=None,
-                         # No dashboard, but the scheduler's health and metrics server still binds a port:
-                         # any free one, not 8787, which a second cluster on the machine finds taken.
-                         scheduler_kwargs={"dashboard_address": ":0"}) as cluster:
+    environ = {
+        k: v for k, v in dask.config.get("distributed.nanny.pre-spawn-environ").items() if k != "MALLOC_TRIM_THRESHOLD_"
+    }
+    with (
+        dask.config.set({"distributed.nanny.pre-spawn-environ": environ}),
+        LocalCluster(
+            n_workers=workers,
+            processes=True,
+            threads_per_worker=1,
+            dashboard_address=None,
+            worker_dashboard_address=None,
+            # No dashboard, but the scheduler's health and metrics server still binds a port:
+            # any free one, not 8787, which a second cluster on the machine finds taken.
+            scheduler_kwargs={"dashboard_address": ":0"},
+        ) as cluster,
+    ):
         dask_options.address = cluster.scheduler_address
         yield
 
@@ -145,7 +155,7 @@ def run(pipeline: beam.Pipeline, work: str | None = None) -> None:
     if work and ends_with_launcher(options):
         work_folders.claim(work)
     try:
-        with worker_environ(), (dask_cluster(options) if is_dask(options) else contextlib.nullcontext()):
+        with worker_environ(), dask_cluster(options) if is_dask(options) else contextlib.nullcontext():
             result = pipeline.run()
             try:
                 result.wait_until_finish()
@@ -158,6 +168,7 @@ def run(pipeline: beam.Pipeline, work: str | None = None) -> None:
             try:
                 storage.delete_work(work)
             except Exception as cleanup:  # noqa: BLE001 - the run's own error is the one to raise
-                logging.getLogger(__name__).error("could not remove the work folder %s, which may hold raw footage: "
-                                                  "%s", work, cleanup)
+                logging.getLogger(__name__).error(
+                    "could not remove the work folder %s, which may hold raw footage: %s", work, cleanup
+                )
         raise

@@ -6,6 +6,7 @@ root without a ledger proves nothing, so it is refused rather than called intact
 
 Run:  veil ledger verify OUTPUT [--keystore URI]
 """
+
 from __future__ import annotations
 
 import sys
@@ -23,8 +24,12 @@ def run(argv: Sequence[str]) -> int:
     """Parse OUTPUT [--keystore URI], verify, and print the verdict; returns the exit status."""
     parser = CommandParser(prog="veil ledger verify", description=__doc__.split("\n\n")[0])
     parser.add_argument("output", metavar="OUTPUT", help="the output root whose ledger to verify")
-    parser.add_argument("--keystore", metavar="URI", help="the key store its retention runs use, beside which the "
-                        "ledger's head is anchored (default: OUTPUT/keys/keystore.json)")
+    parser.add_argument(
+        "--keystore",
+        metavar="URI",
+        help="the key store its retention runs use, beside which the "
+        "ledger's head is anchored (default: OUTPUT/keys/keystore.json)",
+    )
     args = parser.parse_args(argv)
     output = storage.absolute(args.output)
     if not storage.exists(output):
@@ -42,8 +47,16 @@ def run(argv: Sequence[str]) -> int:
         return EXIT_INVALID
     entries = sum(len(from_lines(data, name)) for name, data in found.files)
     newest = head(found.files)
-    behind = "" if newest == found.anchored else (f" (the anchor still names seq {found.anchored.seq}: a run stopped "
-                                                  "before moving it; the next retention run does)")
-    print(f"ledger intact: {entries} entries in {len(found.files)} files, head seq {newest.seq} anchored in "
-          f"{found.anchor}{behind}")
+    behind = (
+        ""
+        if newest == found.anchored
+        else (
+            f" (the anchor still names seq {found.anchored.seq}: a run stopped "
+            "before moving it; the next retention run does)"
+        )
+    )
+    print(
+        f"ledger intact: {entries} entries in {len(found.files)} files, head seq {newest.seq} anchored in "
+        f"{found.anchor}{behind}"
+    )
     return 0

@@ -4,6 +4,7 @@ Read back from the run's tables (every run's face_tracks for the Article 16 coun
 OUTPUT/reports/<run_id>/report.json and report.html, beside validation.json and the Data Docs. It holds
 counts only: no pixels, no face crops and no account ids, since compliance officers and auditors read it.
 """
+
 from __future__ import annotations
 
 import collections
@@ -54,8 +55,10 @@ def build_report(output: str, run_id: str, registry: Registry, measures: dict) -
         "started_at": run["started_at"].isoformat(),
         "finished_at": run["finished_at"].isoformat(),
         "counts": {name: run[name] for name in RUN_COUNTS},
-        "purpose": {"cameras": [_camera_purpose(c) for c in registered],
-                    "unregistered": [c for c in involved if c not in registry.cameras]},
+        "purpose": {
+            "cameras": [_camera_purpose(c) for c in registered],
+            "unregistered": [c for c in involved if c not in registry.cameras],
+        },
         "faces": _faces(tracks.to_pylist() if tracks is not None else [], camera_of),
         "accounts_kept": _kept_accounts(tracks),
         "accounts_kept_all_runs": accounts_all_runs,
@@ -64,7 +67,9 @@ def build_report(output: str, run_id: str, registry: Registry, measures: dict) -
         "restricted_copies": {"count": len(restricted), "accounts": len({r["account_id"] for r in restricted})},
         "prohibited_location_incidents": [
             {"input_uri": r["input_uri"], "camera_id": r["camera_id"], "message": r["message"]}
-            for r in quarantine if r["reason_code"] == QuarantineReason.PROHIBITED_LOCATION],
+            for r in quarantine
+            if r["reason_code"] == QuarantineReason.PROHIBITED_LOCATION
+        ],
         # Article 7 asks for signs in public places; a service or staff camera without one is worth a look too.
         "signage_missing": [{"camera_id": c.camera_id, "site": c.site} for c in registered if not c.signage],
         "registry_issues": [_issue(i) for i in registry.issues],
@@ -92,16 +97,24 @@ def _camera_of_media(media: list[dict]) -> dict[str, str | None]:
 
 
 def _camera_purpose(camera: Camera) -> dict:
-    return {"camera_id": camera.camera_id, "site": camera.site, "location_category": camera.location_category,
-            "purpose": str(camera.purpose), "signage": camera.signage}
+    return {
+        "camera_id": camera.camera_id,
+        "site": camera.site,
+        "location_category": camera.location_category,
+        "purpose": str(camera.purpose),
+        "signage": camera.signage,
+    }
 
 
 def _faces(tracks: list[dict], camera_of: dict[str, str | None]) -> dict:
     kept = [t for t in tracks if t["action"] == Action.KEEP]
     redacted = [t for t in tracks if t["action"] == Action.REDACT]
-    return {"tracks_kept": len(kept), "tracks_redacted": len(redacted),
-            "redacted_by_reason": _count(t["reason_code"] for t in redacted),
-            "kept_by_camera": _count(camera_of.get(t["media_id"]) or UNKNOWN_CAMERA for t in kept)}
+    return {
+        "tracks_kept": len(kept),
+        "tracks_redacted": len(redacted),
+        "redacted_by_reason": _count(t["reason_code"] for t in redacted),
+        "kept_by_camera": _count(camera_of.get(t["media_id"]) or UNKNOWN_CAMERA for t in kept),
+    }
 
 
 def _kept_accounts(tracks: pa.Table | None) -> int:
@@ -119,16 +132,23 @@ def _count(values: Iterable[str]) -> dict[str, int]:
 def _retention(camera: Camera) -> dict:
     """The camera's windows in force: its registry's days, else the policy's for its purpose, capped."""
     policy = default_policy()
-    return {"raw_retention_days": policy.window(ArtifactKind.RAW_INPUT, camera),
-            "anonymized_retention_days": policy.window(ArtifactKind.PUBLIC_COPY, camera),
-            "restricted_retention_days": policy.window(ArtifactKind.RESTRICTED_COPY, camera)}
+    return {
+        "raw_retention_days": policy.window(ArtifactKind.RAW_INPUT, camera),
+        "anonymized_retention_days": policy.window(ArtifactKind.PUBLIC_COPY, camera),
+        "restricted_retention_days": policy.window(ArtifactKind.RESTRICTED_COPY, camera),
+    }
 
 
 def _issue(issue: RegistryIssue) -> dict:
     """A registry issue without its key (a person's session or consent id) and, for people's rows, its message."""
     message = WITHHELD if issue.registry in PERSONAL_REGISTRIES else issue.message
-    return {"registry": issue.registry, "file": issue.file, "line": issue.line, "field": issue.field,
-            "message": message}
+    return {
+        "registry": issue.registry,
+        "file": issue.file,
+        "line": issue.line,
+        "field": issue.field,
+        "message": message,
+    }
 
 
 def _validation(output: str, run_id: str) -> dict | None:
@@ -149,9 +169,11 @@ def warnings_in(report: dict) -> list[str]:
     """What a reader must act on: filing, private locations, signage, registry rows, a failed validation."""
     found = []
     if report["filing_required"]:
-        found.append(f"Article 16: faces of {report['accounts_kept_all_runs']} distinct accounts are stored "
-                     f"across all runs, more than {report['filing_threshold']}: file with the city-level "
-                     f"cyberspace department within 30 working days.")
+        found.append(
+            f"Article 16: faces of {report['accounts_kept_all_runs']} distinct accounts are stored "
+            f"across all runs, more than {report['filing_threshold']}: file with the city-level "
+            f"cyberspace department within 30 working days."
+        )
     for incident in report["prohibited_location_incidents"]:
         found.append(f"Article 6: {incident['input_uri']} was quarantined: {incident['message']}")
     for camera in report["signage_missing"]:
@@ -160,8 +182,10 @@ def warnings_in(report: dict) -> list[str]:
         where = f"{issue['file']}:{issue['line']}" if issue["line"] is not None else issue["file"]
         found.append(f"Registry {issue['registry']}, {where}, {issue['field'] or 'row'}: {issue['message']}")
     if report["protective_measures"].get("keystore_beside_data"):
-        found.append("Article 17: the key store lies under the output root, so whoever can read the restricted "
-                      "copies can read their keys too; keep it elsewhere (--keystore) outside a demo.")
+        found.append(
+            "Article 17: the key store lies under the output root, so whoever can read the restricted "
+            "copies can read their keys too; keep it elsewhere (--keystore) outside a demo."
+        )
     validation = report["validation"]
     if validation is not None and not validation["passed"]:
         found.append(f"Validation failed: {validation['failed_expectations']} expectation(s) did not hold.")
@@ -183,44 +207,66 @@ th { background: #f5f5f5; text-align: left; } td.n { text-align: right; font-var
 def render_html(report: dict) -> str:
     """One self-contained HTML page: inline CSS, no scripts, links only to files in the report's folder."""
     found = warnings_in(report)
-    verdict = (f'<p class="verdict warn">{len(found)} warning(s) need attention</p>' if found
-               else '<p class="verdict ok">No warnings</p>')
+    verdict = (
+        f'<p class="verdict warn">{len(found)} warning(s) need attention</p>'
+        if found
+        else '<p class="verdict ok">No warnings</p>'
+    )
     faces, copies = report["faces"], report["restricted_copies"]
     purpose = report["purpose"]
     parts = [
-        f"<h1>Run report {_e(report['run_id'])}</h1>", verdict,
+        f"<h1>Run report {_e(report['run_id'])}</h1>",
+        verdict,
         f"<p>Started {_e(report['started_at'])}, finished {_e(report['finished_at'])}; "
         f"report generated {_e(report['generated_at'])}.</p>",
         "<h2>Warnings</h2>",
         f'<ul class="warnings">{"".join(f"<li>{_e(w)}</li>" for w in found)}</ul>' if found else "<p>None.</p>",
-        "<h2>Inputs</h2>", _pairs(report["counts"]),
+        "<h2>Inputs</h2>",
+        _pairs(report["counts"]),
         "<h2>Purpose of the cameras involved (Articles 7, 8, 15)</h2>",
-        _table(["camera", "site", "location", "purpose", "signage"],
-               [[c["camera_id"], c["site"], c["location_category"], c["purpose"], "yes" if c["signage"] else "NO"]
-                for c in purpose["cameras"]]),
-        f"<p>Unregistered cameras (all their faces redacted): {_e(', '.join(purpose['unregistered']) or 'none')}"
-        "</p>",
+        _table(
+            ["camera", "site", "location", "purpose", "signage"],
+            [
+                [c["camera_id"], c["site"], c["location_category"], c["purpose"], "yes" if c["signage"] else "NO"]
+                for c in purpose["cameras"]
+            ],
+        ),
+        f"<p>Unregistered cameras (all their faces redacted): {_e(', '.join(purpose['unregistered']) or 'none')}</p>",
         "<h2>Faces</h2>",
         _pairs({"tracks kept": faces["tracks_kept"], "tracks redacted": faces["tracks_redacted"]}),
         _table(["reason redacted", "tracks"], list(faces["redacted_by_reason"].items())),
         _table(["camera keeping faces", "tracks kept"], list(faces["kept_by_camera"].items())),
         "<h2>Stored faces (Article 16)</h2>",
-        _pairs({"accounts with kept faces, this run": report["accounts_kept"],
+        _pairs(
+            {
+                "accounts with kept faces, this run": report["accounts_kept"],
                 "accounts with kept faces, all runs": report["accounts_kept_all_runs"],
                 "filing threshold": report["filing_threshold"],
                 "filing required": "YES" if report["filing_required"] else "no",
-                "restricted copies": copies["count"], "accounts with restricted copies": copies["accounts"]}),
-        "<h2>Quarantined inputs</h2>", _table(["reason", "inputs"], list(report["quarantined_by_reason"].items())),
+                "restricted copies": copies["count"],
+                "accounts with restricted copies": copies["accounts"],
+            }
+        ),
+        "<h2>Quarantined inputs</h2>",
+        _table(["reason", "inputs"], list(report["quarantined_by_reason"].items())),
         "<h2>Protective measures</h2>",
         _pairs({k: v for k, v in report["protective_measures"].items() if k != "retention_by_camera"}),
-        _table(["camera", "raw footage kept (days)", "public copies kept (days)", "restricted copies kept (days)"],
-               [[c, r["raw_retention_days"], r["anonymized_retention_days"], r["restricted_retention_days"]]
-                for c, r in report["protective_measures"]["retention_by_camera"].items()]),
-        "<h2>Validation</h2>", _validation_html(report),
+        _table(
+            ["camera", "raw footage kept (days)", "public copies kept (days)", "restricted copies kept (days)"],
+            [
+                [c, r["raw_retention_days"], r["anonymized_retention_days"], r["restricted_retention_days"]]
+                for c, r in report["protective_measures"]["retention_by_camera"].items()
+            ],
+        ),
+        "<h2>Validation</h2>",
+        _validation_html(report),
     ]
-    return ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
-            f"<title>Veil run report {_e(report['run_id'])}</title><style>{STYLE}</style></head>\n<body>\n"
-            + "\n".join(parts) + "\n</body></html>\n")
+    return (
+        '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
+        f"<title>Veil run report {_e(report['run_id'])}</title><style>{STYLE}</style></head>\n<body>\n"
+        + "\n".join(parts)
+        + "\n</body></html>\n"
+    )
 
 
 def _validation_html(report: dict) -> str:
@@ -228,8 +274,10 @@ def _validation_html(report: dict) -> str:
     if validation is None:
         text = "<p>This run has not been validated yet.</p>"
     else:
-        text = (f"<p>{'Passed' if validation['passed'] else 'FAILED'}, {_e(validation['failed_expectations'])} "
-                f'expectation(s) failed: <a href="{_e(validation["link"])}">validation summary</a>.</p>')
+        text = (
+            f"<p>{'Passed' if validation['passed'] else 'FAILED'}, {_e(validation['failed_expectations'])} "
+            f'expectation(s) failed: <a href="{_e(validation["link"])}">validation summary</a>.</p>'
+        )
     if docs is not None:
         text += f'<p><a href="{_e(docs)}">Data Docs</a></p>'
     return text
@@ -272,49 +320,76 @@ def write_report(output: str, run_id: str, report: dict, render=None) -> tuple[s
     return json_uri, html_uri
 
 
-def retention_report(run_id: str, as_of: dt.datetime, rows: list[dict], due_soon: list[str],
-                     working_days: int) -> dict:
+def retention_report(run_id: str, as_of: dt.datetime, rows: list[dict], due_soon: list[str], working_days: int) -> dict:
     """A retention run's report: what it did, what is overdue (must be none), what falls due soon, what is held."""
-    def listed(selected):
-        return [{k: r[k] for k in ("artifact_id", "kind", "action", "rule", "due_at", "status", "note")}
-                for r in selected]
 
-    return {"run_id": run_id, "as_of": as_of.isoformat(), "generated_at": dt.datetime.now(dt.UTC).isoformat(),
-            "counts": dict(collections.Counter(r["status"] for r in rows)),
-            "overdue": listed(r for r in rows if r["overdue"]),
-            "due_soon_working_days": working_days,
-            "due_soon": listed(r for r in rows if r["artifact_id"] in due_soon and not r["overdue"]),
-            "held": listed(r for r in rows if r["status"] == "held"),
-            "refused": listed(r for r in rows if r["status"] == "refused"),
-            "done": listed(r for r in rows if r["status"] == "done")}
+    def listed(selected):
+        return [
+            {k: r[k] for k in ("artifact_id", "kind", "action", "rule", "due_at", "status", "note")} for r in selected
+        ]
+
+    return {
+        "run_id": run_id,
+        "as_of": as_of.isoformat(),
+        "generated_at": dt.datetime.now(dt.UTC).isoformat(),
+        "counts": dict(collections.Counter(r["status"] for r in rows)),
+        "overdue": listed(r for r in rows if r["overdue"]),
+        "due_soon_working_days": working_days,
+        "due_soon": listed(r for r in rows if r["artifact_id"] in due_soon and not r["overdue"]),
+        "held": listed(r for r in rows if r["status"] == "held"),
+        "refused": listed(r for r in rows if r["status"] == "refused"),
+        "done": listed(r for r in rows if r["status"] == "done"),
+    }
 
 
 def render_retention_html(report: dict) -> str:
     """The retention report as one self-contained page."""
     overdue, refused = report["overdue"], report["refused"]
-    verdict = (f'<p class="verdict warn">{len(overdue)} overdue: deadlines missed or about to be</p>' if overdue
-               else '<p class="verdict ok">Nothing overdue</p>')
+    verdict = (
+        f'<p class="verdict warn">{len(overdue)} overdue: deadlines missed or about to be</p>'
+        if overdue
+        else '<p class="verdict ok">Nothing overdue</p>'
+    )
     if refused:
-        verdict += (f'<p class="verdict warn">{len(refused)} refused: the catalog does not name the file '
-                    'unambiguously; an operator must act</p>')
+        verdict += (
+            f'<p class="verdict warn">{len(refused)} refused: the catalog does not name the file '
+            "unambiguously; an operator must act</p>"
+        )
     headers = ["action", "kind", "artifact", "rule", "due", "status", "note"]
 
     def table(rows):
-        return _table(headers, [[r["action"], r["kind"], r["artifact_id"], r["rule"], str(r["due_at"])[:10],
-                                 r["status"], r["note"]] for r in rows])
+        return _table(
+            headers,
+            [
+                [r["action"], r["kind"], r["artifact_id"], r["rule"], str(r["due_at"])[:10], r["status"], r["note"]]
+                for r in rows
+            ],
+        )
 
-    parts = [f"<h1>Retention run {_e(report['run_id'])}</h1>", verdict,
-             f"<p>As of {_e(report['as_of'])}; generated {_e(report['generated_at'])}.</p>",
-             "<h2>Actions by status</h2>", _pairs(report["counts"]),
-             "<h2>Overdue</h2>", table(overdue),
-             f"<h2>Due within {_e(report['due_soon_working_days'])} working days</h2>", table(report["due_soon"]),
-             "<h2>Legal holds</h2>", table(report["held"]),
-             "<h2>Refused</h2>", table(refused),
-             "<h2>Done by this run</h2>", table(report["done"]),
-             '<p><a href="validation.json">validation summary</a> · <a href="data_docs/index.html">Data Docs</a></p>']
-    return ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
-            f"<title>Veil retention run {_e(report['run_id'])}</title><style>{STYLE}</style></head>\n<body>\n"
-            + "\n".join(parts) + "\n</body></html>\n")
+    parts = [
+        f"<h1>Retention run {_e(report['run_id'])}</h1>",
+        verdict,
+        f"<p>As of {_e(report['as_of'])}; generated {_e(report['generated_at'])}.</p>",
+        "<h2>Actions by status</h2>",
+        _pairs(report["counts"]),
+        "<h2>Overdue</h2>",
+        table(overdue),
+        f"<h2>Due within {_e(report['due_soon_working_days'])} working days</h2>",
+        table(report["due_soon"]),
+        "<h2>Legal holds</h2>",
+        table(report["held"]),
+        "<h2>Refused</h2>",
+        table(refused),
+        "<h2>Done by this run</h2>",
+        table(report["done"]),
+        '<p><a href="validation.json">validation summary</a> · <a href="data_docs/index.html">Data Docs</a></p>',
+    ]
+    return (
+        '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
+        f"<title>Veil retention run {_e(report['run_id'])}</title><style>{STYLE}</style></head>\n<body>\n"
+        + "\n".join(parts)
+        + "\n</body></html>\n"
+    )
 
 
 def stream_report(output: str, stream_id: str) -> dict:
@@ -323,32 +398,98 @@ def stream_report(output: str, stream_id: str) -> dict:
     rows = [r for r in (windows.to_pylist() if windows is not None else []) if r["stream_id"] == stream_id]
     runs = read_table(output, "runs")
     mine = [r for r in (runs.to_pylist() if runs is not None else []) if r["run_id"].startswith(stream_id + "-")]
-    totals = {key: sum(r[key] for r in mine) for key in ("inputs", "anonymized", "quarantined", "skipped", "frames",
-                                                          "faces_redacted", "tracks_kept")}
-    return {"stream_id": stream_id, "generated_at": dt.datetime.now(dt.UTC).isoformat(), "recordings": len(mine),
-            "totals": totals,
-            "windows": [{**{k: r[k] for k in ("window_start", "window_end", "pane", "timing", "recordings",
-                                               "anonymized", "quarantined", "frames", "faces_redacted",
-                                               "lag_median_s", "lag_max_s", "runs_passed", "runs_failed")},
-                         "validation": _validation(output, r["run_id"])}
-                        for r in sorted(rows, key=lambda r: r["window_start"])]}
+    totals = {
+        key: sum(r[key] for r in mine)
+        for key in ("inputs", "anonymized", "quarantined", "skipped", "frames", "faces_redacted", "tracks_kept")
+    }
+    return {
+        "stream_id": stream_id,
+        "generated_at": dt.datetime.now(dt.UTC).isoformat(),
+        "recordings": len(mine),
+        "totals": totals,
+        "windows": [
+            {
+                **{
+                    k: r[k]
+                    for k in (
+                        "window_start",
+                        "window_end",
+                        "pane",
+                        "timing",
+                        "recordings",
+                        "anonymized",
+                        "quarantined",
+                        "frames",
+                        "faces_redacted",
+                        "lag_median_s",
+                        "lag_max_s",
+                        "runs_passed",
+                        "runs_failed",
+                    )
+                },
+                "validation": _validation(output, r["run_id"]),
+            }
+            for r in sorted(rows, key=lambda r: r["window_start"])
+        ],
+    }
 
 
 def render_stream_html(report: dict) -> str:
     """The stream report as one self-contained page."""
     failed = [w for w in report["windows"] if not (w["validation"] or {}).get("passed")]
-    verdict = (f'<p class="verdict warn">{len(failed)} window(s) failed validation or are not validated yet</p>'
-               if failed else '<p class="verdict ok">Every window passed validation</p>')
-    parts = [f"<h1>Stream {_e(report['stream_id'])}</h1>", verdict,
-             f"<p>Report generated {_e(report['generated_at'])}; {report['recordings']} recording(s) so far.</p>",
-             "<h2>Totals</h2>", _pairs(report["totals"]),
-             "<h2>Windows (event time: recording start)</h2>",
-             _table(["start", "end", "pane", "timing", "recordings", "anonymized", "quarantined", "frames",
-                     "faces redacted", "lag median (s)", "lag max (s)", "runs passed", "runs failed", "validated"],
-                    [[w["window_start"], w["window_end"], w["pane"], w["timing"], w["recordings"], w["anonymized"],
-                      w["quarantined"], w["frames"], w["faces_redacted"], round(w["lag_median_s"], 1),
-                      round(w["lag_max_s"], 1), w["runs_passed"], w["runs_failed"],
-                      "yes" if (w["validation"] or {}).get("passed") else "NO"] for w in report["windows"]])]
-    return ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
-            f"<title>Veil stream {_e(report['stream_id'])}</title><style>{STYLE}</style></head>\n<body>\n"
-            + "\n".join(parts) + "\n</body></html>\n")
+    verdict = (
+        f'<p class="verdict warn">{len(failed)} window(s) failed validation or are not validated yet</p>'
+        if failed
+        else '<p class="verdict ok">Every window passed validation</p>'
+    )
+    parts = [
+        f"<h1>Stream {_e(report['stream_id'])}</h1>",
+        verdict,
+        f"<p>Report generated {_e(report['generated_at'])}; {report['recordings']} recording(s) so far.</p>",
+        "<h2>Totals</h2>",
+        _pairs(report["totals"]),
+        "<h2>Windows (event time: recording start)</h2>",
+        _table(
+            [
+                "start",
+                "end",
+                "pane",
+                "timing",
+                "recordings",
+                "anonymized",
+                "quarantined",
+                "frames",
+                "faces redacted",
+                "lag median (s)",
+                "lag max (s)",
+                "runs passed",
+                "runs failed",
+                "validated",
+            ],
+            [
+                [
+                    w["window_start"],
+                    w["window_end"],
+                    w["pane"],
+                    w["timing"],
+                    w["recordings"],
+                    w["anonymized"],
+                    w["quarantined"],
+                    w["frames"],
+                    w["faces_redacted"],
+                    round(w["lag_median_s"], 1),
+                    round(w["lag_max_s"], 1),
+                    w["runs_passed"],
+                    w["runs_failed"],
+                    "yes" if (w["validation"] or {}).get("passed") else "NO",
+                ]
+                for w in report["windows"]
+            ],
+        ),
+    ]
+    return (
+        '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
+        f"<title>Veil stream {_e(report['stream_id'])}</title><style>{STYLE}</style></head>\n<body>\n"
+        + "\n".join(parts)
+        + "\n</body></html>\n"
+    )

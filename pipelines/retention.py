@@ -12,6 +12,7 @@ of anonymize runs whose launcher was killed on this machine.
 Run:  veil retention OUTPUT [--as-of 2026-12-01 | --as-of 2026-12-01T08:00:00+08:00]
       [--events FILE] [--holds FILE] [--dry-run | --plan]
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -54,9 +55,11 @@ def parse(argv: Sequence[str]) -> tuple[RetentionOptions, AnonymizeOptions, Pipe
     if is_dask(options):
         # Its actions feed key destruction through a side input and the ledger through ToList; Beam 2.77's DaskRunner
         # re-runs a side input's whole upstream per consumer (shared/notes), so deletions could be done twice.
-        raise ValueError("the retention job is refused on Dask: Beam 2.77's DaskRunner recomputes side inputs and "
-                         "ToList's default from scratch and runs only the last of several sinks; use the local "
-                         "runner or a portable one")
+        raise ValueError(
+            "the retention job is refused on Dask: Beam 2.77's DaskRunner recomputes side inputs and "
+            "ToList's default from scratch and runs only the last of several sinks; use the local "
+            "runner or a portable one"
+        )
     standard.runner = standard.runner or DEFAULT_RUNNER
     shared = options.view_as(AnonymizeOptions)
     if not shared.output:
@@ -100,13 +103,15 @@ def no_catalog(output: str) -> str:
     return f"no catalog under {output}: no anonymize run has written there (is OUTPUT right?)"
 
 
-def current_plan(output: str, keystore: str, events: list, holds: list, as_of: dt.datetime,
-                 calendars: Sequence[str]) -> tuple[Plan, dict]:
+def current_plan(
+    output: str, keystore: str, events: list, holds: list, as_of: dt.datetime, calendars: Sequence[str]
+) -> tuple[Plan, dict]:
     """The plan as of ``as_of``, and what it was computed from (for the summary)."""
     problems = verify_ledger(output, keystore)
     if problems:
-        raise ValueError("the retention ledger does not verify, so what was done cannot be trusted: "
-                         + "; ".join(problems[:5]))
+        raise ValueError(
+            "the retention ledger does not verify, so what was done cannot be trusted: " + "; ".join(problems[:5])
+        )
     catalog = read_table(output, "catalog")
     if catalog is None:
         # Before the key store is touched: a mistyped OUTPUT must not grow a key store of its own.
@@ -118,37 +123,68 @@ def current_plan(output: str, keystore: str, events: list, holds: list, as_of: d
     calendar = default_calendar(*texts)
     secret = subject_secret(open_keystore(keystore))
     policy = default_policy()
-    found = plan(catalog.to_pylist(), done_actions(output), approved_runs(output), events, holds, as_of, calendar,
-                 policy, lambda account: subject_token(account, secret))
+    found = plan(
+        catalog.to_pylist(),
+        done_actions(output),
+        approved_runs(output),
+        events,
+        holds,
+        as_of,
+        calendar,
+        policy,
+        lambda account: subject_token(account, secret),
+    )
     return found, {"calendar": calendar, "policy": policy}
 
 
 def plan_rows(found: Plan, as_of: dt.datetime, done: bool) -> list[dict]:
     """The retention_plan table: due actions (done once the job succeeded) and every waiting one."""
     rows = [(a, PlanStatus.DONE if done else PlanStatus.DUE, "") for a in found.due] + list(found.waiting)
-    return [{"as_of": as_of, "artifact_id": a.artifact_id, "kind": a.kind, "action": a.action.value,
-             "rule": a.rule.value, "event_id": a.event_id, "due_at": a.due_at, "status": status.value, "note": note,
-             "overdue": status != PlanStatus.DONE and a.due_at < as_of} for a, status, note in rows]
+    return [
+        {
+            "as_of": as_of,
+            "artifact_id": a.artifact_id,
+            "kind": a.kind,
+            "action": a.action.value,
+            "rule": a.rule.value,
+            "event_id": a.event_id,
+            "due_at": a.due_at,
+            "status": status.value,
+            "note": note,
+            "overdue": status != PlanStatus.DONE and a.due_at < as_of,
+        }
+        for a, status, note in rows
+    ]
 
 
 def describe(found: Plan, as_of: dt.datetime, context: dict) -> str:
     """The plan for the terminal: what is due now, what waits and why, what falls due soon."""
-    lines = [f"retention as of {as_of.isoformat()}: {len(found.due)} action(s) due now, "
-             f"{len(found.waiting)} waiting"]
+    lines = [f"retention as of {as_of.isoformat()}: {len(found.due)} action(s) due now, {len(found.waiting)} waiting"]
     for action in found.due:
-        lines.append(f"  due     {action.action.value:<14} {action.kind:<17} {action.uri}  ({action.rule.value}, "
-                     f"deadline {action.due_at:%Y-%m-%d})")
+        lines.append(
+            f"  due     {action.action.value:<14} {action.kind:<17} {action.uri}  ({action.rule.value}, "
+            f"deadline {action.due_at:%Y-%m-%d})"
+        )
     for action, status, note in found.waiting:
-        lines.append(f"  {status:<7} {action.action.value:<14} {action.kind:<17} {action.uri}  "
-                     f"(due {action.due_at:%Y-%m-%d}{'; ' + note if note else ''})")
+        lines.append(
+            f"  {status:<7} {action.action.value:<14} {action.kind:<17} {action.uri}  "
+            f"(due {action.due_at:%Y-%m-%d}{'; ' + note if note else ''})"
+        )
     soon = due_soon(found.waiting, as_of, context["calendar"], context["policy"])
     lines.append(f"  falling due within {context['policy'].due_soon_working_days} working days: {len(soon)}")
-    unconfirmed = sorted({a.due_at.year for a in found.due if a.rule is RetentionRule.ACCOUNT_CANCELLATION
-                          and not context["calendar"].confirmed(a.due_at.date())})
+    unconfirmed = sorted(
+        {
+            a.due_at.year
+            for a in found.due
+            if a.rule is RetentionRule.ACCOUNT_CANCELLATION and not context["calendar"].confirmed(a.due_at.date())
+        }
+    )
     if unconfirmed:
-        lines.append(f"  note: no official holiday notice for {', '.join(map(str, unconfirmed))} in the calendar: "
-                     f"cancellation deadlines there count every day but statutory holidays (early, never late); "
-                     f"add the notice with --calendar")
+        lines.append(
+            f"  note: no official holiday notice for {', '.join(map(str, unconfirmed))} in the calendar: "
+            f"cancellation deadlines there count every day but statutory holidays (early, never late); "
+            f"add the notice with --calendar"
+        )
     return "\n".join(lines)
 
 
@@ -156,8 +192,17 @@ Apply = Callable[[list, str, str, str], object]
 """Carries out due actions: (actions, output, run_id, keystore)."""
 
 
-def enforce(output: str, keystore: str, run_id: str, events: list, holds: list, as_of: dt.datetime,
-            calendars: Sequence[str], apply: Apply | None, say: Callable[[str], object] = print) -> list[dict]:
+def enforce(
+    output: str,
+    keystore: str,
+    run_id: str,
+    events: list,
+    holds: list,
+    as_of: dt.datetime,
+    calendars: Sequence[str],
+    apply: Apply | None,
+    say: Callable[[str], object] = print,
+) -> list[dict]:
     """Plan retention as of ``as_of``, tell ``say`` the plan, carry out what is due with ``apply`` (None: plan
     only), and record the plan and its report; returns the plan rows.
 
@@ -170,8 +215,17 @@ def enforce(output: str, keystore: str, run_id: str, events: list, holds: list, 
         return _enforce(output, keystore, run_id, events, holds, as_of, calendars, apply, say)
 
 
-def _enforce(output: str, keystore: str, run_id: str, events: list, holds: list, as_of: dt.datetime,
-             calendars: Sequence[str], apply: Apply | None, say: Callable[[str], object]) -> list[dict]:
+def _enforce(
+    output: str,
+    keystore: str,
+    run_id: str,
+    events: list,
+    holds: list,
+    as_of: dt.datetime,
+    calendars: Sequence[str],
+    apply: Apply | None,
+    say: Callable[[str], object],
+) -> list[dict]:
     found, context = current_plan(output, keystore, events, holds, as_of, calendars)
     say(describe(found, as_of, context))
     if apply is None:
@@ -183,12 +237,18 @@ def _enforce(output: str, keystore: str, run_id: str, events: list, holds: list,
         # than at the next deletion: until then, that file could be removed unnoticed.
         append_entries(output, run_id, [], keystore)
     rows = plan_rows(found, as_of, done=True)
-    write_table([{**r, "run_id": run_id} for r in rows], tables.RETENTION_PLAN,
-                table_uri(output, "retention_plan", run_id))
+    write_table(
+        [{**r, "run_id": run_id} for r in rows], tables.RETENTION_PLAN, table_uri(output, "retention_plan", run_id)
+    )
     soon = due_soon(found.waiting, as_of, context["calendar"], context["policy"])
-    report.write_report(output, run_id, report.retention_report(
-        run_id, as_of, rows, [a.artifact_id for a in soon], context["policy"].due_soon_working_days),
-        report.render_retention_html)
+    report.write_report(
+        output,
+        run_id,
+        report.retention_report(
+            run_id, as_of, rows, [a.artifact_id for a in soon], context["policy"].due_soon_working_days
+        ),
+        report.render_retention_html,
+    )
     return rows
 
 
@@ -204,8 +264,16 @@ def run(argv: Sequence[str] | None = None, fault: Fault = no_fault) -> tuple[str
         with beam.Pipeline(options=options) as pipeline:
             _ = pipeline | "Apply Retention" >> ApplyRetention(actions, output, run_id, keystore, fault)
 
-    rows = enforce(output, keystore, run_id, rows_of("events", opts.events), rows_of("holds", opts.holds), as_of,
-                   opts.calendar, None if dry_run or opts.plan else in_a_job)
+    rows = enforce(
+        output,
+        keystore,
+        run_id,
+        rows_of("events", opts.events),
+        rows_of("holds", opts.holds),
+        as_of,
+        opts.calendar,
+        None if dry_run or opts.plan else in_a_job,
+    )
     if not (dry_run or opts.plan):
         # Staged raw footage of anonymize runs whose launcher was killed on this machine: the daily run is the
         # janitor when no further anonymize run comes.

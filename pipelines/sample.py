@@ -8,6 +8,7 @@ in the service scene, person 0 is the customer). Nothing is downloaded.
 
 Run:  veil sample DIR
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -50,19 +51,51 @@ class Scene:
 
 
 SCENES = (
-    Scene("lobby", "lobby-01/2026-11-20/080000.mp4", 640, 360, 60,
-          (Walker("astronaut", 64, (80, 150), (560, 170)), Walker("camera", 36, (520, 90), (300, 110)))),
-    Scene("corridor", "corridor-02/2026-11-20/081500.mp4", 480, 270, 50,
-          (Walker("astronaut", 26, (60, 80), (420, 120)), Walker("camera", 22, (380, 200), (370, 200)))),
-    Scene("counter", "counter-03/2026-11-20/frames/", 320, 240, 12,
-          (Walker("astronaut", 48, (120, 110), (200, 110)),), stills=True),
+    Scene(
+        "lobby",
+        "lobby-01/2026-11-20/080000.mp4",
+        640,
+        360,
+        60,
+        (Walker("astronaut", 64, (80, 150), (560, 170)), Walker("camera", 36, (520, 90), (300, 110))),
+    ),
+    Scene(
+        "corridor",
+        "corridor-02/2026-11-20/081500.mp4",
+        480,
+        270,
+        50,
+        (Walker("astronaut", 26, (60, 80), (420, 120)), Walker("camera", 22, (380, 200), (370, 200))),
+    ),
+    Scene(
+        "counter",
+        "counter-03/2026-11-20/frames/",
+        320,
+        240,
+        12,
+        (Walker("astronaut", 48, (120, 110), (200, 110)),),
+        stills=True,
+    ),
     # A served customer at the desk (walker 0, inside the session's zone) and two bystanders behind.
-    Scene("service", "desk-04/2026-11-20/090000.mp4", 640, 360, 40,
-          (Walker("astronaut", 72, (310, 260), (330, 255)), Walker("camera", 44, (90, 90), (150, 95)),
-           Walker("astronaut", 40, (560, 100), (500, 105)))),
+    Scene(
+        "service",
+        "desk-04/2026-11-20/090000.mp4",
+        640,
+        360,
+        40,
+        (
+            Walker("astronaut", 72, (310, 260), (330, 255)),
+            Walker("camera", 44, (90, 90), (150, 95)),
+            Walker("astronaut", 40, (560, 100), (500, 105)),
+        ),
+    ),
 )
-START_TIMES = {"lobby": "2026-11-20T08:00:00Z", "corridor": "2026-11-20T08:15:00Z", "counter": "2026-11-20T08:30:00Z",
-               "service": "2026-11-20T09:00:00Z"}
+START_TIMES = {
+    "lobby": "2026-11-20T08:00:00Z",
+    "corridor": "2026-11-20T08:15:00Z",
+    "counter": "2026-11-20T08:30:00Z",
+    "service": "2026-11-20T09:00:00Z",
+}
 
 WHOLE_FRAME = [[0, 0], [1, 0], [1, 1], [0, 1]]
 DESK_ZONE = [[0.3, 0.5], [0.7, 0.5], [0.7, 1], [0.3, 1]]
@@ -144,13 +177,22 @@ def render(scene: Scene, index: int) -> tuple[list[np.ndarray], dict]:
             sx0, sy0 = max(0, -x0), max(0, -y0)
             dx0, dy0 = max(0, x0), max(0, y0)
             dx1, dy1 = min(scene.width, x0 + sw), min(scene.height, y0 + sh)
-            image[dy0:dy1, dx0:dx1] = small[sy0:sy0 + dy1 - dy0, sx0:sx0 + dx1 - dx0]
-            boxes.append({"box": [x0 + fx * scale, y0 + fy * scale, fw * scale, fh * scale],
-                          "hard": walker.face_px < 20, "id": pid})
+            image[dy0:dy1, dx0:dx1] = small[sy0 : sy0 + dy1 - dy0, sx0 : sx0 + dx1 - dx0]
+            boxes.append(
+                {
+                    "box": [x0 + fx * scale, y0 + fy * scale, fw * scale, fh * scale],
+                    "hard": walker.face_px < 20,
+                    "id": pid,
+                }
+            )
         frames.append(image)
         truth[str(f)] = boxes
-    groundtruth = {"clip": scene.name, "frame_count": scene.frames, "annotated_frames": list(range(scene.frames)),
-                   "frames": truth}
+    groundtruth = {
+        "clip": scene.name,
+        "frame_count": scene.frames,
+        "annotated_frames": list(range(scene.frames)),
+        "frames": truth,
+    }
     return frames, groundtruth
 
 
@@ -160,8 +202,7 @@ def write_clip(frames: list[np.ndarray], path: str, gop: int = 10, muxer_options
     with av.open(path, mode="w", options=muxer_options or {}) as container:
         stream = container.add_stream("libx264", rate=FPS)
         stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
-        stream.options = {"crf": "18", "preset": "veryfast", "g": str(gop), "keyint_min": str(gop),
-                          "sc_threshold": "0"}
+        stream.options = {"crf": "18", "preset": "veryfast", "g": str(gop), "keyint_min": str(gop), "sc_threshold": "0"}
         for i, rgb in enumerate(frames):
             frame = av.VideoFrame.from_ndarray(rgb, format="rgb24")
             frame.pts = i
@@ -180,8 +221,11 @@ def generate(target: str) -> dict[str, str]:
             os.makedirs(os.path.dirname(dest), exist_ok=True)
             if scene.stills:
                 for i, rgb in enumerate(frames):
-                    cv2.imwrite(os.path.join(dest, f"{i:05d}.jpg"), cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR),
-                                [cv2.IMWRITE_JPEG_QUALITY, 95])
+                    cv2.imwrite(
+                        os.path.join(dest, f"{i:05d}.jpg"),
+                        cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR),
+                        [cv2.IMWRITE_JPEG_QUALITY, 95],
+                    )
             else:
                 write_clip(frames, dest)
             camera = scene.path.split("/")[0]
@@ -194,8 +238,12 @@ def generate(target: str) -> dict[str, str]:
                 tar.add(os.path.join(staging, scene.path.split("/")[0]), arcname=scene.path.split("/")[0])
         os.replace(archive + ".tmp", archive)
     written = {"archive": archive}
-    for name, text in (("manifest.csv", "\n".join(manifest_rows) + "\n"), ("cameras.yaml", CAMERAS_YAML),
-                       ("sessions.csv", SESSIONS_CSV), ("consents.csv", CONSENTS_CSV)):
+    for name, text in (
+        ("manifest.csv", "\n".join(manifest_rows) + "\n"),
+        ("cameras.yaml", CAMERAS_YAML),
+        ("sessions.csv", SESSIONS_CSV),
+        ("consents.csv", CONSENTS_CSV),
+    ):
         written[name.split(".")[0]] = os.path.join(target, name)
         with open(written[name.split(".")[0]], "w") as handle:
             handle.write(text)

@@ -15,6 +15,7 @@ stream's report. The job stops cleanly, finishing the recording in hand, on --st
 Locally (the default) it runs in one process on the local runner, where windows fire when the job stops; on
 Dataflow (--runner DataflowRunner, optionally --pubsub-subscription) windows fire as the watermark passes them.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -59,9 +60,14 @@ class Timing:
 
 
 def timing(opts: StreamOptions) -> Timing:
-    found = Timing(parse_duration(opts.window), parse_duration(opts.allowed_lateness),
-                   parse_duration(opts.landing_delay), parse_duration(opts.settle),
-                   parse_duration(opts.poll_interval), parse_duration(opts.stop_after) if opts.stop_after else None)
+    found = Timing(
+        parse_duration(opts.window),
+        parse_duration(opts.allowed_lateness),
+        parse_duration(opts.landing_delay),
+        parse_duration(opts.settle),
+        parse_duration(opts.poll_interval),
+        parse_duration(opts.stop_after) if opts.stop_after else None,
+    )
     if found.window <= 0 or found.interval <= 0:
         raise ValueError("--window and --poll-interval must be longer than zero")
     return found
@@ -77,8 +83,10 @@ def parse(argv: Sequence[str]) -> tuple[AnonymizeOptions, StreamOptions, Retenti
     opts, options = anonymize.parse(args, "anonymize --streaming")
     options.view_as(StandardOptions).streaming = True
     if launch.is_dask(options):
-        raise ValueError("streaming is refused on Dask: Beam 2.77's DaskRunner gets windowing wrong with no error "
-                         "(shared/notes/beam-runtime-facts.md); use the local runner or Dataflow")
+        raise ValueError(
+            "streaming is refused on Dask: Beam 2.77's DaskRunner gets windowing wrong with no error "
+            "(shared/notes/beam-runtime-facts.md); use the local runner or Dataflow"
+        )
     if options.view_as(StandardOptions).runner == launch.DEFAULT_RUNNER:
         # One in-process worker: the watch, the signal handlers and the recordings share the launching process.
         direct = options.view_as(DirectOptions)
@@ -90,8 +98,12 @@ def parse(argv: Sequence[str]) -> tuple[AnonymizeOptions, StreamOptions, Retenti
         raise ValueError("EVENTS and LANDING must not contain each other: event files would be taken for recordings")
     for name, prefix in (("LANDING", None if stream.pubsub_subscription else opts.input), ("EVENTS", events.events)):
         # A mistyped local folder would be watched, empty, for ever; an object-store prefix exists once written to.
-        if prefix and storage.is_local(prefix) and not landing.is_glob(prefix) \
-                and not os.path.isdir(storage.local_path(prefix)):
+        if (
+            prefix
+            and storage.is_local(prefix)
+            and not landing.is_glob(prefix)
+            and not os.path.isdir(storage.local_path(prefix))
+        ):
             raise ValueError(f"{name} {prefix} is not a folder: create it first (files land in it)")
     return opts, stream, events, options
 
@@ -112,14 +124,26 @@ def publish_window(output: str, window_run_id: str, stream_id: str, keystore: st
     return not validate.critical_failures(outcomes)
 
 
-def enforce_events(output: str, run_id: str, events: list, keystore: str, holds: str | None,
-                   calendars: Sequence[str]) -> int:
+def enforce_events(
+    output: str, run_id: str, events: list, keystore: str, holds: str | None, calendars: Sequence[str]
+) -> int:
     """A retention run for the events of one landed file, done in the job's own process."""
-    rows = retention.enforce(output, keystore, run_id, events, retention.rows_of("holds", holds),
-                             dt.datetime.now(dt.UTC), calendars, apply_in_process, logging.getLogger(__name__).info)
-    print(f"veil: account events applied by retention run {run_id}: "
-          f"{sum(r['status'] == 'done' for r in rows)} action(s) done, {sum(r['overdue'] for r in rows)} overdue",
-          file=sys.stderr)
+    rows = retention.enforce(
+        output,
+        keystore,
+        run_id,
+        events,
+        retention.rows_of("holds", holds),
+        dt.datetime.now(dt.UTC),
+        calendars,
+        apply_in_process,
+        logging.getLogger(__name__).info,
+    )
+    print(
+        f"veil: account events applied by retention run {run_id}: "
+        f"{sum(r['status'] == 'done' for r in rows)} action(s) done, {sum(r['overdue'] for r in rows)} overdue",
+        file=sys.stderr,
+    )
     return len(rows)
 
 
@@ -127,16 +151,24 @@ def new_stream_id() -> str:
     return "s" + anonymize.new_run_id()
 
 
-def build(pipeline: beam.Pipeline, opts: AnonymizeOptions, stream: StreamOptions, events: RetentionOptions,
-          stream_id: str) -> dict:
+def build(
+    pipeline: beam.Pipeline, opts: AnonymizeOptions, stream: StreamOptions, events: RetentionOptions, stream_id: str
+) -> dict:
     """Compose the streaming job; returns the per-recording results and the window rows."""
     settings = anonymize.job_settings(opts)
     times = timing(stream)
     deadline = time.time() + times.stop_after if times.stop_after is not None else None
     # With Pub/Sub notifications the landing zone is not listed; an events prefix still is.
     watched = pipeline | "Watch Landing" >> landing.WatchLanding(
-        None if stream.pubsub_subscription else opts.input, events.events, times.settle, times.interval,
-        times.delay, deadline, opts.output, times.stop_after or FOREVER)
+        None if stream.pubsub_subscription else opts.input,
+        events.events,
+        times.settle,
+        times.interval,
+        times.delay,
+        deadline,
+        opts.output,
+        times.stop_after or FOREVER,
+    )
     if stream.pubsub_subscription:
         announced = pipeline | "Notifications" >> landing.ReadNotifications(stream.pubsub_subscription)
         recordings = landing.of_kind(announced, landing.RECORDING, "Recordings")
@@ -147,17 +179,29 @@ def build(pipeline: beam.Pipeline, opts: AnonymizeOptions, stream: StreamOptions
         # runner would hold everything below a shuffle until the job stops, so there it is left out.
         recordings = recordings | "Spread Recordings" >> beam.Reshuffle()
     finished = recordings | "Anonymize Each" >> AnonymizeRecordings(
-        settings, stream_id, anonymize.done_inputs(opts.output, opts.force),
-        functools.partial(publish_run, registry=settings.registry, measures=anonymize.measures(opts),
-                          keystore=settings.keystore))
+        settings,
+        stream_id,
+        anonymize.done_inputs(opts.output, opts.force),
+        functools.partial(
+            publish_run, registry=settings.registry, measures=anonymize.measures(opts), keystore=settings.keystore
+        ),
+    )
     windows = finished | "Windows" >> SummarizeWindows(
-        opts.output, stream_id, times.window, times.lateness, settings.retention,
-        functools.partial(publish_window, stream_id=stream_id, keystore=settings.keystore))
-    applied = (landing.of_kind(watched, landing.EVENTS, "Event Files")
-               | "Apply Events" >> ApplyAccountEvents(
-                   opts.output, stream_id, settings.retention,
-                   functools.partial(enforce_events, keystore=settings.keystore, holds=events.holds,
-                                     calendars=tuple(events.calendar))))
+        opts.output,
+        stream_id,
+        times.window,
+        times.lateness,
+        settings.retention,
+        functools.partial(publish_window, stream_id=stream_id, keystore=settings.keystore),
+    )
+    applied = landing.of_kind(watched, landing.EVENTS, "Event Files") | "Apply Events" >> ApplyAccountEvents(
+        opts.output,
+        stream_id,
+        settings.retention,
+        functools.partial(
+            enforce_events, keystore=settings.keystore, holds=events.holds, calendars=tuple(events.calendar)
+        ),
+    )
     return {"recordings": finished, "windows": windows, "events": applied}
 
 
@@ -168,8 +212,11 @@ def stop_on_signals() -> Iterator[None]:
     landing.STOP.clear()
 
     def stop(signum, _frame):
-        print(f"veil: {signal.Signals(signum).name} received: finishing the recording in hand, then stopping "
-              "(Ctrl-C again to stop at once)", file=sys.stderr)
+        print(
+            f"veil: {signal.Signals(signum).name} received: finishing the recording in hand, then stopping "
+            "(Ctrl-C again to stop at once)",
+            file=sys.stderr,
+        )
         landing.STOP.set()
         signal.signal(signal.SIGINT, signal.default_int_handler)
 
@@ -206,11 +253,13 @@ def summarize(output: str, stream_id: str, seconds: float) -> str:
     lag_max = max((w["lag_max_s"] for w in windows), default=0.0)
     lag_median = sorted(w["lag_median_s"] for w in windows)[len(windows) // 2] if windows else 0.0
     failed = [w for w in windows if not (w["validation"] or {}).get("passed")]
-    return "\n".join([
-        f"stream {stream_id}: ran {seconds / 60:.1f} min",
-        f"  recordings: {found['recordings']} ({per_minute:.2f}/min)  inputs: {totals['inputs']}  "
-        f"anonymized: {totals['anonymized']}  quarantined: {totals['quarantined']}  skipped: {totals['skipped']}",
-        f"  lag from landing to output: median of windows {lag_median:.1f} s, max {lag_max:.1f} s",
-        f"  windows: {len(windows)} ({len(failed)} failed validation)",
-        f"  stream report: {storage.join(report.report_folder(output, stream_id), 'report.html')}",
-    ])
+    return "\n".join(
+        [
+            f"stream {stream_id}: ran {seconds / 60:.1f} min",
+            f"  recordings: {found['recordings']} ({per_minute:.2f}/min)  inputs: {totals['inputs']}  "
+            f"anonymized: {totals['anonymized']}  quarantined: {totals['quarantined']}  skipped: {totals['skipped']}",
+            f"  lag from landing to output: median of windows {lag_median:.1f} s, max {lag_max:.1f} s",
+            f"  windows: {len(windows)} ({len(failed)} failed validation)",
+            f"  stream report: {storage.join(report.report_folder(output, stream_id), 'report.html')}",
+        ]
+    )

@@ -9,6 +9,7 @@ OUTPUT/reports/<run_id>/data_docs/. A failed critical expectation fails the run.
 
 Run:  veil validate OUTPUT [--run RUN_ID] [--keystore URI]      (the latest run when --run is left out)
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -43,17 +44,23 @@ def validate(output: str, run_id: str, keystore: str | None = None) -> list[Outc
     retention ledger is checked against its head anchored beside ``keystore`` (default OUTPUT/keys/keystore.json)."""
     with file_context() as context:
         outcomes = validate_run(context, output, run_id) + [ledger_outcome(output, keystore or default_uri(output))]
-        write_table([{**row, "run_id": run_id} for row in failure_rows(outcomes)], tables.VALIDATION_FAILURES,
-                    table_uri(output, "validation_failures", run_id))
-        summary = {"run_id": run_id, "passed": not critical_failures(outcomes),
-                   "expectations": [dataclasses.asdict(o) for o in outcomes]}
-        storage.publish_bytes(json.dumps(summary, indent=1).encode(),
-                              storage.join(output, "reports", run_id, "validation.json"))
+        write_table(
+            [{**row, "run_id": run_id} for row in failure_rows(outcomes)],
+            tables.VALIDATION_FAILURES,
+            table_uri(output, "validation_failures", run_id),
+        )
+        summary = {
+            "run_id": run_id,
+            "passed": not critical_failures(outcomes),
+            "expectations": [dataclasses.asdict(o) for o in outcomes],
+        }
+        storage.publish_bytes(
+            json.dumps(summary, indent=1).encode(), storage.join(output, "reports", run_id, "validation.json")
+        )
         data_docs.publish(data_docs.build(context), docs_uri(output, run_id))
         # The GX project itself goes under the output root too, so an analyst can reopen it (and its results) with
         # gx.get_context(mode="file", project_root_dir=OUTPUT/reports/<run_id>); its built site is published above.
-        data_docs.publish(context.root_directory, storage.join(output, "reports", run_id, "gx"),
-                          skip=("data_docs",))
+        data_docs.publish(context.root_directory, storage.join(output, "reports", run_id, "gx"), skip=("data_docs",))
     return outcomes
 
 
@@ -61,9 +68,16 @@ def ledger_outcome(output: str, keystore: str) -> Outcome:
     """The retention ledger's hash chain and anchored head, checked like an expectation: a broken chain or a cut-off
     end fails every run."""
     problems = verify_ledger(output, keystore)
-    return Outcome("ledger", "ledger_chain_intact", None, True, "17",
-                   "every deletion stays on record: no ledger entry edited, removed or reordered", not problems,
-                   tuple(problems))
+    return Outcome(
+        "ledger",
+        "ledger_chain_intact",
+        None,
+        True,
+        "17",
+        "every deletion stays on record: no ledger entry edited, removed or reordered",
+        not problems,
+        tuple(problems),
+    )
 
 
 def critical_failures(outcomes: list[Outcome]) -> list[Outcome]:
@@ -76,8 +90,10 @@ def describe(outcomes: list[Outcome], output: str, run_id: str) -> str:
     critical = critical_failures(outcomes)
     lines = [f"validation: {len(outcomes)} expectations, {len(failed)} failed ({len(critical)} critical)"]
     for o in failed:
-        lines.append(f"  {'FAILED' if o.critical else 'warning'} {o.table}.{o.column or '*'}: {o.expectation} "
-                     f"(Article {o.article}: {o.why}) on {len(o.failing_rows)} row(s)")
+        lines.append(
+            f"  {'FAILED' if o.critical else 'warning'} {o.table}.{o.column or '*'}: {o.expectation} "
+            f"(Article {o.article}: {o.why}) on {len(o.failing_rows)} row(s)"
+        )
     if failed:
         lines.append(f"  failing rows: {table_uri(output, 'validation_failures', run_id)}")
     lines.append(f"  data docs: {storage.join(docs_uri(output, run_id), 'index.html')}")
@@ -88,10 +104,18 @@ def run(argv: Sequence[str] | None = None) -> tuple[str, str, list[Outcome]]:
     """Parse OUTPUT [--run RUN_ID] and validate; returns output, run id and outcomes."""
     parser = CommandParser(prog="veil validate", description=__doc__.split("\n\n")[0])
     parser.add_argument("output", metavar="OUTPUT", help="the output root the run wrote to")
-    parser.add_argument("--run", dest="run_id", metavar="RUN_ID", help="the run to validate (default: the latest "
-                        "finished anonymize run)")
-    parser.add_argument("--keystore", metavar="URI", help="the key store the runs use, beside which the retention "
-                        "ledger's head is anchored (default: OUTPUT/keys/keystore.json)")
+    parser.add_argument(
+        "--run",
+        dest="run_id",
+        metavar="RUN_ID",
+        help="the run to validate (default: the latest finished anonymize run)",
+    )
+    parser.add_argument(
+        "--keystore",
+        metavar="URI",
+        help="the key store the runs use, beside which the retention "
+        "ledger's head is anchored (default: OUTPUT/keys/keystore.json)",
+    )
     args = parser.parse_args(argv)
     output = storage.absolute(args.output)
     run_id = args.run_id or latest_run(output)

@@ -4,6 +4,7 @@ whose launcher has stopped without removing them.
 A run's work folder (OUTPUT/.work/<run_id>) holds the archive members it staged, raw footage; the run removes it
 when it ends (pipelines/launch.py), but a launcher killed with SIGKILL, or a machine that lost power, cannot.
 """
+
 from __future__ import annotations
 
 import json
@@ -37,8 +38,12 @@ def _started(pid: int) -> str | None:
 
 def launcher_claim(pid: int) -> dict:
     """The LAUNCHER_FILE record of process ``pid`` of this machine."""
-    return {"host": socket.gethostname(), "boot": _proc("/proc/sys/kernel/random/boot_id"), "pid": pid,
-            "started": _started(pid)}
+    return {
+        "host": socket.gethostname(),
+        "boot": _proc("/proc/sys/kernel/random/boot_id"),
+        "pid": pid,
+        "started": _started(pid),
+    }
 
 
 def launcher_gone(claim: dict) -> bool:
@@ -74,16 +79,19 @@ def remove_abandoned_work(work_root: str) -> list[str]:
             continue  # a claim being written, or one removed with its folder since the match
         if not launcher_gone(claim):
             continue
-        folder = found.path[:-len(LAUNCHER_FILE)].rstrip("/")
+        folder = found.path[: -len(LAUNCHER_FILE)].rstrip("/")
         try:
             storage.delete_work(folder)
         except Exception as err:  # noqa: BLE001 - the run about to start is not to blame
-            logging.getLogger(__name__).error("could not remove %s, the work folder of a stopped run, which may hold "
-                                              "raw footage: %s", folder, err)
+            logging.getLogger(__name__).error(
+                "could not remove %s, the work folder of a stopped run, which may hold raw footage: %s", folder, err
+            )
             continue
         # One write: the workers of the run starting now share this stream.
-        sys.stderr.write(f"veil: removed {folder}, the work folder (staged raw footage) of a run whose launcher "
-                         f"(pid {claim.get('pid')}) stopped without removing it\n")
+        sys.stderr.write(
+            f"veil: removed {folder}, the work folder (staged raw footage) of a run whose launcher "
+            f"(pid {claim.get('pid')}) stopped without removing it\n"
+        )
         removed.append(folder)
     return removed
 

@@ -1,4 +1,5 @@
 """Enumerations shared by every stage: one place for every action, reason and status code."""
+
 import enum
 
 
@@ -53,8 +54,9 @@ class ConsentKind(enum.StrEnum):
     GUARDIAN = "guardian"
 
 
-PRIVATE_LOCATIONS = frozenset({"hotel_room", "bathroom", "public_bathroom", "changing_room", "toilet",
-                               "shower_room", "locker_room"})
+PRIVATE_LOCATIONS = frozenset(
+    {"hotel_room", "bathroom", "public_bathroom", "changing_room", "toilet", "shower_room", "locker_room"}
+)
 """Location categories where no image capture is allowed (Article 6); more can be configured per run."""
 
 

@@ -1,4 +1,5 @@
 """Element types that flow between Veil's transforms: frozen, picklable, free of pixel data."""
+
 from __future__ import annotations
 
 import dataclasses

@@ -5,6 +5,7 @@ the pyarrow schemas below are its columns. Polygons are lists of ``[x, y]`` poin
 normalised to the frame (0..1 from the left and top edges), so one registry fits any resolution;
 in CSV a polygon or the zones mapping is written as JSON text. Times are ISO 8601 (naive means UTC).
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -17,55 +18,70 @@ from schemas.codes import AccountEvent, ConsentKind, HoldScope, Purpose
 TIMESTAMP = pa.timestamp("us", tz="UTC")
 POLYGON = pa.list_(pa.list_(pa.float64()))
 
-CAMERAS = pa.schema([
-    pa.field("camera_id", pa.string(), nullable=False),
-    pa.field("site", pa.string(), nullable=False),
-    pa.field("location_category", pa.string(), nullable=False),
-    pa.field("purpose", pa.string(), nullable=False, metadata={"enum": "Purpose"}),
-    pa.field("signage", pa.bool_(), nullable=False),
-    pa.field("capture_area", POLYGON, nullable=False),
-    pa.field("zones", pa.map_(pa.string(), POLYGON)),
-    pa.field("raw_retention_days", pa.int64()),
-    pa.field("anonymized_retention_days", pa.int64()),
-])
+CAMERAS = pa.schema(
+    [
+        pa.field("camera_id", pa.string(), nullable=False),
+        pa.field("site", pa.string(), nullable=False),
+        pa.field("location_category", pa.string(), nullable=False),
+        pa.field("purpose", pa.string(), nullable=False, metadata={"enum": "Purpose"}),
+        pa.field("signage", pa.bool_(), nullable=False),
+        pa.field("capture_area", POLYGON, nullable=False),
+        pa.field("zones", pa.map_(pa.string(), POLYGON)),
+        pa.field("raw_retention_days", pa.int64()),
+        pa.field("anonymized_retention_days", pa.int64()),
+    ]
+)
 
-SESSIONS = pa.schema([
-    pa.field("session_id", pa.string(), nullable=False),
-    pa.field("account_id", pa.string(), nullable=False),
-    pa.field("camera_id", pa.string(), nullable=False),
-    pa.field("start", TIMESTAMP, nullable=False),
-    pa.field("end", TIMESTAMP, nullable=False),
-    pa.field("zone_id", pa.string(), nullable=False),
-    pa.field("consent_id", pa.string()),
-    pa.field("subjects", pa.int64(), metadata={"default": "1"}),
-])
+SESSIONS = pa.schema(
+    [
+        pa.field("session_id", pa.string(), nullable=False),
+        pa.field("account_id", pa.string(), nullable=False),
+        pa.field("camera_id", pa.string(), nullable=False),
+        pa.field("start", TIMESTAMP, nullable=False),
+        pa.field("end", TIMESTAMP, nullable=False),
+        pa.field("zone_id", pa.string(), nullable=False),
+        pa.field("consent_id", pa.string()),
+        pa.field("subjects", pa.int64(), metadata={"default": "1"}),
+    ]
+)
 
-CONSENTS = pa.schema([
-    pa.field("consent_id", pa.string(), nullable=False),
-    pa.field("account_id", pa.string(), nullable=False),
-    pa.field("kind", pa.string(), nullable=False, metadata={"enum": "ConsentKind"}),
-    pa.field("subject_minor", pa.bool_(), metadata={"default": "false"}),
-    pa.field("granted_at", TIMESTAMP, nullable=False),
-    pa.field("expires_at", TIMESTAMP),
-    pa.field("withdrawn_at", TIMESTAMP),
-])
+CONSENTS = pa.schema(
+    [
+        pa.field("consent_id", pa.string(), nullable=False),
+        pa.field("account_id", pa.string(), nullable=False),
+        pa.field("kind", pa.string(), nullable=False, metadata={"enum": "ConsentKind"}),
+        pa.field("subject_minor", pa.bool_(), metadata={"default": "false"}),
+        pa.field("granted_at", TIMESTAMP, nullable=False),
+        pa.field("expires_at", TIMESTAMP),
+        pa.field("withdrawn_at", TIMESTAMP),
+    ]
+)
 
-ACCOUNT_EVENTS = pa.schema([
-    pa.field("event_id", pa.string(), nullable=False),
-    pa.field("account_id", pa.string(), nullable=False),
-    pa.field("event", pa.string(), nullable=False, metadata={"enum": "AccountEvent"}),
-    pa.field("time", TIMESTAMP, nullable=False),
-])
+ACCOUNT_EVENTS = pa.schema(
+    [
+        pa.field("event_id", pa.string(), nullable=False),
+        pa.field("account_id", pa.string(), nullable=False),
+        pa.field("event", pa.string(), nullable=False, metadata={"enum": "AccountEvent"}),
+        pa.field("time", TIMESTAMP, nullable=False),
+    ]
+)
 
-HOLDS = pa.schema([
-    pa.field("hold_id", pa.string(), nullable=False),
-    pa.field("scope", pa.string(), nullable=False, metadata={"enum": "HoldScope"}),
-    pa.field("target", pa.string(), nullable=False),
-    pa.field("reason", pa.string(), nullable=False),
-])
+HOLDS = pa.schema(
+    [
+        pa.field("hold_id", pa.string(), nullable=False),
+        pa.field("scope", pa.string(), nullable=False, metadata={"enum": "HoldScope"}),
+        pa.field("target", pa.string(), nullable=False),
+        pa.field("reason", pa.string(), nullable=False),
+    ]
+)
 
-REGISTRIES: dict[str, pa.Schema] = {"cameras": CAMERAS, "sessions": SESSIONS, "consents": CONSENTS,
-                                    "events": ACCOUNT_EVENTS, "holds": HOLDS}
+REGISTRIES: dict[str, pa.Schema] = {
+    "cameras": CAMERAS,
+    "sessions": SESSIONS,
+    "consents": CONSENTS,
+    "events": ACCOUNT_EVENTS,
+    "holds": HOLDS,
+}
 
 Point = tuple[float, float]
 Polygon = tuple[Point, ...]

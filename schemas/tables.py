@@ -1,150 +1,171 @@
 """Pyarrow schemas of every table Veil writes; no column name is spelled anywhere else."""
+
 import pyarrow as pa
 
 TIMESTAMP = pa.timestamp("us", tz="UTC")
 
-MEDIA = pa.schema([
-    pa.field("run_id", pa.string(), nullable=False),
-    pa.field("media_id", pa.string(), nullable=False),
-    pa.field("input_uri", pa.string(), nullable=False),
-    pa.field("sha256", pa.string(), nullable=False),
-    pa.field("camera_id", pa.string()),
-    pa.field("camera_known", pa.bool_(), nullable=False),
-    pa.field("identity_source", pa.string(), nullable=False),
-    pa.field("start_time", TIMESTAMP),
-    pa.field("frames", pa.int64(), nullable=False),
-    pa.field("frames_out", pa.int64(), nullable=False),
-    pa.field("fps", pa.float64(), nullable=False),
-    pa.field("width", pa.int32(), nullable=False),
-    pa.field("height", pa.int32(), nullable=False),
-    pa.field("output_uri", pa.string(), nullable=False),
-    pa.field("status", pa.string(), nullable=False),
-    pa.field("redaction_mode", pa.string(), nullable=False),
-    pa.field("faces_redacted", pa.int64(), nullable=False),
-    pa.field("tracks_redacted", pa.int64(), nullable=False),
-    pa.field("tracks_kept", pa.int64(), nullable=False),
-    pa.field("settings_hash", pa.string(), nullable=False),
-])
+MEDIA = pa.schema(
+    [
+        pa.field("run_id", pa.string(), nullable=False),
+        pa.field("media_id", pa.string(), nullable=False),
+        pa.field("input_uri", pa.string(), nullable=False),
+        pa.field("sha256", pa.string(), nullable=False),
+        pa.field("camera_id", pa.string()),
+        pa.field("camera_known", pa.bool_(), nullable=False),
+        pa.field("identity_source", pa.string(), nullable=False),
+        pa.field("start_time", TIMESTAMP),
+        pa.field("frames", pa.int64(), nullable=False),
+        pa.field("frames_out", pa.int64(), nullable=False),
+        pa.field("fps", pa.float64(), nullable=False),
+        pa.field("width", pa.int32(), nullable=False),
+        pa.field("height", pa.int32(), nullable=False),
+        pa.field("output_uri", pa.string(), nullable=False),
+        pa.field("status", pa.string(), nullable=False),
+        pa.field("redaction_mode", pa.string(), nullable=False),
+        pa.field("faces_redacted", pa.int64(), nullable=False),
+        pa.field("tracks_redacted", pa.int64(), nullable=False),
+        pa.field("tracks_kept", pa.int64(), nullable=False),
+        pa.field("settings_hash", pa.string(), nullable=False),
+    ]
+)
 
-FACE_TRACKS = pa.schema([
-    pa.field("run_id", pa.string(), nullable=False),
-    pa.field("media_id", pa.string(), nullable=False),
-    pa.field("track_id", pa.int64(), nullable=False),
-    pa.field("first_frame", pa.int64(), nullable=False),
-    pa.field("last_frame", pa.int64(), nullable=False),
-    pa.field("frame_count", pa.int64(), nullable=False),
-    pa.field("max_score", pa.float64(), nullable=False),
-    pa.field("mean_box_width", pa.float64(), nullable=False),
-    pa.field("mean_box_height", pa.float64(), nullable=False),
-    pa.field("action", pa.string(), nullable=False),
-    pa.field("reason_code", pa.string(), nullable=False),
-    pa.field("zone_share", pa.float64()),
-    pa.field("session_id", pa.string()),
-    pa.field("consent_id", pa.string()),
-    pa.field("account_id", pa.string()),
-])
+FACE_TRACKS = pa.schema(
+    [
+        pa.field("run_id", pa.string(), nullable=False),
+        pa.field("media_id", pa.string(), nullable=False),
+        pa.field("track_id", pa.int64(), nullable=False),
+        pa.field("first_frame", pa.int64(), nullable=False),
+        pa.field("last_frame", pa.int64(), nullable=False),
+        pa.field("frame_count", pa.int64(), nullable=False),
+        pa.field("max_score", pa.float64(), nullable=False),
+        pa.field("mean_box_width", pa.float64(), nullable=False),
+        pa.field("mean_box_height", pa.float64(), nullable=False),
+        pa.field("action", pa.string(), nullable=False),
+        pa.field("reason_code", pa.string(), nullable=False),
+        pa.field("zone_share", pa.float64()),
+        pa.field("session_id", pa.string()),
+        pa.field("consent_id", pa.string()),
+        pa.field("account_id", pa.string()),
+    ]
+)
 
-RESTRICTED = pa.schema([
-    pa.field("run_id", pa.string(), nullable=False),
-    pa.field("media_id", pa.string(), nullable=False),
-    pa.field("camera_id", pa.string(), nullable=False),
-    pa.field("account_id", pa.string(), nullable=False),
-    pa.field("key_id", pa.string(), nullable=False),
-    pa.field("uri", pa.string(), nullable=False),
-    pa.field("frames", pa.int64(), nullable=False),
-    pa.field("tracks_kept", pa.int64(), nullable=False),
-])
+RESTRICTED = pa.schema(
+    [
+        pa.field("run_id", pa.string(), nullable=False),
+        pa.field("media_id", pa.string(), nullable=False),
+        pa.field("camera_id", pa.string(), nullable=False),
+        pa.field("account_id", pa.string(), nullable=False),
+        pa.field("key_id", pa.string(), nullable=False),
+        pa.field("uri", pa.string(), nullable=False),
+        pa.field("frames", pa.int64(), nullable=False),
+        pa.field("tracks_kept", pa.int64(), nullable=False),
+    ]
+)
 
-QUARANTINE = pa.schema([
-    pa.field("run_id", pa.string(), nullable=False),
-    pa.field("input_uri", pa.string(), nullable=False),
-    pa.field("media_id", pa.string()),
-    pa.field("camera_id", pa.string()),
-    pa.field("reason_code", pa.string(), nullable=False),
-    pa.field("message", pa.string(), nullable=False),
-])
+QUARANTINE = pa.schema(
+    [
+        pa.field("run_id", pa.string(), nullable=False),
+        pa.field("input_uri", pa.string(), nullable=False),
+        pa.field("media_id", pa.string()),
+        pa.field("camera_id", pa.string()),
+        pa.field("reason_code", pa.string(), nullable=False),
+        pa.field("message", pa.string(), nullable=False),
+    ]
+)
 
-RUNS = pa.schema([
-    pa.field("run_id", pa.string(), nullable=False),
-    pa.field("started_at", TIMESTAMP, nullable=False),
-    pa.field("finished_at", TIMESTAMP, nullable=False),
-    pa.field("options", pa.string(), nullable=False),
-    pa.field("inputs", pa.int64(), nullable=False),
-    pa.field("anonymized", pa.int64(), nullable=False),
-    pa.field("quarantined", pa.int64(), nullable=False),
-    pa.field("skipped", pa.int64(), nullable=False),
-    pa.field("frames", pa.int64(), nullable=False),
-    pa.field("faces_redacted", pa.int64(), nullable=False),
-    pa.field("tracks_redacted", pa.int64(), nullable=False),
-    pa.field("tracks_kept", pa.int64(), nullable=False),
-])
+RUNS = pa.schema(
+    [
+        pa.field("run_id", pa.string(), nullable=False),
+        pa.field("started_at", TIMESTAMP, nullable=False),
+        pa.field("finished_at", TIMESTAMP, nullable=False),
+        pa.field("options", pa.string(), nullable=False),
+        pa.field("inputs", pa.int64(), nullable=False),
+        pa.field("anonymized", pa.int64(), nullable=False),
+        pa.field("quarantined", pa.int64(), nullable=False),
+        pa.field("skipped", pa.int64(), nullable=False),
+        pa.field("frames", pa.int64(), nullable=False),
+        pa.field("faces_redacted", pa.int64(), nullable=False),
+        pa.field("tracks_redacted", pa.int64(), nullable=False),
+        pa.field("tracks_kept", pa.int64(), nullable=False),
+    ]
+)
 
-CATALOG = pa.schema([
-    pa.field("run_id", pa.string(), nullable=False),
-    pa.field("artifact_id", pa.string(), nullable=False),
-    pa.field("kind", pa.string(), nullable=False),
-    pa.field("uri", pa.string(), nullable=False),
-    pa.field("media_id", pa.string()),
-    pa.field("camera_id", pa.string()),
-    pa.field("account_id", pa.string()),
-    pa.field("created_at", TIMESTAMP, nullable=False),
-    pa.field("retention_until", TIMESTAMP, nullable=False),
-    pa.field("basis", pa.string(), nullable=False),
-    pa.field("requires_approval", pa.bool_(), nullable=False),
-])
+CATALOG = pa.schema(
+    [
+        pa.field("run_id", pa.string(), nullable=False),
+        pa.field("artifact_id", pa.string(), nullable=False),
+        pa.field("kind", pa.string(), nullable=False),
+        pa.field("uri", pa.string(), nullable=False),
+        pa.field("media_id", pa.string()),
+        pa.field("camera_id", pa.string()),
+        pa.field("account_id", pa.string()),
+        pa.field("created_at", TIMESTAMP, nullable=False),
+        pa.field("retention_until", TIMESTAMP, nullable=False),
+        pa.field("basis", pa.string(), nullable=False),
+        pa.field("requires_approval", pa.bool_(), nullable=False),
+    ]
+)
 
-RETENTION_PLAN = pa.schema([
-    pa.field("run_id", pa.string(), nullable=False),
-    pa.field("as_of", TIMESTAMP, nullable=False),
-    pa.field("artifact_id", pa.string(), nullable=False),
-    pa.field("kind", pa.string(), nullable=False),
-    pa.field("action", pa.string(), nullable=False),
-    pa.field("rule", pa.string(), nullable=False),
-    pa.field("event_id", pa.string()),
-    pa.field("due_at", TIMESTAMP, nullable=False),
-    pa.field("status", pa.string(), nullable=False),
-    pa.field("note", pa.string(), nullable=False),
-    pa.field("overdue", pa.bool_(), nullable=False),
-])
+RETENTION_PLAN = pa.schema(
+    [
+        pa.field("run_id", pa.string(), nullable=False),
+        pa.field("as_of", TIMESTAMP, nullable=False),
+        pa.field("artifact_id", pa.string(), nullable=False),
+        pa.field("kind", pa.string(), nullable=False),
+        pa.field("action", pa.string(), nullable=False),
+        pa.field("rule", pa.string(), nullable=False),
+        pa.field("event_id", pa.string()),
+        pa.field("due_at", TIMESTAMP, nullable=False),
+        pa.field("status", pa.string(), nullable=False),
+        pa.field("note", pa.string(), nullable=False),
+        pa.field("overdue", pa.bool_(), nullable=False),
+    ]
+)
 
-LEAK_AUDIT = pa.schema([
-    pa.field("run_id", pa.string(), nullable=False),
-    pa.field("media_id", pa.string(), nullable=False),
-    pa.field("frame", pa.int64(), nullable=False),
-    pa.field("regions", pa.int64(), nullable=False),
-    pa.field("detections_over_redacted", pa.int64(), nullable=False),
-])
+LEAK_AUDIT = pa.schema(
+    [
+        pa.field("run_id", pa.string(), nullable=False),
+        pa.field("media_id", pa.string(), nullable=False),
+        pa.field("frame", pa.int64(), nullable=False),
+        pa.field("regions", pa.int64(), nullable=False),
+        pa.field("detections_over_redacted", pa.int64(), nullable=False),
+    ]
+)
 
-VALIDATION_FAILURES = pa.schema([
-    pa.field("run_id", pa.string(), nullable=False),
-    pa.field("table", pa.string(), nullable=False),
-    pa.field("row_key", pa.string(), nullable=False),
-    pa.field("expectation", pa.string(), nullable=False),
-    pa.field("column", pa.string()),
-    pa.field("article", pa.string(), nullable=False),
-    pa.field("critical", pa.bool_(), nullable=False),
-])
+VALIDATION_FAILURES = pa.schema(
+    [
+        pa.field("run_id", pa.string(), nullable=False),
+        pa.field("table", pa.string(), nullable=False),
+        pa.field("row_key", pa.string(), nullable=False),
+        pa.field("expectation", pa.string(), nullable=False),
+        pa.field("column", pa.string()),
+        pa.field("article", pa.string(), nullable=False),
+        pa.field("critical", pa.bool_(), nullable=False),
+    ]
+)
 
-STREAM_WINDOWS = pa.schema([
-    pa.field("run_id", pa.string(), nullable=False),
-    pa.field("stream_id", pa.string(), nullable=False),
-    pa.field("window_start", TIMESTAMP, nullable=False),
-    pa.field("window_end", TIMESTAMP, nullable=False),
-    pa.field("pane", pa.int64(), nullable=False),
-    pa.field("timing", pa.string(), nullable=False),
-    pa.field("recordings", pa.int64(), nullable=False),
-    pa.field("anonymized", pa.int64(), nullable=False),
-    pa.field("quarantined", pa.int64(), nullable=False),
-    pa.field("skipped", pa.int64(), nullable=False),
-    pa.field("frames", pa.int64(), nullable=False),
-    pa.field("faces_redacted", pa.int64(), nullable=False),
-    pa.field("tracks_kept", pa.int64(), nullable=False),
-    pa.field("lag_median_s", pa.float64(), nullable=False),
-    pa.field("lag_max_s", pa.float64(), nullable=False),
-    pa.field("runs_passed", pa.int64(), nullable=False),
-    pa.field("runs_failed", pa.int64(), nullable=False),
-    pa.field("written_at", TIMESTAMP, nullable=False),
-])
+STREAM_WINDOWS = pa.schema(
+    [
+        pa.field("run_id", pa.string(), nullable=False),
+        pa.field("stream_id", pa.string(), nullable=False),
+        pa.field("window_start", TIMESTAMP, nullable=False),
+        pa.field("window_end", TIMESTAMP, nullable=False),
+        pa.field("pane", pa.int64(), nullable=False),
+        pa.field("timing", pa.string(), nullable=False),
+        pa.field("recordings", pa.int64(), nullable=False),
+        pa.field("anonymized", pa.int64(), nullable=False),
+        pa.field("quarantined", pa.int64(), nullable=False),
+        pa.field("skipped", pa.int64(), nullable=False),
+        pa.field("frames", pa.int64(), nullable=False),
+        pa.field("faces_redacted", pa.int64(), nullable=False),
+        pa.field("tracks_kept", pa.int64(), nullable=False),
+        pa.field("lag_median_s", pa.float64(), nullable=False),
+        pa.field("lag_max_s", pa.float64(), nullable=False),
+        pa.field("runs_passed", pa.int64(), nullable=False),
+        pa.field("runs_failed", pa.int64(), nullable=False),
+        pa.field("written_at", TIMESTAMP, nullable=False),
+    ]
+)
 """One row per event-time window of a streaming job (rewritten whole by each later pane): what its recordings
 amounted to, how long they took from landing to output, and whether each one's run passed validation."""
 
@@ -161,8 +182,17 @@ TABLES: dict[str, pa.Schema] = {
     "stream_windows": STREAM_WINDOWS,
 }
 
-VALIDATED = ("media", "face_tracks", "restricted", "catalog", "quarantine", "runs", "leak_audit", "retention_plan",
-             "stream_windows")
+VALIDATED = (
+    "media",
+    "face_tracks",
+    "restricted",
+    "catalog",
+    "quarantine",
+    "runs",
+    "leak_audit",
+    "retention_plan",
+    "stream_windows",
+)
 """The tables every run validates against its suite in schemas/expectations/<table>.json."""
 
 ROW_KEYS: dict[str, tuple[str, ...]] = {
@@ -191,18 +221,39 @@ DERIVED: dict[str, dict[str, str]] = {
 """Columns the validator adds before validating, so a suite can compare a table with the others."""
 
 
-def media_row(plan, output_uri: str, frames_out: int, status: str, redaction_mode: str, settings_hash: str,
-              faces_redacted: int, tracks_redacted: int, tracks_kept: int) -> dict:
+def media_row(
+    plan,
+    output_uri: str,
+    frames_out: int,
+    status: str,
+    redaction_mode: str,
+    settings_hash: str,
+    faces_redacted: int,
+    tracks_redacted: int,
+    tracks_kept: int,
+) -> dict:
     """The media table row of an input that was written out."""
     media, stream = plan.media, plan.tracks.stream
     return {
-        "media_id": media.media_id, "input_uri": media.source.origin_uri, "sha256": media.sha256,
-        "camera_id": media.camera_id, "camera_known": media.camera_known,
-        "identity_source": media.identity_source.value, "start_time": media.start_time,
-        "frames": stream.frames, "frames_out": frames_out, "fps": float(stream.fps),
-        "width": stream.width, "height": stream.height, "output_uri": output_uri, "status": status,
-        "redaction_mode": redaction_mode, "faces_redacted": faces_redacted, "tracks_redacted": tracks_redacted,
-        "tracks_kept": tracks_kept, "settings_hash": settings_hash,
+        "media_id": media.media_id,
+        "input_uri": media.source.origin_uri,
+        "sha256": media.sha256,
+        "camera_id": media.camera_id,
+        "camera_known": media.camera_known,
+        "identity_source": media.identity_source.value,
+        "start_time": media.start_time,
+        "frames": stream.frames,
+        "frames_out": frames_out,
+        "fps": float(stream.fps),
+        "width": stream.width,
+        "height": stream.height,
+        "output_uri": output_uri,
+        "status": status,
+        "redaction_mode": redaction_mode,
+        "faces_redacted": faces_redacted,
+        "tracks_redacted": tracks_redacted,
+        "tracks_kept": tracks_kept,
+        "settings_hash": settings_hash,
     }
 
 
@@ -210,32 +261,57 @@ def face_track_row(media_id: str, track, decision) -> dict:
     """The face_tracks row of one track: extent, strength and decision; no pixels, no templates."""
     dets = track.detections
     return {
-        "media_id": media_id, "track_id": track.track_id, "first_frame": track.first_frame,
-        "last_frame": track.last_frame, "frame_count": len(dets), "max_score": max(d.score for d in dets),
+        "media_id": media_id,
+        "track_id": track.track_id,
+        "first_frame": track.first_frame,
+        "last_frame": track.last_frame,
+        "frame_count": len(dets),
+        "max_score": max(d.score for d in dets),
         "mean_box_width": sum(d.box[2] for d in dets) / len(dets),
         "mean_box_height": sum(d.box[3] for d in dets) / len(dets),
-        "action": decision.action.value, "reason_code": decision.reason.value, "zone_share": decision.zone_share,
-        "session_id": decision.session_id, "consent_id": decision.consent_id, "account_id": decision.account_id,
+        "action": decision.action.value,
+        "reason_code": decision.reason.value,
+        "zone_share": decision.zone_share,
+        "session_id": decision.session_id,
+        "consent_id": decision.consent_id,
+        "account_id": decision.account_id,
     }
 
 
-def restricted_row(media_id: str, camera_id: str, account_id: str, key_id: str, uri: str, frames: int,
-                   tracks_kept: int) -> dict:
+def restricted_row(
+    media_id: str, camera_id: str, account_id: str, key_id: str, uri: str, frames: int, tracks_kept: int
+) -> dict:
     """The restricted table row of one account's sealed copy of an input."""
-    return {"media_id": media_id, "camera_id": camera_id, "account_id": account_id, "key_id": key_id, "uri": uri,
-            "frames": frames, "tracks_kept": tracks_kept}
+    return {
+        "media_id": media_id,
+        "camera_id": camera_id,
+        "account_id": account_id,
+        "key_id": key_id,
+        "uri": uri,
+        "frames": frames,
+        "tracks_kept": tracks_kept,
+    }
 
 
 def leak_audit_row(media_id: str, frame: int, regions: int, detections_over_redacted: int) -> dict:
     """The leak_audit row of one audited output frame."""
-    return {"media_id": media_id, "frame": frame, "regions": regions,
-            "detections_over_redacted": detections_over_redacted}
+    return {
+        "media_id": media_id,
+        "frame": frame,
+        "regions": regions,
+        "detections_over_redacted": detections_over_redacted,
+    }
 
 
 def quarantine_row(record) -> dict:
     """The quarantine table row of a refused input."""
-    return {"input_uri": record.input_uri, "media_id": record.media_id, "camera_id": record.camera_id,
-            "reason_code": record.reason.value, "message": record.message}
+    return {
+        "input_uri": record.input_uri,
+        "media_id": record.media_id,
+        "camera_id": record.camera_id,
+        "reason_code": record.reason.value,
+        "message": record.message,
+    }
 
 
 DONE_KEY = ("input_uri", "sha256", "settings_hash")
@@ -244,9 +320,16 @@ DONE_KEY = ("input_uri", "sha256", "settings_hash")
 
 def runs_row(started_at, finished_at, options: str, media_rows: list[dict], quarantined: int, skipped: int) -> dict:
     """The runs table row of a finished run, from its media rows and counts of refused and skipped inputs."""
-    return {"started_at": started_at, "finished_at": finished_at, "options": options,
-            "inputs": len(media_rows) + quarantined, "anonymized": len(media_rows), "quarantined": quarantined,
-            "skipped": skipped, "frames": sum(r["frames"] for r in media_rows),
-            "faces_redacted": sum(r["faces_redacted"] for r in media_rows),
-            "tracks_redacted": sum(r["tracks_redacted"] for r in media_rows),
-            "tracks_kept": sum(r["tracks_kept"] for r in media_rows)}
+    return {
+        "started_at": started_at,
+        "finished_at": finished_at,
+        "options": options,
+        "inputs": len(media_rows) + quarantined,
+        "anonymized": len(media_rows),
+        "quarantined": quarantined,
+        "skipped": skipped,
+        "frames": sum(r["frames"] for r in media_rows),
+        "faces_redacted": sum(r["faces_redacted"] for r in media_rows),
+        "tracks_redacted": sum(r["tracks_redacted"] for r in media_rows),
+        "tracks_kept": sum(r["tracks_kept"] for r in media_rows),
+    }

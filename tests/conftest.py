@@ -1,4 +1,5 @@
 """Shared fixtures: the generated sample archive, a runner for the anonymize job, the shared footage."""
+
 from __future__ import annotations
 
 import json
@@ -50,8 +51,16 @@ def killed_launcher_claim() -> dict:
 
 def registry_args(sample_archive: dict) -> list[str]:
     """The options that hand the sample's manifest and registries to the job."""
-    return ["--manifest", sample_archive["manifest"], "--cameras", sample_archive["cameras"],
-            "--sessions", sample_archive["sessions"], "--consents", sample_archive["consents"]]
+    return [
+        "--manifest",
+        sample_archive["manifest"],
+        "--cameras",
+        sample_archive["cameras"],
+        "--sessions",
+        sample_archive["sessions"],
+        "--consents",
+        sample_archive["consents"],
+    ]
 
 
 @pytest.fixture(scope="session")
@@ -79,8 +88,13 @@ def validated_run(sample_archive, sample_run, tmp_path_factory) -> dict:
     outcomes = validate.validate(output, run["run_id"])
     built = report.build_report(output, run["run_id"], anonymize.load_registries(opts)[0], anonymize.measures(opts))
     report.write_report(output, run["run_id"], built)
-    return {"output": output, "run_id": run["run_id"], "rows": sample_run["rows"], "outcomes": outcomes,
-            "report": built}
+    return {
+        "output": output,
+        "run_id": run["run_id"],
+        "rows": sample_run["rows"],
+        "outcomes": outcomes,
+        "report": built,
+    }
 
 
 def groundtruth(directory: str, name: str) -> dict:

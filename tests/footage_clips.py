@@ -9,6 +9,7 @@ and confirmed on the `confirm` ones, which were never used to choose them. The f
 (as in tests/conftest.py), else ../shared/footage beside the repository. Standard library only: bench/eval.py
 imports this without pytest or Beam.
 """
+
 from __future__ import annotations
 
 import dataclasses

@@ -4,6 +4,7 @@ D = <d_orig, d_out> / (|d_orig|^2 + N * 2^2) over the ellipse inscribed in the b
 with d = I - GaussianBlur(I, max(1, h/16)); the worst quadrant for faces of 16 px and more.
 1 means all detail is still there (a re-encode), 0 none (strong blur, fill). A face leaks at D >= 0.2.
 """
+
 from __future__ import annotations
 
 import cv2
@@ -31,7 +32,7 @@ def retained_detail(orig_gray: np.ndarray, out_gray: np.ndarray, box, noise: flo
         ellipse = (xx >= x) & (xx <= x + w) & (yy >= y) & (yy <= y + h)
 
     def ratio(sel):
-        return float(np.clip((do[sel] * da[sel]).sum() / ((do[sel] ** 2).sum() + sel.sum() * noise ** 2), -1, 2))
+        return float(np.clip((do[sel] * da[sel]).sum() / ((do[sel] ** 2).sum() + sel.sum() * noise**2), -1, 2))
 
     whole = ratio(ellipse)
     if w < 16 or h < 16:

@@ -1,4 +1,5 @@
 """Archives expand safely: no escaping paths, no links, bounded size."""
+
 import io
 import os
 import tarfile
@@ -11,15 +12,18 @@ from schemas.elements import InputRefused
 from transforms.logic.archive import ArchiveLimits, expand, safe_name
 
 
-@pytest.mark.parametrize("name, expected", [
-    ("cam1/a.mp4", "cam1/a.mp4"),
-    ("./cam1//a.mp4", "cam1/a.mp4"),
-    ("../evil.mp4", None),
-    ("cam1/../../evil.mp4", None),
-    ("/etc/passwd", None),
-    ("C:\\evil.mp4", None),
-    ("cam1\\..\\..\\evil.mp4", None),
-])
+@pytest.mark.parametrize(
+    "name, expected",
+    [
+        ("cam1/a.mp4", "cam1/a.mp4"),
+        ("./cam1//a.mp4", "cam1/a.mp4"),
+        ("../evil.mp4", None),
+        ("cam1/../../evil.mp4", None),
+        ("/etc/passwd", None),
+        ("C:\\evil.mp4", None),
+        ("cam1\\..\\..\\evil.mp4", None),
+    ],
+)
 def test_safe_name_refuses_every_escape(name, expected):
     assert safe_name(name) == expected
 
@@ -34,8 +38,10 @@ def test_zip_entries_escaping_the_folder_are_refused_and_the_rest_extracted(tmp_
     _zip(tmp_path / "a.zip", [("ok/a.mp4", b"x" * 10), ("../evil.mp4", b"y"), ("/abs.mp4", b"z")])
     members = expand(str(tmp_path / "a.zip"), str(tmp_path / "out"), ArchiveLimits())
     assert [(m.name, m.refused[0] if m.refused else None) for m in members] == [
-        ("ok/a.mp4", None), ("../evil.mp4", QuarantineReason.UNSAFE_ARCHIVE_PATH),
-        ("/abs.mp4", QuarantineReason.UNSAFE_ARCHIVE_PATH)]
+        ("ok/a.mp4", None),
+        ("../evil.mp4", QuarantineReason.UNSAFE_ARCHIVE_PATH),
+        ("/abs.mp4", QuarantineReason.UNSAFE_ARCHIVE_PATH),
+    ]
     assert open(members[0].path, "rb").read() == b"x" * 10
     assert not (tmp_path / "evil.mp4").exists() and not os.path.exists("/abs.mp4")
 
@@ -50,7 +56,9 @@ def test_tar_symlinks_are_refused(tmp_path):
         tar.addfile(data, io.BytesIO(b"abc"))
     members = expand(str(tmp_path / "a.tar"), str(tmp_path / "out"), ArchiveLimits())
     assert [(m.name, m.refused[0] if m.refused else None) for m in members] == [
-        ("cam/link.mp4", QuarantineReason.UNSAFE_ARCHIVE_PATH), ("cam/real.mp4", None)]
+        ("cam/link.mp4", QuarantineReason.UNSAFE_ARCHIVE_PATH),
+        ("cam/real.mp4", None),
+    ]
 
 
 def test_archive_declaring_more_than_the_limit_is_refused_whole_and_leaves_nothing(tmp_path):
@@ -67,7 +75,7 @@ def test_archive_lying_about_its_sizes_is_stopped_while_extracting(tmp_path):
     data = bytearray(path.read_bytes())
     # Rewrite the declared uncompressed size (central directory) to 1 byte.
     cd = data.rfind(b"PK\x01\x02")
-    data[cd + 24:cd + 28] = (1).to_bytes(4, "little")
+    data[cd + 24 : cd + 28] = (1).to_bytes(4, "little")
     path.write_bytes(bytes(data))
     with pytest.raises(InputRefused) as caught:
         expand(str(path), str(tmp_path / "out"), ArchiveLimits(max_total_bytes=100_000))

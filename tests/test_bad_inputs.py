@@ -4,6 +4,7 @@ nothing of it is written out, and the good input beside it is still anonymized.
 Three pipeline runs keep the file fast: one over a folder holding every bad input that is handled correctly
 plus one good clip, one over a folder of damaged archives, and one through the CLI.
 """
+
 from __future__ import annotations
 
 import glob
@@ -36,6 +37,7 @@ ARCHIVE_LIMIT = 100_000
 
 
 # --------------------------------------------------------------------------------------------- input builders
+
 
 def clip_frames(seed: int = 0) -> list[np.ndarray]:
     """A few RGB frames: moving gradients with noise, so every frame carries real coded data (no faces needed)."""
@@ -71,7 +73,7 @@ def packet_spans(path: str) -> list[tuple[int, int]]:
 def overwrite(data: bytes, start: int, length: int, seed: int) -> bytes:
     """``data`` with ``length`` random bytes written over it from ``start`` (same length, so offsets still hold)."""
     noise = np.random.default_rng(seed).integers(0, 256, length, dtype=np.uint8).tobytes()
-    return data[:start] + noise + data[start + length:]
+    return data[:start] + noise + data[start + length :]
 
 
 def write_clip_faststart(frames: list[np.ndarray], path: str) -> None:
@@ -88,6 +90,7 @@ def has_decoder(name: str) -> bool:
 
 
 # --------------------------------------------------------------------------------------------- run helpers
+
 
 def only_row(rows: list[dict], suffix: str) -> dict:
     found = [r for r in rows if r["input_uri"].endswith(suffix)]
@@ -139,6 +142,7 @@ def quarantine_folders(run: dict) -> dict[str, tuple[str, dict]]:
 
 # --------------------------------------------------------------------------------------------- the bad folder
 
+
 @pytest.fixture(scope="module")
 def bad_run(tmp_path_factory) -> dict:
     """One run over a folder of every kind of bad input plus one good clip; ``expected`` says how each ends."""
@@ -155,12 +159,12 @@ def bad_run(tmp_path_factory) -> dict:
     expected["empty.mp4"] = QuarantineReason.EMPTY_FILE
 
     # write_clip puts the moov atom (the index) after the frame data, as a recorder writing live does.
-    (folder / "truncated_moov_at_end.mp4").write_bytes(good_bytes[:len(good_bytes) // 2])
+    (folder / "truncated_moov_at_end.mp4").write_bytes(good_bytes[: len(good_bytes) // 2])
     expected["truncated_moov_at_end.mp4"] = QuarantineReason.CORRUPT_MEDIA
     write_clip_faststart(frames, str(root / "faststart.mp4"))
     fast = (root / "faststart.mp4").read_bytes()
     assert fast[4:8] == b"ftyp" and fast.find(b"moov") < fast.find(b"mdat"), "faststart: index before data"
-    (folder / "truncated_faststart.mp4").write_bytes(fast[:len(fast) // 2])
+    (folder / "truncated_faststart.mp4").write_bytes(fast[: len(fast) // 2])
     expected["truncated_faststart.mp4"] = QuarantineReason.TRUNCATED_MEDIA
 
     # Damage inside one coded frame (frame 12, a P frame): 32 bytes in the middle of its slice data, or the
@@ -198,10 +202,14 @@ def bad_run(tmp_path_factory) -> dict:
     with zipfile.ZipFile(folder / "unsafe.zip") as archive:
         assert {i.filename for i in archive.infolist()} >= {"../escape.mp4", "/abs/absolute.mp4"}
         assert sum(i.file_size for i in archive.infolist()) < ARCHIVE_LIMIT
-    expected.update({"unsafe.zip!cam/inside.mp4": ANONYMIZED,
-                     "unsafe.zip!../escape.mp4": QuarantineReason.UNSAFE_ARCHIVE_PATH,
-                     "unsafe.zip!/abs/absolute.mp4": QuarantineReason.UNSAFE_ARCHIVE_PATH,
-                     "unsafe.zip!cam/link.mp4": QuarantineReason.UNSAFE_ARCHIVE_PATH})
+    expected.update(
+        {
+            "unsafe.zip!cam/inside.mp4": ANONYMIZED,
+            "unsafe.zip!../escape.mp4": QuarantineReason.UNSAFE_ARCHIVE_PATH,
+            "unsafe.zip!/abs/absolute.mp4": QuarantineReason.UNSAFE_ARCHIVE_PATH,
+            "unsafe.zip!cam/link.mp4": QuarantineReason.UNSAFE_ARCHIVE_PATH,
+        }
+    )
 
     with zipfile.ZipFile(folder / "bomb.zip", "w", zipfile.ZIP_DEFLATED) as archive:
         archive.writestr("cam/fine.mp4", good_bytes)
@@ -240,7 +248,11 @@ def test_every_bad_input_ends_exactly_once_and_the_run_row_counts_them(bad_run):
     (summary,) = rows["runs"]
     anonymized = sum(1 for v in expected.values() if v == ANONYMIZED)
     assert (summary["inputs"], summary["anonymized"], summary["quarantined"], summary["skipped"]) == (
-        len(expected), anonymized, len(expected) - anonymized, 0)
+        len(expected),
+        anonymized,
+        len(expected) - anonymized,
+        0,
+    )
     written = glob.glob(os.path.join(bad_run["output"], "anonymized", "**", "*.mp4"), recursive=True)
     assert sorted(written) == sorted(r["output_uri"] for r in rows["media"])
 
@@ -254,15 +266,17 @@ def test_truncated_mp4_without_its_trailing_index_is_quarantined_as_corrupt_medi
     # offsets) last, so cutting the file in half drops the whole index. What is left (ftyp + part of mdat) is
     # not an openable container ("moov atom not found"), and nothing readable in it declares frames that are
     # missing. truncated_media is for a container that opens and declares more frames than it holds (below).
-    assert_refused(bad_run, "/truncated_moov_at_end.mp4", QuarantineReason.CORRUPT_MEDIA,
-                   "not a readable video container")
+    assert_refused(
+        bad_run, "/truncated_moov_at_end.mp4", QuarantineReason.CORRUPT_MEDIA, "not a readable video container"
+    )
 
 
 def test_truncated_faststart_mp4_is_quarantined_as_truncated_media(bad_run):
     # truncated_media: with faststart the index comes first and survives the cut; it declares 20 frames while
     # only the first half of the frame data is there, so the probe can say exactly that.
-    assert_refused(bad_run, "/truncated_faststart.mp4", QuarantineReason.TRUNCATED_MEDIA,
-                   f"declares {FRAMES} frames but holds 10")
+    assert_refused(
+        bad_run, "/truncated_faststart.mp4", QuarantineReason.TRUNCATED_MEDIA, f"declares {FRAMES} frames but holds 10"
+    )
 
 
 def test_damaged_frame_data_the_decoder_conceals_is_anonymized_with_every_frame(bad_run):
@@ -280,8 +294,7 @@ def test_damaged_frame_data_the_decoder_conceals_is_anonymized_with_every_frame(
 def test_damaged_frame_data_the_decoder_rejects_quarantines_the_whole_video_as_corrupt_media(bad_run):
     # A whole packet overwritten (its NAL length prefix too): the decoder refuses it mid-stream, after earlier
     # frames were already decoded and scanned; fail closed means nothing of the video is written.
-    assert_refused(bad_run, "/damaged_heavily.mp4", QuarantineReason.CORRUPT_MEDIA, "decoding failed",
-                   "Invalid data")
+    assert_refused(bad_run, "/damaged_heavily.mp4", QuarantineReason.CORRUPT_MEDIA, "decoding failed", "Invalid data")
 
 
 def test_text_file_with_a_video_extension_is_quarantined_as_corrupt_media(bad_run):
@@ -289,8 +302,9 @@ def test_text_file_with_a_video_extension_is_quarantined_as_corrupt_media(bad_ru
 
 
 def test_mkv_with_an_unknown_codec_id_is_quarantined_as_unsupported_codec(bad_run):
-    assert_refused(bad_run, "/unknown_codec.mkv", QuarantineReason.UNSUPPORTED_CODEC,
-                   "no decoder for this video stream")
+    assert_refused(
+        bad_run, "/unknown_codec.mkv", QuarantineReason.UNSUPPORTED_CODEC, "no decoder for this video stream"
+    )
 
 
 def test_avi_of_a_codec_without_a_decoder_is_quarantined_as_unsupported_codec(bad_run):
@@ -301,10 +315,16 @@ def test_avi_of_a_codec_without_a_decoder_is_quarantined_as_unsupported_codec(ba
 
 def test_zip_entries_escaping_the_archive_are_quarantined_and_the_safe_entry_is_anonymized(bad_run):
     for entry in ("../escape.mp4", "/abs/absolute.mp4"):
-        assert_refused(bad_run, f"/unsafe.zip!{entry}", QuarantineReason.UNSAFE_ARCHIVE_PATH,
-                       repr(entry), "escapes the archive folder")
-    assert_refused(bad_run, "/unsafe.zip!cam/link.mp4", QuarantineReason.UNSAFE_ARCHIVE_PATH,
-                   "is a symlink, not a regular file")
+        assert_refused(
+            bad_run,
+            f"/unsafe.zip!{entry}",
+            QuarantineReason.UNSAFE_ARCHIVE_PATH,
+            repr(entry),
+            "escapes the archive folder",
+        )
+    assert_refused(
+        bad_run, "/unsafe.zip!cam/link.mp4", QuarantineReason.UNSAFE_ARCHIVE_PATH, "is a symlink, not a regular file"
+    )
     inside = only_row(bad_run["rows"]["media"], "/unsafe.zip!cam/inside.mp4")
     assert inside["status"] == ANONYMIZED and (inside["frames"], inside["frames_out"]) == (FRAMES, FRAMES)
     assert os.path.isfile(inside["output_uri"])
@@ -314,8 +334,7 @@ def test_zip_entries_escaping_the_archive_are_quarantined_and_the_safe_entry_is_
 
 
 def test_zip_bomb_over_the_archive_limit_is_quarantined_whole_as_archive_too_large(bad_run):
-    row = assert_refused(bad_run, "/bomb.zip", QuarantineReason.ARCHIVE_TOO_LARGE,
-                         f"over the limit of {ARCHIVE_LIMIT}")
+    row = assert_refused(bad_run, "/bomb.zip", QuarantineReason.ARCHIVE_TOO_LARGE, f"over the limit of {ARCHIVE_LIMIT}")
     assert f"declares {5_000_000 + bad_run['good_size']} bytes expanded" in row["message"]
     # One row for the archive, none for its members, and not even its harmless member is processed.
     rows = bad_run["rows"]
@@ -325,13 +344,11 @@ def test_zip_bomb_over_the_archive_limit_is_quarantined_whole_as_archive_too_lar
 
 
 def test_zip_of_garbage_bytes_is_quarantined_as_corrupt_archive(bad_run):
-    assert_refused(bad_run, "/garbage.zip", QuarantineReason.CORRUPT_ARCHIVE, "cannot read archive",
-                   "not a zip file")
+    assert_refused(bad_run, "/garbage.zip", QuarantineReason.CORRUPT_ARCHIVE, "cannot read archive", "not a zip file")
 
 
 def test_frame_folder_with_a_frame_that_is_not_a_jpeg_is_quarantined_as_unreadable_frames(bad_run):
-    row = assert_refused(bad_run, "/frames_bad/", QuarantineReason.UNREADABLE_FRAMES, "002.jpg",
-                         "not a readable image")
+    row = assert_refused(bad_run, "/frames_bad/", QuarantineReason.UNREADABLE_FRAMES, "002.jpg", "not a readable image")
     assert row["media_id"]
 
 
@@ -348,17 +365,20 @@ def test_every_refused_input_has_its_reason_json_in_the_runs_quarantine_folder(b
         assert (details["reason_code"], details["message"]) == (row["reason_code"], row["message"])
 
 
-@pytest.mark.parametrize("name", [
-    "damaged_heavily.mp4",
-    "empty.mp4",
-    "truncated_moov_at_end.mp4",
-    "truncated_faststart.mp4",
-    "not_a_video.mp4",
-    "unknown_codec.mkv",
-    "notes.txt",
-    "garbage.zip",
-    "bomb.zip",
-])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "damaged_heavily.mp4",
+        "empty.mp4",
+        "truncated_moov_at_end.mp4",
+        "truncated_faststart.mp4",
+        "not_a_video.mp4",
+        "unknown_codec.mkv",
+        "notes.txt",
+        "garbage.zip",
+        "bomb.zip",
+    ],
+)
 def test_refused_single_file_is_kept_with_its_reason_json_in_the_quarantine_folder(bad_run, name):
     source = os.path.join(bad_run["input"], name)
     folder, details = quarantine_folders(bad_run)[source]
@@ -369,6 +389,7 @@ def test_refused_single_file_is_kept_with_its_reason_json_in_the_quarantine_fold
 
 
 # --------------------------------------------------------------------------------------------- damaged archives
+
 
 def _zip_with_undeflatable_member(path: str, payload: bytes) -> None:
     """A zip whose directory is intact but whose member's deflate stream starts with an invalid block type."""
@@ -417,8 +438,7 @@ def damaged_archive_run(tmp_path_factory) -> dict:
 
 
 def test_zip_with_garbage_in_a_compressed_member_is_quarantined_as_corrupt_archive(damaged_archive_run):
-    assert_refused(damaged_archive_run, "/undeflatable.zip", QuarantineReason.CORRUPT_ARCHIVE,
-                   "cannot read archive")
+    assert_refused(damaged_archive_run, "/undeflatable.zip", QuarantineReason.CORRUPT_ARCHIVE, "cannot read archive")
 
 
 def test_tar_gz_with_a_damaged_member_header_is_quarantined_as_corrupt_archive(damaged_archive_run):
@@ -426,10 +446,12 @@ def test_tar_gz_with_a_damaged_member_header_is_quarantined_as_corrupt_archive(d
     rows = damaged_archive_run["rows"]
     assert [r for r in rows["media"] if "/bitrot.tar.gz" in r["input_uri"]] == []
     assert [r["input_uri"] for r in rows["quarantine"] if "/bitrot.tar.gz" in r["input_uri"]] == [
-        os.path.join(damaged_archive_run["input"], "bitrot.tar.gz")]
+        os.path.join(damaged_archive_run["input"], "bitrot.tar.gz")
+    ]
 
 
 # --------------------------------------------------------------------------------------------- exit status
+
 
 def test_cli_exits_3_and_reports_the_quarantined_input_when_one_file_is_bad(tmp_path, capsys):
     folder = tmp_path / "in"
@@ -447,6 +469,7 @@ def test_cli_exits_3_and_reports_the_quarantined_input_when_one_file_is_bad(tmp_
 
 
 # --------------------------------------------------------------------------------------------- a failed run
+
 
 def tar_of_one_clip(folder) -> str:
     """A tar archive of one clip, which a run stages (extracts) under OUTPUT/.work before scanning it."""
@@ -471,13 +494,20 @@ def test_a_run_that_fails_leaves_no_staged_footage_under_output(tmp_path):
 def test_the_staged_footage_of_a_killed_launcher_is_removed_by_the_next_run(tmp_path):
     archive, output = tar_of_one_clip(tmp_path), tmp_path / "out"
     work = output / ".work" / "killed"
-    launcher = subprocess.Popen([sys.executable, "-m", "pipelines.anonymize", archive, str(output),
-                                 "--run-id", "killed"], start_new_session=True,
-                                env={**os.environ, "TMPDIR": str(tmp_path)})
+    launcher = subprocess.Popen(
+        [sys.executable, "-m", "pipelines.anonymize", archive, str(output), "--run-id", "killed"],
+        start_new_session=True,
+        env={**os.environ, "TMPDIR": str(tmp_path)},
+    )
     deadline = time.monotonic() + 120
-    while launcher.poll() is None and time.monotonic() < deadline and not (
-            (work / work_folders.LAUNCHER_FILE).exists() and glob.glob(str(work / "staging" / "**" / "*.mp4"),
-                                                                 recursive=True)):
+    while (
+        launcher.poll() is None
+        and time.monotonic() < deadline
+        and not (
+            (work / work_folders.LAUNCHER_FILE).exists()
+            and glob.glob(str(work / "staging" / "**" / "*.mp4"), recursive=True)
+        )
+    ):
         time.sleep(0.02)
     assert launcher.poll() is None, "the run ended before it could be killed with its footage staged"
     os.killpg(launcher.pid, signal.SIGKILL)

@@ -1,4 +1,5 @@
 """Each Beam stage on its own, with TestPipeline and assert_that."""
+
 import os
 import zipfile
 from fractions import Fraction
@@ -60,37 +61,49 @@ def clip(tmp_path_factory):
 
 
 def test_track_faces_links_a_face_across_segment_boundaries_into_one_track():
-    parts = [SegmentDetections(_segment(0, 0, 20), tuple(Detection(f, (10 + f, 10, 20, 20), 0.9) for f in range(20))),
-             SegmentDetections(_segment(1, 20, 40), tuple(Detection(f, (10 + f, 10, 20, 20), 0.9)
-                                                          for f in range(20, 40)))]
+    parts = [
+        SegmentDetections(_segment(0, 0, 20), tuple(Detection(f, (10 + f, 10, 20, 20), 0.9) for f in range(20))),
+        SegmentDetections(_segment(1, 20, 40), tuple(Detection(f, (10 + f, 10, 20, 20), 0.9) for f in range(20, 40))),
+    ]
     with TestPipeline(options=_options()) as p:
         tracks = p | beam.Create(parts) | TrackFaces(TrackerConfig())
-        summary = tracks | beam.Map(lambda t: (t.failure, [(tr.track_id, tr.first_frame, tr.last_frame)
-                                                          for tr in t.tracks]))
+        summary = tracks | beam.Map(
+            lambda t: (t.failure, [(tr.track_id, tr.first_frame, tr.last_frame) for tr in t.tracks])
+        )
         assert_that(summary, equal_to([(None, [(0, 0, 39)])]))
 
 
 def test_track_faces_fails_an_input_with_a_failed_or_missing_segment():
     broken = _media(uri="/in/broken.mp4")
     lonely = _media(uri="/in/lonely.mp4")
-    parts = [SegmentDetections(_segment(0, 0, 20, broken), ()),
-             SegmentDetections(_segment(1, 20, 40, broken), (), Failure(QuarantineReason.TRUNCATED_MEDIA, "cut")),
-             SegmentDetections(_segment(1, 20, 40, lonely), ())]
+    parts = [
+        SegmentDetections(_segment(0, 0, 20, broken), ()),
+        SegmentDetections(_segment(1, 20, 40, broken), (), Failure(QuarantineReason.TRUNCATED_MEDIA, "cut")),
+        SegmentDetections(_segment(1, 20, 40, lonely), ()),
+    ]
     with TestPipeline(options=_options()) as p:
         tracks = p | beam.Create(parts) | TrackFaces(TrackerConfig())
         reasons = tracks | beam.Map(lambda t: (t.media.source.uri, t.failure.reason))
-        assert_that(reasons, equal_to([("/in/broken.mp4", QuarantineReason.TRUNCATED_MEDIA),
-                                       ("/in/lonely.mp4", QuarantineReason.PROCESSING_ERROR)]))
+        assert_that(
+            reasons,
+            equal_to(
+                [
+                    ("/in/broken.mp4", QuarantineReason.TRUNCATED_MEDIA),
+                    ("/in/lonely.mp4", QuarantineReason.PROCESSING_ERROR),
+                ]
+            ),
+        )
 
 
-@pytest.mark.parametrize("camera, reason", [("cam1", ReasonCode.UNREGISTERED_CAMERA),
-                                            (None, ReasonCode.UNKNOWN_CAMERA)])
+@pytest.mark.parametrize(
+    "camera, reason", [("cam1", ReasonCode.UNREGISTERED_CAMERA), (None, ReasonCode.UNKNOWN_CAMERA)]
+)
 def test_apply_policy_redacts_every_track_with_its_reason_and_covers_held_frames(camera, reason):
     media = _media(camera)
     part = SegmentDetections(_segment(0, 0, 40, media, count=1), (Detection(10, (10, 10, 20, 20), 0.9),))
     config = TrackerConfig(hold=3, lead=2)
     with TestPipeline(options=_options()) as p:
-        plans = (p | beam.Create([part]) | TrackFaces(config) | ApplyPolicy(Registry(), PolicyConfig(), config))
+        plans = p | beam.Create([part]) | TrackFaces(config) | ApplyPolicy(Registry(), PolicyConfig(), config)
         out = plans | beam.Map(lambda plan: ([(d.action, d.reason) for d in plan.decisions], sorted(plan.regions)))
         assert_that(out, equal_to([([(Action.REDACT, reason)], list(range(8, 14)))]))
 
@@ -107,8 +120,10 @@ class _ScriptedHandler(ModelHandler):
 
     def run_inference(self, batch, model, inference_args=None):
         face = [((5.0, 6.0, 7.0, 8.0), 0.8)]
-        return [PredictionResult(frame.shape, (face if round(frame.mean() / 6) % 3 == 0 else [], [], 0))
-                for frame, *_ in batch]
+        return [
+            PredictionResult(frame.shape, (face if round(frame.mean() / 6) % 3 == 0 else [], [], 0))
+            for frame, *_ in batch
+        ]
 
 
 @pytest.mark.parametrize("every", [1, 2])
@@ -132,10 +147,16 @@ def test_split_segments_quarantines_what_cannot_be_probed(clip, tmp_path):
     bad = MediaInfo(MediaSource(str(junk), str(junk), "video"), "bad", "s", None, None, IdentitySource.UNKNOWN)
     with TestPipeline(options=_options()) as p:
         out = p | beam.Create([good, bad]) | SplitSegments(Fraction(10), 20)
-        assert_that(out["segments"] | beam.Map(lambda s: (s.media.media_id, s.start_frame, s.end_frame)),
-                    equal_to([("good", 0, 20), ("good", 20, 40)]), label="Segments")
-        assert_that(out["quarantine"] | beam.Map(lambda q: (q.input_uri, q.reason)),
-                    equal_to([(str(junk), QuarantineReason.CORRUPT_MEDIA)]), label="Quarantine")
+        assert_that(
+            out["segments"] | beam.Map(lambda s: (s.media.media_id, s.start_frame, s.end_frame)),
+            equal_to([("good", 0, 20), ("good", 20, 40)]),
+            label="Segments",
+        )
+        assert_that(
+            out["quarantine"] | beam.Map(lambda q: (q.input_uri, q.reason)),
+            equal_to([(str(junk), QuarantineReason.CORRUPT_MEDIA)]),
+            label="Quarantine",
+        )
 
 
 def test_expand_inputs_finds_videos_frame_folders_and_archive_members_and_refuses_the_rest(clip, tmp_path):
@@ -152,18 +173,41 @@ def test_expand_inputs_finds_videos_frame_folders_and_archive_members_and_refuse
     staging = str(tmp_path / "staging")
     with TestPipeline(options=_options()) as p:
         out = p | ExpandInputs(str(root), staging, ArchiveLimits())
-        assert_that(out["sources"] | beam.Map(lambda s: (os.path.relpath(s.origin_uri.replace("!", "/"), root),
-                                                         s.kind, [os.path.basename(f) for f in s.frame_uris])),
-                    equal_to([("cam1/a.mp4", "video", []), ("cam2/frames", "frames", ["001.jpg", "002.jpg"]),
-                              ("more.zip/cam3/b.mp4", "video", [])]), label="Sources")
-        assert_that(out["quarantine"] | beam.Map(lambda q: (os.path.relpath(q.input_uri, root), q.reason)),
-                    equal_to([("notes.txt", QuarantineReason.UNSUPPORTED_FILE),
-                              ("more.zip!../escape.mp4", QuarantineReason.UNSAFE_ARCHIVE_PATH)]), label="Refused")
+        assert_that(
+            out["sources"]
+            | beam.Map(
+                lambda s: (
+                    os.path.relpath(s.origin_uri.replace("!", "/"), root),
+                    s.kind,
+                    [os.path.basename(f) for f in s.frame_uris],
+                )
+            ),
+            equal_to(
+                [
+                    ("cam1/a.mp4", "video", []),
+                    ("cam2/frames", "frames", ["001.jpg", "002.jpg"]),
+                    ("more.zip/cam3/b.mp4", "video", []),
+                ]
+            ),
+            label="Sources",
+        )
+        assert_that(
+            out["quarantine"] | beam.Map(lambda q: (os.path.relpath(q.input_uri, root), q.reason)),
+            equal_to(
+                [
+                    ("notes.txt", QuarantineReason.UNSUPPORTED_FILE),
+                    ("more.zip!../escape.mp4", QuarantineReason.UNSAFE_ARCHIVE_PATH),
+                ]
+            ),
+            label="Refused",
+        )
 
 
 def test_identify_media_prefers_manifest_then_template_and_skips_done_inputs(clip, tmp_path):
-    sources = [MediaSource(u, clip, "video") for u in ("/in/m.mp4", "/in/camX/2026-11-20/080000.mp4", "/in/done.mp4",
-                                                       "/in/other.mp4")]
+    sources = [
+        MediaSource(u, clip, "video")
+        for u in ("/in/m.mp4", "/in/camX/2026-11-20/080000.mp4", "/in/done.mp4", "/in/other.mp4")
+    ]
     import hashlib
 
     sha = hashlib.sha256(open(clip, "rb").read()).hexdigest()
@@ -171,10 +215,17 @@ def test_identify_media_prefers_manifest_then_template_and_skips_done_inputs(cli
     template = compile_template("{camera_id}/{date}/{time}.mp4")
     with TestPipeline(options=_options()) as p:
         out = p | beam.Create(sources) | IdentifyMedia({"m.mp4": ("camM", None)}, template, done, "h1")
-        assert_that(out["media"] | beam.Map(lambda m: (m.source.origin_uri, m.camera_id, m.identity_source)),
-                    equal_to([("/in/m.mp4", "camM", IdentitySource.MANIFEST),
-                              ("/in/camX/2026-11-20/080000.mp4", "camX", IdentitySource.PATH_TEMPLATE),
-                              ("/in/other.mp4", None, IdentitySource.UNKNOWN)]), label="Media")
+        assert_that(
+            out["media"] | beam.Map(lambda m: (m.source.origin_uri, m.camera_id, m.identity_source)),
+            equal_to(
+                [
+                    ("/in/m.mp4", "camM", IdentitySource.MANIFEST),
+                    ("/in/camX/2026-11-20/080000.mp4", "camX", IdentitySource.PATH_TEMPLATE),
+                    ("/in/other.mp4", None, IdentitySource.UNKNOWN),
+                ]
+            ),
+            label="Media",
+        )
         assert_that(out["skipped"], equal_to(["/in/done.mp4"]), label="Skipped")
 
 

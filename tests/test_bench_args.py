@@ -1,4 +1,5 @@
 """`make bench`'s own options: which runners run the long clip, and where a partial run writes its results."""
+
 from __future__ import annotations
 
 import importlib.util
@@ -27,8 +28,7 @@ def test_the_defaults_run_both_runners_into_results():
     assert args.runners == ["direct", "dask"] and args.results == "results"
 
 
-@pytest.mark.parametrize("argv", [["--runners", "spark"], ["--runners", ""], ["--results", "out/x"],
-                                  ["--results", ""]])
+@pytest.mark.parametrize("argv", [["--runners", "spark"], ["--runners", ""], ["--results", "out/x"], ["--results", ""]])
 def test_bad_bench_options_are_refused(argv, capsys):
     with pytest.raises(SystemExit) as exit_info:
         bench.parse_args(argv)

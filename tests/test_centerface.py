@@ -1,4 +1,5 @@
 """CenterFace's output maps decode into boxes in frame pixels."""
+
 import numpy as np
 import pytest
 
@@ -14,7 +15,7 @@ def test_a_hot_cell_decodes_into_a_box_centred_on_it_scaled_to_the_frame():
     heat = np.zeros((8, 8), np.float32)
     heat[2, 3] = 0.7
     scale = np.zeros((2, 8, 8), np.float32)
-    scale[:, 2, 3] = np.log(2.0)          # 2 cells = 8 px tall and wide in the network input
+    scale[:, 2, 3] = np.log(2.0)  # 2 cells = 8 px tall and wide in the network input
     offset = np.zeros((2, 8, 8), np.float32)
     found = decode(heat, scale, offset, 0.5, net_size=(32, 32), frame_size=(64, 64))
     # centre (3.5 * 4, 2.5 * 4) = (14, 10) in the net; box 8x8 from (10, 6); frame is twice the net size.

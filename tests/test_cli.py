@@ -1,4 +1,5 @@
 """The veil command: usage errors are clear and exit 2; the Beam module entry point runs the same job."""
+
 import datetime as dt
 import os
 import subprocess
@@ -10,14 +11,17 @@ from pipelines import anonymize, cli, retention
 from transforms.logic.identity import parse_moment
 
 
-@pytest.mark.parametrize("argv, message", [
-    (["anonymize", "/no/such/input.mp4", "/tmp/out"], "matches no file"),
-    (["anonymize", "/no/such/input.mp4"], "INPUT and OUTPUT are required"),
-    (["anonymize", "/in", "/out", "--workers", "2"], "need --runner dask"),
-    (["anonymize", "/in", "/out", "--runner", "dask", "--workers", "2", "--dask-address", "h:8786"], "give one"),
-    (["anonymize", "/in", "/out", "--runner", "dask", "--direct-workers", "2"], "is for the local runner"),
-    (["retention", "/out", "--runner", "dask"], "retention job is refused on Dask"),
-])
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["anonymize", "/no/such/input.mp4", "/tmp/out"], "matches no file"),
+        (["anonymize", "/no/such/input.mp4"], "INPUT and OUTPUT are required"),
+        (["anonymize", "/in", "/out", "--workers", "2"], "need --runner dask"),
+        (["anonymize", "/in", "/out", "--runner", "dask", "--workers", "2", "--dask-address", "h:8786"], "give one"),
+        (["anonymize", "/in", "/out", "--runner", "dask", "--direct-workers", "2"], "is for the local runner"),
+        (["retention", "/out", "--runner", "dask"], "retention job is refused on Dask"),
+    ],
+)
 def test_usage_errors_say_what_is_wrong_and_exit_2(argv, message, capsys):
     assert cli.main(argv) == 2
     assert message in capsys.readouterr().err
@@ -43,20 +47,23 @@ def test_unknown_command_prints_usage_on_stderr_and_exits_2(capsys):
     assert "usage: veil anonymize" in shown.err and "unknown command 'frobnicate'" in shown.err and not shown.out
 
 
-@pytest.mark.parametrize("argv, message", [
-    (["anonymize", "IN", "OUT", "--redcat", "mask"], "unknown option --redcat (did you mean --redact?)"),
-    (["anonymize", "IN", "OUT", "--no-such-flag"], "unknown option --no-such-flag"),
-    (["anonymize", "IN", "OUT", "stray"], "unexpected argument 'stray'"),
-    (["anonymize", "IN", "OUT", "--as-of", "2026-12-01"], "--as-of is not an option of veil anonymize"),
-    (["anonymize", "IN", "OUT", "--crf", "high"], "argument --crf: invalid int value: 'high'"),
-    (["anonymize", "--streaming", "IN", "OUT", "--windw", "5m"], "unknown option --windw (did you mean --window?)"),
-    (["anonymize", "--streaming", "IN", "OUT", "--plan"], "--plan is not an option of veil anonymize --streaming"),
-    (["retention", "OUT", "--as-off", "2026-12-01"], "unknown option --as-off (did you mean --as-of?)"),
-    (["retention", "OUT", "--redact", "mask"], "--redact is not an option of veil retention"),
-    (["validate", "OUT", "--rn", "r1"], "unknown option --rn (did you mean --run?)"),
-    (["decrypt", "A", "B", "--keystore", "K", "--forse"], "unknown option --forse"),
-    (["sample", "DIR", "--seed", "3"], "unknown option --seed"),
-])
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["anonymize", "IN", "OUT", "--redcat", "mask"], "unknown option --redcat (did you mean --redact?)"),
+        (["anonymize", "IN", "OUT", "--no-such-flag"], "unknown option --no-such-flag"),
+        (["anonymize", "IN", "OUT", "stray"], "unexpected argument 'stray'"),
+        (["anonymize", "IN", "OUT", "--as-of", "2026-12-01"], "--as-of is not an option of veil anonymize"),
+        (["anonymize", "IN", "OUT", "--crf", "high"], "argument --crf: invalid int value: 'high'"),
+        (["anonymize", "--streaming", "IN", "OUT", "--windw", "5m"], "unknown option --windw (did you mean --window?)"),
+        (["anonymize", "--streaming", "IN", "OUT", "--plan"], "--plan is not an option of veil anonymize --streaming"),
+        (["retention", "OUT", "--as-off", "2026-12-01"], "unknown option --as-off (did you mean --as-of?)"),
+        (["retention", "OUT", "--redact", "mask"], "--redact is not an option of veil retention"),
+        (["validate", "OUT", "--rn", "r1"], "unknown option --rn (did you mean --run?)"),
+        (["decrypt", "A", "B", "--keystore", "K", "--forse"], "unknown option --forse"),
+        (["sample", "DIR", "--seed", "3"], "unknown option --seed"),
+    ],
+)
 def test_a_mistyped_option_is_refused_by_name_before_anything_runs(argv, message, tmp_path, capsys, monkeypatch):
     monkeypatch.chdir(tmp_path)
     (tmp_path / "IN").mkdir()
@@ -65,29 +72,59 @@ def test_a_mistyped_option_is_refused_by_name_before_anything_runs(argv, message
     assert sorted(os.listdir(tmp_path)) == ["IN"], "nothing was written"
 
 
-@pytest.mark.parametrize("argv", [
-    ["--runner", "DataflowRunner", "--project", "p", "--region", "r", "--temp_location", "gs://b/tmp",
-     "--sdk_container_image", "img", "--experiments", "use_runner_v2", "--max_num_workers", "8"],
-    ["--runner", "FlinkRunner", "--flink_master", "jm:8081", "--environment_type", "DOCKER",
-     "--environment_config", "img"],
-    ["--runner", "PortableRunner", "--job_endpoint", "localhost:8099"],
-    ["--runner", "dask", "--dask_npartitions", "6", "--workers", "3"],
-    ["--direct_running_mode", "multi_threading", "--direct_num_workers", "2"],
-])
+@pytest.mark.parametrize(
+    "argv",
+    [
+        [
+            "--runner",
+            "DataflowRunner",
+            "--project",
+            "p",
+            "--region",
+            "r",
+            "--temp_location",
+            "gs://b/tmp",
+            "--sdk_container_image",
+            "img",
+            "--experiments",
+            "use_runner_v2",
+            "--max_num_workers",
+            "8",
+        ],
+        [
+            "--runner",
+            "FlinkRunner",
+            "--flink_master",
+            "jm:8081",
+            "--environment_type",
+            "DOCKER",
+            "--environment_config",
+            "img",
+        ],
+        ["--runner", "PortableRunner", "--job_endpoint", "localhost:8099"],
+        ["--runner", "dask", "--dask_npartitions", "6", "--workers", "3"],
+        ["--direct_running_mode", "multi_threading", "--direct_num_workers", "2"],
+    ],
+)
 def test_beam_runner_options_still_pass_through(argv):
     opts, options = anonymize.parse(["IN", "OUT", *argv])
     assert options.get_all_options()["runner"] and opts.output == os.path.abspath("OUT")
 
 
-@pytest.mark.parametrize("argv, shown", [
-    (["anonymize", "--help"], ["usage: veil anonymize INPUT OUTPUT", "--redact", "--face-threshold", "--workers"]),
-    (["anonymize", "--streaming", "-h"], ["usage: veil anonymize --streaming LANDING OUTPUT", "--stop-after",
-                                          "--events", "--redact"]),
-    (["retention", "--help"], ["usage: veil retention OUTPUT", "--as-of", "--dry-run", "a date (the start"]),
-    (["validate", "--help"], ["usage: veil validate", "--run RUN_ID"]),
-    (["sample", "--help"], ["usage: veil sample", "DIR"]),
-    (["decrypt", "--help"], ["usage: veil decrypt", "--keystore"]),
-])
+@pytest.mark.parametrize(
+    "argv, shown",
+    [
+        (["anonymize", "--help"], ["usage: veil anonymize INPUT OUTPUT", "--redact", "--face-threshold", "--workers"]),
+        (
+            ["anonymize", "--streaming", "-h"],
+            ["usage: veil anonymize --streaming LANDING OUTPUT", "--stop-after", "--events", "--redact"],
+        ),
+        (["retention", "--help"], ["usage: veil retention OUTPUT", "--as-of", "--dry-run", "a date (the start"]),
+        (["validate", "--help"], ["usage: veil validate", "--run RUN_ID"]),
+        (["sample", "--help"], ["usage: veil sample", "DIR"]),
+        (["decrypt", "--help"], ["usage: veil decrypt", "--keystore"]),
+    ],
+)
 def test_every_command_answers_help_and_takes_it_for_no_argument(argv, shown, tmp_path, capsys, monkeypatch):
     monkeypatch.chdir(tmp_path)
     assert cli.main(argv) == 0
@@ -126,8 +163,12 @@ def test_retention_takes_a_date_as_the_start_of_that_day_in_utc(tmp_path):
 
 def test_python_dash_m_runs_the_job_like_the_veil_command(tmp_path):
     (tmp_path / "notes.txt").write_text("not footage")
-    done = subprocess.run([sys.executable, "-m", "pipelines.anonymize", str(tmp_path / "notes.txt"),
-                           str(tmp_path / "out")], capture_output=True, text=True, timeout=300)
+    done = subprocess.run(
+        [sys.executable, "-m", "pipelines.anonymize", str(tmp_path / "notes.txt"), str(tmp_path / "out")],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert done.returncode == cli.EXIT_QUARANTINED, done.stderr[-2000:]
     assert "inputs: 1  anonymized: 0  quarantined: 1" in done.stdout
 

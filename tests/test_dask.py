@@ -5,6 +5,7 @@ Beam 2.77's DaskRunner computes only the graph's last leaf, hands every tagged o
 input's upstream per consumer (shared/notes/beam-runtime-facts.md); the graph tests pin the shape that avoids all
 three, and the runs check the result.
 """
+
 from __future__ import annotations
 
 import collections
@@ -62,8 +63,9 @@ def test_the_anonymize_graph_has_one_leaf_the_last_transform(sample_archive, tmp
     proto = pipeline.to_runner_api()
     transforms = proto.components.transforms.values()
     consumed = {pc for t in transforms if not t.subtransforms for pc in t.inputs.values()}
-    leaves = [t.unique_name for t in transforms if not t.subtransforms
-              for pc in t.outputs.values() if pc not in consumed]
+    leaves = [
+        t.unique_name for t in transforms if not t.subtransforms for pc in t.outputs.values() if pc not in consumed
+    ]
     assert leaves == ["Remove Work Files"]
     visitor = _Primitives()
     pipeline.visit(visitor)
@@ -132,14 +134,19 @@ def broken_folder(tmp_path_factory) -> str:
 
 
 def test_broken_inputs_are_quarantined_on_dask_as_on_the_default_runner(broken_folder, tmp_path):
-    runs = {name: (str(tmp_path / name), run_job(broken_folder, str(tmp_path / name), *args))
-            for name, args in (("dask", DASK), ("default", []))}
-    refused = {name: sorted((r["input_uri"], r["reason_code"]) for r in rows["quarantine"])
-               for name, (_, rows) in runs.items()}
+    runs = {
+        name: (str(tmp_path / name), run_job(broken_folder, str(tmp_path / name), *args))
+        for name, args in (("dask", DASK), ("default", []))
+    }
+    refused = {
+        name: sorted((r["input_uri"], r["reason_code"]) for r in rows["quarantine"]) for name, (_, rows) in runs.items()
+    }
     assert refused["dask"] == refused["default"]
-    assert [reason for _, reason in refused["dask"]] == [QuarantineReason.EMPTY_FILE.value,
-                                                         QuarantineReason.CORRUPT_MEDIA.value,
-                                                         QuarantineReason.UNSUPPORTED_FILE.value]
+    assert [reason for _, reason in refused["dask"]] == [
+        QuarantineReason.EMPTY_FILE.value,
+        QuarantineReason.CORRUPT_MEDIA.value,
+        QuarantineReason.UNSUPPORTED_FILE.value,
+    ]
     (dask_out, dask_rows), (default_out, default_rows) = runs["dask"], runs["default"]
     assert_same_outputs(dask_out, only_run(dask_rows), default_out, only_run(default_rows))
 
@@ -154,22 +161,35 @@ class _FragileFn(beam.DoFn):
 
 
 def test_an_unexpected_exception_is_quarantined_on_dask_and_each_tag_gets_only_its_own(tmp_path):
-    good, bad = ([MediaInfo(MediaSource(u, u, "video"), media_id(u), "sha", "c", None, IdentitySource.MANIFEST)
-                  for u in ("/in/good.mp4", "/in/bad.mp4")])
+    good, bad = [
+        MediaInfo(MediaSource(u, u, "video"), media_id(u), "sha", "c", None, IdentitySource.MANIFEST)
+        for u in ("/in/good.mp4", "/in/bad.mp4")
+    ]
     options = PipelineOptions(DASK)
     launch.configure(options, DASK)
     pipeline = beam.Pipeline(options=options)
     out = guarded_pardo(pipeline | beam.Create([good, bad]), "Fragile", _FragileFn(), "ids")
     result = str(tmp_path / "result.json")
-    _ = ((out["ids"] | "Ids" >> beam.Map(lambda i: ["ids", i]),
-          out["quarantine"] | "Refused" >> beam.Map(lambda q: ["quarantine", q.input_uri, q.reason.value,
-                                                               q.message]))
-         | beam.Flatten() | GatherAll() | beam.Map(record, result))
+    _ = (
+        (
+            out["ids"] | "Ids" >> beam.Map(lambda i: ["ids", i]),
+            out["quarantine"] | "Refused" >> beam.Map(lambda q: ["quarantine", q.input_uri, q.reason.value, q.message]),
+        )
+        | beam.Flatten()
+        | GatherAll()
+        | beam.Map(record, result)
+    )
     launch.run(pipeline)
     with open(result) as handle:
-        assert json.load(handle) == [["ids", good.media_id],
-                                     ["quarantine", "/in/bad.mp4", QuarantineReason.PROCESSING_ERROR.value,
-                                      "Fragile failed unexpectedly: RuntimeError('decoder exploded')"]]
+        assert json.load(handle) == [
+            ["ids", good.media_id],
+            [
+                "quarantine",
+                "/in/bad.mp4",
+                QuarantineReason.PROCESSING_ERROR.value,
+                "Fragile failed unexpectedly: RuntimeError('decoder exploded')",
+            ],
+        ]
 
 
 def test_a_dask_run_uses_the_cluster_it_starts_with_the_workers_asked_for(tmp_path):
@@ -207,8 +227,9 @@ def placed_on_dask(tmp_path, build) -> list[list]:
 
 
 def test_redistribute_spreads_a_one_element_start_over_both_dask_workers(tmp_path):
-    placed = placed_on_dask(tmp_path, lambda p: (p | beam.Create(["spec"]) | beam.FlatMap(lambda _: range(16))
-                                                 | Redistribute()))
+    placed = placed_on_dask(
+        tmp_path, lambda p: p | beam.Create(["spec"]) | beam.FlatMap(lambda _: range(16)) | Redistribute()
+    )
     assert sorted(element for element, _ in placed) == list(range(16))
     assert len({pid for _, pid in placed}) == 2
 
@@ -239,8 +260,15 @@ def test_redistribute_fills_the_dask_partitions_evenly(tmp_path):
     launch.configure(options, DASK)
     pipeline = beam.Pipeline(options=options)
     result = str(tmp_path / "bundles.json")
-    _ = (pipeline | beam.Create(["spec"]) | beam.FlatMap(lambda _: range(12)) | Redistribute()
-         | beam.ParDo(_InBundle()) | GatherAll() | beam.Map(record, result))
+    _ = (
+        pipeline
+        | beam.Create(["spec"])
+        | beam.FlatMap(lambda _: range(12))
+        | Redistribute()
+        | beam.ParDo(_InBundle())
+        | GatherAll()
+        | beam.Map(record, result)
+    )
     launch.run(pipeline)
     with open(result) as handle:
         placed = json.load(handle)
@@ -253,8 +281,13 @@ def test_the_segments_of_one_video_are_processed_by_both_dask_workers(tmp_path):
     path = str(tmp_path / "long.mp4")
     write_clip([np.full((48, 64, 3), i, np.uint8) for i in range(120)], path, gop=10)
     media = MediaInfo(MediaSource(path, path, "video"), media_id(path), "sha", "cam", None, IdentitySource.MANIFEST)
-    placed = placed_on_dask(tmp_path, lambda p: (p | beam.Create([media]) | SplitSegments(Fraction(10), 10))[
-        "segments"] | beam.Map(lambda segment: segment.index))
+    placed = placed_on_dask(
+        tmp_path,
+        lambda p: (
+            (p | beam.Create([media]) | SplitSegments(Fraction(10), 10))["segments"]
+            | beam.Map(lambda segment: segment.index)
+        ),
+    )
     assert sorted(index for index, _ in placed) == list(range(12))
     assert len({pid for _, pid in placed}) == 2
 
@@ -264,8 +297,12 @@ def test_the_files_of_one_folder_are_processed_by_both_dask_workers(tmp_path):
     folder.mkdir()
     for n in range(10):
         write_clip([np.full((48, 64, 3), n, np.uint8)] * 3, str(folder / f"{n}.mp4"))
-    placed = placed_on_dask(tmp_path, lambda p: (p | ExpandInputs(str(folder), str(tmp_path / "staging"),
-                                                                  ArchiveLimits()))["sources"]
-                            | beam.Map(lambda source: os.path.basename(source.uri)))
+    placed = placed_on_dask(
+        tmp_path,
+        lambda p: (
+            (p | ExpandInputs(str(folder), str(tmp_path / "staging"), ArchiveLimits()))["sources"]
+            | beam.Map(lambda source: os.path.basename(source.uri))
+        ),
+    )
     assert sorted(name for name, _ in placed) == sorted(f"{n}.mp4" for n in range(10))
     assert len({pid for _, pid in placed}) == 2

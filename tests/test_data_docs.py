@@ -1,5 +1,6 @@
 """Data Docs come from a file-mode GX project that stays off the network, and they and the run report render
 styled in a real browser with the network cut off."""
+
 import hashlib
 import os
 import pathlib
@@ -19,9 +20,17 @@ from transforms.validation import file_context, validate_run
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 CHROMIUM = "/usr/bin/chromium"
 # Without the background-networking flags Chromium dials Google's hosts at start, which this closed network refuses.
-CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                  "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                  "--host-resolver-rules=MAP * ~NOTFOUND"]
+CHROMIUM_FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--host-resolver-rules=MAP * ~NOTFOUND",
+]
 REMOTE_LINK = re.compile(r"""(?:\s(?:src|href)\s*=\s*["']?|url\(\s*["']?)(?:https?:)?//""", re.IGNORECASE)
 LOCAL_LINK = re.compile(r"""\s(?:src|href)\s*=\s*["']([^"'#]+)["']""", re.IGNORECASE)
 BOOTSTRAP_FONTS = '-apple-system, BlinkMacSystemFont, "Segoe UI"'
@@ -58,8 +67,9 @@ def test_validation_uses_a_file_context_with_analytics_off_and_never_touches_the
     assert config["analytics_enabled"] is False
     assert outcomes and all(o.success for o in outcomes)
     assert dialled == []
-    assert suites == {p.name: hashlib.sha256(p.read_bytes()).hexdigest()
-                      for p in (ROOT / "schemas/expectations").iterdir()}, "GX rewrote a suite"
+    assert suites == {
+        p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in (ROOT / "schemas/expectations").iterdir()
+    }, "GX rewrote a suite"
     assert not os.path.exists(context.root_directory), "the GX project outlived its validation"
 
 
@@ -115,12 +125,14 @@ def test_addresses_with_no_local_copy_are_unlinked_and_reported_and_static_links
         '</script><script src="https://cdn.example.org/new.js"></script><a href="https://greatexpectations.io">GX</a>'
         '<img src="https://great-expectations-web-assets.s3.us-east-2.amazonaws.com/logo-long.png?d=1">'
         "<style>a { background: url('https://cdn.example.org/x.png') }</style>"
-        '<link rel="icon" href="../../../../static/images/logo-long.png">')
+        '<link rel="icon" href="../../../../static/images/logo-long.png">'
+    )
     assert data_docs.make_offline(str(site)) == ["https://cdn.example.org/new.js", "https://cdn.example.org/x.png"]
     assert (site / "deep" / "er" / "page.html").read_text() == (
         '<script src="../../static/vendor/jquery-3.7.1/jquery.min.js"></script><script></script><a>GX</a>'
         '<img src="../../static/images/logo-long.png"><style>a { background: none }</style>'
-        '<link rel="icon" href="../../static/images/logo-long.png">')
+        '<link rel="icon" href="../../static/images/logo-long.png">'
+    )
     assert (site / data_docs.VENDOR / "jquery-3.7.1" / "jquery.min.js").is_file()
     assert sorted(os.listdir(site / "static" / "images")) == ["logo-long.png"]
 
@@ -137,8 +149,9 @@ def offline_browser():
         context = browser.new_context(offline=True)
         remote = []
         # Every request leaves through this route: anything not on the local disk is recorded and refused.
-        context.route(lambda url: not url.startswith("file://"), lambda route: (remote.append(route.request.url),
-                                                                                route.abort()))
+        context.route(
+            lambda url: not url.startswith("file://"), lambda route: (remote.append(route.request.url), route.abort())
+        )
 
         def open_page(path: pathlib.Path) -> tuple:
             page = context.new_page()

@@ -1,5 +1,6 @@
 """The detection stage: its three models find a face and each threshold acts; CenterFace checks BlazeFace's weak
 candidates only; one frame in ``every`` is scanned, the same frames whatever the segments."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -29,7 +30,7 @@ PHOTO = (600, 200, 512, 512)
 def _frame() -> np.ndarray:
     frame = np.zeros((720, 1280, 3), np.uint8)
     x, y, w, h = PHOTO
-    frame[y:y + h, x:x + w] = data.astronaut()
+    frame[y : y + h, x : x + w] = data.astronaut()
     return frame
 
 
@@ -70,8 +71,7 @@ def test_each_threshold_acts():
     checked = FaceDetector(dataclasses.replace(config, face_threshold=above)).detect(frame)
     assert checked[2] >= 1 and any(_on_face(box) for box, _ in checked[0])
     # ... unless CenterFace is off, or too strict, or the candidate is under the candidate threshold.
-    for off in ({"centerface_threshold": 0}, {"centerface_threshold": 0.99},
-                {"candidate_threshold": above}):
+    for off in ({"centerface_threshold": 0}, {"centerface_threshold": 0.99}, {"candidate_threshold": above}):
         strict = dataclasses.replace(config, face_threshold=above, **off)
         assert not any(_on_face(box) for box, _ in FaceDetector(strict).detect(frame)[0]), off
     heads = FaceDetector(config)._heads.detect(frame, config.head_threshold)
@@ -80,8 +80,11 @@ def test_each_threshold_acts():
 
 def test_centerface_checks_only_weak_candidates_in_squares_it_sees_at_one_size():
     # A face BlazeFace is sure of needs no check; weak candidates close together share one square.
-    rects = check_rects([((100.0, 100.0, 20.0, 20.0), 0.4), ((105.0, 104.0, 18.0, 18.0), 0.3),
-                         ((600.0, 300.0, 100.0, 90.0), 0.25)], 768, 432)
+    rects = check_rects(
+        [((100.0, 100.0, 20.0, 20.0), 0.4), ((105.0, 104.0, 18.0, 18.0), 0.3), ((600.0, 300.0, 100.0, 90.0), 0.25)],
+        768,
+        432,
+    )
     assert len(rects) == 2
     assert [w for _, _, w, _ in rects] == [CHECK_LEAST, 300] and all(w == h for _, _, w, h in rects)
     # A square at the edge stays inside the frame; a frame smaller than the square cuts it.
@@ -91,7 +94,9 @@ def test_centerface_checks_only_weak_candidates_in_squares_it_sees_at_one_size()
     # own size), and what is found there is mapped back.
     frame = np.zeros((432, 768, 3), np.uint8)
     assert [(c.shape[:2], scale) for c, scale in (check_crop(frame, r) for r in rects)] == [
-        ((CHECK_INPUT, CHECK_INPUT), 2), ((CHECK_INPUT, CHECK_INPUT), CHECK_INPUT / 300)]
+        ((CHECK_INPUT, CHECK_INPUT), 2),
+        ((CHECK_INPUT, CHECK_INPUT), CHECK_INPUT / 300),
+    ]
     assert shifted([((20.0, 30.0, 10.0, 12.0), 0.5)], 100, 200, 2) == [((110.0, 215.0, 5.0, 6.0), 0.5)]
     # A face the scan before found, that BlazeFace no longer scores even as a candidate, is checked again.
     strict = DetectorConfig(face_threshold=0.99, candidate_threshold=0.99)
@@ -103,15 +108,18 @@ def test_centerface_checks_only_weak_candidates_in_squares_it_sees_at_one_size()
     assert FaceDetector(DetectorConfig(candidate_threshold=0.5)).detect(_frame())[2] == 0
 
 
-@pytest.mark.parametrize("kwargs, message", [
-    ({"every": 0}, "every must be >= 1"),
-    ({"head_every": 0}, "head_every must be >= 1"),
-    ({"face_threshold": 0}, "face_threshold must be in"),
-    ({"head_threshold": 1}, "head_threshold must be in"),
-    ({"centerface_threshold": -0.1}, "centerface_threshold must be in"),
-    ({"candidate_threshold": 0.6}, "candidate_threshold must be in"),
-    ({"threads": 0}, "threads must be >= 1"),
-])
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"every": 0}, "every must be >= 1"),
+        ({"head_every": 0}, "head_every must be >= 1"),
+        ({"face_threshold": 0}, "face_threshold must be in"),
+        ({"head_threshold": 1}, "head_threshold must be in"),
+        ({"centerface_threshold": -0.1}, "centerface_threshold must be in"),
+        ({"candidate_threshold": 0.6}, "candidate_threshold must be in"),
+        ({"threads": 0}, "threads must be >= 1"),
+    ],
+)
 def test_bad_detector_settings_are_refused(kwargs, message):
     with pytest.raises(ValueError, match=message):
         DetectorConfig(**kwargs)
@@ -125,6 +133,7 @@ def _fake_infer(calls, befores=None):
             befores.append(before)
         heads = [((5.0, 5.0, 40.0, 40.0), 0.5), ((100.0, 5.0, 40.0, 40.0), 0.5)] if with_heads else []
         return [((10.0, 10.0, 20.0, 20.0), 0.9)], heads, 1
+
     return infer
 
 
@@ -151,7 +160,7 @@ def test_large_frames_give_the_pose_detector_tiles_of_the_size_it_was_measured_a
     assert len(rects) > 1 and all(w <= CUE_SIDE and h <= CUE_SIDE for _, _, w, h in rects)
     covered = np.zeros((1080, 1920), bool)
     for x, y, w, h in rects:
-        covered[y:y + h, x:x + w] = True
+        covered[y : y + h, x : x + w] = True
     assert covered.all()
 
 
@@ -167,7 +176,7 @@ class _Scored:
 
 def test_an_unsure_blazeface_face_is_checked_by_centerface_and_a_sure_one_is_not():
     x, y, _, _ = PHOTO
-    frame = _frame()[y - 50:y + 382, x - 100:x + 668]  # 768x432: BlazeFace sees it whole
+    frame = _frame()[y - 50 : y + 382, x - 100 : x + 668]  # 768x432: BlazeFace sees it whole
     detector = FaceDetector(DetectorConfig())
     detector._faces = _Scored(0.6)
     faces, _, checked = detector.detect(frame)

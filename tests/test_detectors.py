@@ -1,4 +1,5 @@
 """Anchors, decoding and NMS of MediaPipe's SSD models, and each candidate detector on real and flat frames."""
+
 from __future__ import annotations
 
 import json
@@ -16,11 +17,14 @@ from transforms.logic.tracking import TrackerConfig
 WALKING = "face-demographics-walking-and-pause.gif"
 
 
-@pytest.mark.parametrize("options, count, per_cell, first, last", [
-    (anchors.BLAZEFACE_BACK, 896, 2, (0.5 / 16, 0.5 / 16), (7.5 / 8, 7.5 / 8)),
-    (anchors.POSE_DETECTOR, 2254, 2, (0.5 / 28, 0.5 / 28), (6.5 / 7, 6.5 / 7)),
-    (anchors.FACE_FULL_RANGE, 2304, 1, (0.5 / 48, 0.5 / 48), (47.5 / 48, 47.5 / 48)),
-])
+@pytest.mark.parametrize(
+    "options, count, per_cell, first, last",
+    [
+        (anchors.BLAZEFACE_BACK, 896, 2, (0.5 / 16, 0.5 / 16), (7.5 / 8, 7.5 / 8)),
+        (anchors.POSE_DETECTOR, 2254, 2, (0.5 / 28, 0.5 / 28), (6.5 / 7, 6.5 / 7)),
+        (anchors.FACE_FULL_RANGE, 2304, 1, (0.5 / 48, 0.5 / 48), (47.5 / 48, 47.5 / 48)),
+    ],
+)
 def test_anchor_count_and_order_match_mediapipe(options, count, per_cell, first, last):
     centres = anchors.anchors(options)
     assert centres.shape == (count, 2)
@@ -91,12 +95,17 @@ def _finds(box, face) -> bool:
 
 
 def _contains(outer, inner) -> bool:
-    return (outer[0] <= inner[0] and outer[1] <= inner[1] and outer[0] + outer[2] >= inner[0] + inner[2]
-            and outer[1] + outer[3] >= inner[1] + inner[3])
+    return (
+        outer[0] <= inner[0]
+        and outer[1] <= inner[1]
+        and outer[0] + outer[2] >= inner[0] + inner[2]
+        and outer[1] + outer[3] >= inner[1] + inner[3]
+    )
 
 
-@pytest.mark.parametrize("name, threshold", [("centerface", 0.3), ("retinaface", 0.3), ("yunet", 0.3),
-                                             ("blazeface", 0.3)])
+@pytest.mark.parametrize(
+    "name, threshold", [("centerface", 0.3), ("retinaface", 0.3), ("yunet", 0.3), ("blazeface", 0.3)]
+)
 def test_face_detector_finds_every_frontal_face_and_nothing_on_grey(name, threshold):
     ((rgb, faces),) = _walking_frames([0])
     det = detectors.DETECTORS[name](threads=1)

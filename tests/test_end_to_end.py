@@ -1,4 +1,5 @@
 """The anonymize job end to end on the generated sample archive (clips and a frame folder with known faces)."""
+
 import os
 import shutil
 import tarfile
@@ -28,8 +29,9 @@ def originals(sample_archive, tmp_path_factory):
     for scene in sample.SCENES:
         path = os.path.join(folder, scene.path)
         if scene.stills:
-            frames[scene.name] = [cv2.imread(os.path.join(path, f), cv2.IMREAD_GRAYSCALE)
-                                  for f in sorted(os.listdir(path))]
+            frames[scene.name] = [
+                cv2.imread(os.path.join(path, f), cv2.IMREAD_GRAYSCALE) for f in sorted(os.listdir(path))
+            ]
         else:
             frames[scene.name] = read_gray_frames(path)
     return frames
@@ -70,8 +72,9 @@ def test_every_ground_truth_face_is_destroyed_in_every_frame(sample_run, sample_
 
 @pytest.mark.parametrize("mode", ["pixelate", "mask"])
 def test_every_ground_truth_face_is_destroyed_in_the_other_modes_too(sample_archive, originals, tmp_path, mode):
-    rows = run_job(sample_archive["archive"], str(tmp_path / "out"), "--manifest", sample_archive["manifest"],
-                   "--redact", mode)
+    rows = run_job(
+        sample_archive["archive"], str(tmp_path / "out"), "--manifest", sample_archive["manifest"], "--redact", mode
+    )
     assert {r["redaction_mode"] for r in rows["media"]} == {mode}
     assert _leaks(rows, sample_archive, originals) == []
 
@@ -82,29 +85,41 @@ def test_output_keeps_frame_count_rate_and_size_and_carries_no_audio_or_source_t
     with av.open(row["output_uri"]) as container:
         stream = container.streams.video[0]
         frames = sum(1 for _ in container.decode(stream))
-        assert (frames, stream.average_rate, stream.width, stream.height) == (scene.frames, 10, scene.width,
-                                                                             scene.height)
+        assert (frames, stream.average_rate, stream.width, stream.height) == (
+            scene.frames,
+            10,
+            scene.width,
+            scene.height,
+        )
         assert stream.codec_context.name == "h264"
         assert not container.streams.audio
         assert "creation_time" not in container.metadata
-    assert (row["frames"], row["frames_out"], row["width"], row["height"]) == (scene.frames, scene.frames,
-                                                                               scene.width, scene.height)
+    assert (row["frames"], row["frames_out"], row["width"], row["height"]) == (
+        scene.frames,
+        scene.frames,
+        scene.width,
+        scene.height,
+    )
 
 
 def test_output_lands_under_camera_and_day_from_the_manifest(sample_run):
     for scene in sample.SCENES:
         row = _row_for(sample_run["rows"]["media"], scene)
         camera = scene.path.split("/")[0]
-        assert (row["camera_id"], row["camera_known"], row["identity_source"]) == (camera, True,
-                                                                                   IdentitySource.MANIFEST.value)
+        assert (row["camera_id"], row["camera_known"], row["identity_source"]) == (
+            camera,
+            True,
+            IdentitySource.MANIFEST.value,
+        )
         assert f"/anonymized/{camera}/2026-11-20/" in row["output_uri"]
 
 
 def test_tables_on_disk_match_their_schemas_and_hold_no_pixels(sample_run):
     for name in set(tables.VALIDATED) - {"retention_plan", "stream_windows"}:
         schema = tables.TABLES[name]
-        (path,) = [os.path.join(d, f) for d, _, fs in os.walk(os.path.join(sample_run["output"], "tables", name))
-                   for f in fs]
+        (path,) = [
+            os.path.join(d, f) for d, _, fs in os.walk(os.path.join(sample_run["output"], "tables", name)) for f in fs
+        ]
         assert pq.read_schema(path).remove_metadata() == schema
         assert all(not str(field.type).startswith(("binary", "large_binary", "list")) for field in schema)
 
@@ -118,7 +133,8 @@ def test_every_track_gets_its_cameras_reason_and_only_the_served_customer_is_kep
         ("corridor-02", "redact", ReasonCode.PURPOSE_KEEPS_NO_FACES.value),
         ("counter-03", "redact", ReasonCode.NO_SERVICE_LINK.value),
         ("desk-04", "redact", ReasonCode.NO_SERVICE_LINK.value),
-        ("desk-04", "keep", ReasonCode.CONSENTED_SERVICE_SUBJECT.value)}
+        ("desk-04", "keep", ReasonCode.CONSENTED_SERVICE_SUBJECT.value),
+    }
     (kept,) = [t for t in rows["face_tracks"] if t["action"] == "keep"]
     assert (kept["session_id"], kept["consent_id"], kept["account_id"]) == ("s-1001", "c-0042", "acct-0042")
     for media in rows["media"]:
@@ -135,8 +151,9 @@ def test_rerun_skips_inputs_already_done_and_force_redoes_them(sample_archive, t
     n = len(sample.SCENES)
     assert again["media"] == [] and again["runs"][0]["skipped"] == n and again["runs"][0]["inputs"] == 0
     assert {u: os.stat(u).st_mtime_ns for u in stamps} == stamps
-    other_mode = run_job(sample_archive["archive"], output, "--manifest", sample_archive["manifest"],
-                         "--redact", "mask")
+    other_mode = run_job(
+        sample_archive["archive"], output, "--manifest", sample_archive["manifest"], "--redact", "mask"
+    )
     assert len(other_mode["media"]) == n, "different settings are a different job: nothing skipped"
     forced = run_job(sample_archive["archive"], output, "--manifest", sample_archive["manifest"], "--force")
     assert len(forced["media"]) == n and forced["runs"][0]["skipped"] == 0
@@ -147,18 +164,22 @@ def test_rerun_skips_inputs_already_done_and_force_redoes_them(sample_archive, t
 def test_unknown_camera_is_processed_with_every_face_redacted_and_says_so(sample_archive, tmp_path):
     rows = run_job(sample_archive["archive"], str(tmp_path / "out"))
     assert {(r["camera_id"], r["camera_known"], r["identity_source"]) for r in rows["media"]} == {
-        (None, False, IdentitySource.UNKNOWN.value)}
+        (None, False, IdentitySource.UNKNOWN.value)
+    }
     assert {t["reason_code"] for t in rows["face_tracks"]} == {ReasonCode.UNKNOWN_CAMERA.value}
     assert all("/anonymized/unknown-camera/undated/" in r["output_uri"] for r in rows["media"])
 
 
 def test_path_template_names_camera_and_start_time(sample_archive, tmp_path):
     rows = run_job(sample_archive["archive"], str(tmp_path / "out"), "--path-template", "{camera_id}/{date}/{time}.mp4")
-    found = {r["camera_id"]: (r["identity_source"], r["start_time"].isoformat()) for r in rows["media"]
-             if r["camera_id"]}
-    assert found == {"lobby-01": ("path_template", "2026-11-20T08:00:00+00:00"),
-                     "corridor-02": ("path_template", "2026-11-20T08:15:00+00:00"),
-                     "desk-04": ("path_template", "2026-11-20T09:00:00+00:00")}
+    found = {
+        r["camera_id"]: (r["identity_source"], r["start_time"].isoformat()) for r in rows["media"] if r["camera_id"]
+    }
+    assert found == {
+        "lobby-01": ("path_template", "2026-11-20T08:00:00+00:00"),
+        "corridor-02": ("path_template", "2026-11-20T08:15:00+00:00"),
+        "desk-04": ("path_template", "2026-11-20T09:00:00+00:00"),
+    }
 
 
 def _faces_then_empty(path, with_audio=False):
@@ -182,7 +203,7 @@ def _add_audio(path):
                 out.mux(packet)
         tone = (np.sin(np.arange(16000 * 4) / 16000 * 2 * np.pi * 440) * 0.3).astype(np.float32)
         for start in range(0, tone.size, 1024):
-            frame = av.AudioFrame.from_ndarray(tone[None, start:start + 1024], format="fltp", layout="mono")
+            frame = av.AudioFrame.from_ndarray(tone[None, start : start + 1024], format="fltp", layout="mono")
             frame.sample_rate = 16000
             frame.pts = start
             out.mux(audio.encode(frame))

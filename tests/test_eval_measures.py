@@ -1,5 +1,6 @@
 """`make eval`'s own measures (bench/eval.py): scaled ground truth, the redacted area found in the pixels, the
 over-redaction share, pooling, and its options."""
+
 from __future__ import annotations
 
 import importlib.util
@@ -9,8 +10,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-_SPEC = importlib.util.spec_from_file_location("bench_eval",
-                                               Path(__file__).resolve().parent.parent / "bench" / "eval.py")
+_SPEC = importlib.util.spec_from_file_location(
+    "bench_eval", Path(__file__).resolve().parent.parent / "bench" / "eval.py"
+)
 bench_eval = importlib.util.module_from_spec(_SPEC)
 sys.modules.setdefault("bench_eval", bench_eval)  # its dataclasses look their module up there
 _SPEC.loader.exec_module(bench_eval)
@@ -20,12 +22,15 @@ def _truth(*faces: dict) -> dict:
     return {"clip": "c.gif", "frame_count": 1, "annotated_frames": [0], "frames": {"0": list(faces)}}
 
 
-@pytest.mark.parametrize("face, sx, sy, box, hard", [
-    ({"box": [100, 50, 30, 40], "hard": False}, 0.7, 0.7, [70.0, 35.0, 21.0, 28.0], False),
-    ({"box": [100, 50, 30, 28], "hard": False}, 0.7, 0.7, [70.0, 35.0, 21.0, 19.6], True),  # now under 20 px
-    ({"box": [100, 50, 60, 90], "hard": True}, 0.5, 0.5, [50.0, 25.0, 30.0, 45.0], True),  # turned: stays hard
-    ({"box": [10, 10, 20, 40], "hard": False}, 0.5, 0.5037, [5.0, 5.04, 10.0, 20.15], False),  # height factor apart
-])
+@pytest.mark.parametrize(
+    "face, sx, sy, box, hard",
+    [
+        ({"box": [100, 50, 30, 40], "hard": False}, 0.7, 0.7, [70.0, 35.0, 21.0, 28.0], False),
+        ({"box": [100, 50, 30, 28], "hard": False}, 0.7, 0.7, [70.0, 35.0, 21.0, 19.6], True),  # now under 20 px
+        ({"box": [100, 50, 60, 90], "hard": True}, 0.5, 0.5, [50.0, 25.0, 30.0, 45.0], True),  # turned: stays hard
+        ({"box": [10, 10, 20, 40], "hard": False}, 0.5, 0.5037, [5.0, 5.04, 10.0, 20.15], False),  # height factor apart
+    ],
+)
 def test_scaled_ground_truth_scales_boxes_and_marks_faces_under_20_px_hard(face, sx, sy, box, hard):
     (scaled,) = bench_eval.scale_groundtruth(_truth(face), sx, sy)["frames"]["0"]
     assert scaled["box"] == box and scaled["hard"] is hard
@@ -35,8 +40,10 @@ def test_scaled_ground_truth_keeps_ids_ambiguity_and_empty_frames():
     truth = _truth({"box": [0, 0, 50, 50], "hard": True, "ambiguous": True, "id": "p1"})
     truth["frames"]["1"], truth["frame_count"], truth["annotated_frames"] = [], 2, [0, 1]
     scaled = bench_eval.scale_groundtruth(truth, 0.5, 0.5)
-    assert scaled["frames"] == {"0": [{"box": [0.0, 0.0, 25.0, 25.0], "hard": True, "ambiguous": True, "id": "p1"}],
-                                "1": []}
+    assert scaled["frames"] == {
+        "0": [{"box": [0.0, 0.0, 25.0, 25.0], "hard": True, "ambiguous": True, "id": "p1"}],
+        "1": [],
+    }
     assert scaled["annotated_frames"] == [0, 1] and scaled["frame_count"] == 2
 
 
@@ -45,10 +52,17 @@ def test_ground_truth_is_not_scaled_up():
         bench_eval.scale_groundtruth(_truth(), 1.5, 1.5)
 
 
-@pytest.mark.parametrize("size, scale, expected", [
-    ((480, 270), 0.5, (240, 136)), ((480, 270), 0.7, (336, 188)), ((768, 432), 0.7, (538, 302)),
-    ((768, 432), 0.5, (384, 216)), ((480, 270), 1.0, (480, 270)), ((3, 3), 0.1, (2, 2)),
-])
+@pytest.mark.parametrize(
+    "size, scale, expected",
+    [
+        ((480, 270), 0.5, (240, 136)),
+        ((480, 270), 0.7, (336, 188)),
+        ((768, 432), 0.7, (538, 302)),
+        ((768, 432), 0.5, (384, 216)),
+        ((480, 270), 1.0, (480, 270)),
+        ((3, 3), 0.1, (2, 2)),
+    ],
+)
 def test_scaled_sizes_are_even(size, scale, expected):
     assert bench_eval.scaled_size(*size, scale) == expected
 
@@ -77,18 +91,44 @@ def test_a_blurred_square_is_found_and_coding_noise_is_not():
     found = bench_eval.redacted_area(redacted, plain)
     assert found[32:64, 32:64].all()
     near = np.zeros_like(found)
-    near[32 - 8:64 + 8, 32 - 8:64 + 8] = True
+    near[32 - 8 : 64 + 8, 32 - 8 : 64 + 8] = True
     assert not (found & ~near).any()
 
 
 def test_pooled_rows_sum_faces_and_average_over_redaction_over_measured_frames():
-    rows = [{"errors": [], "frames": 10, "faces": 4, "leaked": 1, "faces_hard": 2, "leaked_hard": 1,
-             "faces_not_hard": 2, "leaked_not_hard": 0, "veil_wall_s": 5.0, "plain_wall_s": 0.5,
-             "over_redaction": 0.1, "redacted": 0.2, "measured_frames": 1},
-            {"errors": [], "frames": 30, "faces": 6, "leaked": 0, "faces_hard": 0, "leaked_hard": 0,
-             "faces_not_hard": 6, "leaked_not_hard": 0, "veil_wall_s": 15.0, "plain_wall_s": 1.5,
-             "over_redaction": 0.5, "redacted": 0.6, "measured_frames": 3},
-            {"errors": ["veil: exit 1"], "frames": 99}]
+    rows = [
+        {
+            "errors": [],
+            "frames": 10,
+            "faces": 4,
+            "leaked": 1,
+            "faces_hard": 2,
+            "leaked_hard": 1,
+            "faces_not_hard": 2,
+            "leaked_not_hard": 0,
+            "veil_wall_s": 5.0,
+            "plain_wall_s": 0.5,
+            "over_redaction": 0.1,
+            "redacted": 0.2,
+            "measured_frames": 1,
+        },
+        {
+            "errors": [],
+            "frames": 30,
+            "faces": 6,
+            "leaked": 0,
+            "faces_hard": 0,
+            "leaked_hard": 0,
+            "faces_not_hard": 6,
+            "leaked_not_hard": 0,
+            "veil_wall_s": 15.0,
+            "plain_wall_s": 1.5,
+            "over_redaction": 0.5,
+            "redacted": 0.6,
+            "measured_frames": 3,
+        },
+        {"errors": ["veil: exit 1"], "frames": 99},
+    ]
     pooled = bench_eval.pool(rows, "pooled", startup_s=2.0)
     assert (pooled["faces"], pooled["leaked"], pooled["leak_rate"], pooled["frames"]) == (10, 1, 0.1, 40)
     assert pooled["over_redaction"] == pytest.approx(0.4) and pooled["failed"] == 1
@@ -101,8 +141,10 @@ def test_options_split_the_veil_args_and_sort_the_scales():
     assert args.scales == [1.0, 0.7, 0.5] and args.veil_args == ["--detect-every", "1"] and args.sets == ["confirm"]
 
 
-@pytest.mark.parametrize("argv", [["--scales", "1.5"], ["--scales", "0"], ["--scales", "x"], ["--sets", "train"],
-                                  ["--veil-args", "'unclosed"]])
+@pytest.mark.parametrize(
+    "argv",
+    [["--scales", "1.5"], ["--scales", "0"], ["--scales", "x"], ["--sets", "train"], ["--veil-args", "'unclosed"]],
+)
 def test_bad_eval_options_are_refused(argv, capsys):
     with pytest.raises(SystemExit) as exit_info:
         bench_eval.parse_args(argv)

@@ -8,6 +8,7 @@ one run proves nothing: these are as many runs as the suite can afford, on a cli
 start-up and exit. Before the fix, on a loaded machine, the streaming test failed 3 times in 4 (restarts aborting)
 and the batch one passed, whose launcher does more work after its last read.
 """
+
 from __future__ import annotations
 
 import os
@@ -64,8 +65,10 @@ def test_ten_streaming_starts_and_stops_all_exit_0_and_none_aborts_at_exit(tmp_p
     # The first job anonymizes the landed clip (--stop-after leaves it time to be listed twice); the nine restarts
     # find it done in the catalog, as a restarted job does, and stop on their own.
     done = [_veil("anonymize", "--streaming", str(land), output, *watch, "--stop-after", "8s")]
-    done += [_veil("anonymize", "--streaming", str(land), output, *watch, "--stop-after", "2s")
-             for _ in range(STREAM_RUNS - 1)]
+    done += [
+        _veil("anonymize", "--streaming", str(land), output, *watch, "--stop-after", "2s")
+        for _ in range(STREAM_RUNS - 1)
+    ]
     assert _outcomes(done) == [(0, False)] * STREAM_RUNS, _first_failure(done)
     runs = read_table(output, "runs").to_pylist()
     assert [(r["inputs"], r["anonymized"]) for r in runs] == [(1, 1)]

@@ -1,13 +1,17 @@
 """Box arithmetic and detector tiling."""
+
 import pytest
 
 from transforms.logic.geometry import clip_box, iou, merge_overlapping, pad_box, pad_head, tiles, union, without_faces
 
 
-@pytest.mark.parametrize("box, pad, expected", [
-    ((10, 10, 20, 40), (0.0, 0.0), (10, 10, 20, 40)),
-    ((10, 10, 20, 40), (0.5, 0.25), (0, 0, 40, 60)),
-])
+@pytest.mark.parametrize(
+    "box, pad, expected",
+    [
+        ((10, 10, 20, 40), (0.0, 0.0), (10, 10, 20, 40)),
+        ((10, 10, 20, 40), (0.5, 0.25), (0, 0, 40, 60)),
+    ],
+)
 def test_pad_box_grows_every_side_by_a_share_of_the_size(box, pad, expected):
     assert pad_box(box, *pad) == pytest.approx(expected)
 
@@ -19,21 +23,27 @@ def test_a_profile_face_is_padded_as_wide_as_its_head_a_frontal_one_as_before():
     assert pad_head((100, 100, 30, 30), 0.3, 0.4) == pytest.approx(pad_box((100, 100, 30, 30), 0.3, 0.4))
 
 
-@pytest.mark.parametrize("box, expected", [
-    ((10.2, 10.7, 5.0, 5.0), (10, 10, 16, 16)),
-    ((-5, -5, 10, 10), (0, 0, 5, 5)),
-    ((95, 45, 20, 20), (95, 45, 100, 50)),
-    ((200, 200, 5, 5), None),
-])
+@pytest.mark.parametrize(
+    "box, expected",
+    [
+        ((10.2, 10.7, 5.0, 5.0), (10, 10, 16, 16)),
+        ((-5, -5, 10, 10), (0, 0, 5, 5)),
+        ((95, 45, 20, 20), (95, 45, 100, 50)),
+        ((200, 200, 5, 5), None),
+    ],
+)
 def test_clip_box_rounds_outwards_and_stays_in_the_frame(box, expected):
     assert clip_box(box, 100, 50) == expected
 
 
-@pytest.mark.parametrize("a, b, expected", [
-    ((0, 0, 10, 10), (0, 0, 10, 10), 1.0),
-    ((0, 0, 10, 10), (5, 0, 10, 10), 50 / 150),
-    ((0, 0, 10, 10), (20, 20, 5, 5), 0.0),
-])
+@pytest.mark.parametrize(
+    "a, b, expected",
+    [
+        ((0, 0, 10, 10), (0, 0, 10, 10), 1.0),
+        ((0, 0, 10, 10), (5, 0, 10, 10), 50 / 150),
+        ((0, 0, 10, 10), (20, 20, 5, 5), 0.0),
+    ],
+)
 def test_iou(a, b, expected):
     assert iou(a, b) == pytest.approx(expected)
 

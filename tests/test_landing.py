@@ -1,4 +1,5 @@
 """Which landed files are ready: settled, not in progress, not done before (pure logic, no Beam)."""
+
 import pytest
 
 from transforms.logic.landing import Listed, Settle, notification_uri, parse_duration, recording_run_id
@@ -53,8 +54,9 @@ def test_run_ids_are_stable_for_a_version_and_new_for_a_replaced_file():
     assert first.startswith("s1-")
 
 
-@pytest.mark.parametrize("text,seconds", [("90", 90), ("90s", 90), ("10m", 600), ("1.5h", 5400), ("2d", 172800),
-                                          ("250ms", 0.25)])
+@pytest.mark.parametrize(
+    "text,seconds", [("90", 90), ("90s", 90), ("10m", 600), ("1.5h", 5400), ("2d", 172800), ("250ms", 0.25)]
+)
 def test_durations(text, seconds):
     assert parse_duration(text) == seconds
 

@@ -1,6 +1,7 @@
 """The worker processes a run starts get Veil's malloc settings, on the local runner and on a local Dask cluster;
 a run that fails or is stopped leaves no work folder, unless its job runs on without the launcher; a run removes
 the work folders a killed launcher left."""
+
 from __future__ import annotations
 
 import json
@@ -31,8 +32,10 @@ def environ_in_workers(args: list[str], path: str) -> list[list]:
         return json.load(handle)
 
 
-RUNNERS = [pytest.param(["--direct-workers", "2"], id="local"),
-           pytest.param(["--runner", "dask", "--workers", "2"], id="dask")]
+RUNNERS = [
+    pytest.param(["--direct-workers", "2"], id="local"),
+    pytest.param(["--runner", "dask", "--workers", "2"], id="dask"),
+]
 
 
 @pytest.mark.parametrize("args", RUNNERS)
@@ -64,13 +67,17 @@ def _failed(_pipeline):
     raise RuntimeError("the job failed")
 
 
-@pytest.mark.parametrize("stop, args, removed", [
-    pytest.param(_interrupted, ["--runner=FnApiRunner"], True, id="ctrl-c-local"),
-    pytest.param(_interrupted, [f"--runner={launch.DASK_RUNNER}", "--dask_address=tcp://127.0.0.1:9"], True,
-                 id="ctrl-c-dask"),
-    pytest.param(_interrupted, PORTABLE, False, id="ctrl-c-portable"),
-    pytest.param(_failed, PORTABLE, True, id="failed-portable"),
-])
+@pytest.mark.parametrize(
+    "stop, args, removed",
+    [
+        pytest.param(_interrupted, ["--runner=FnApiRunner"], True, id="ctrl-c-local"),
+        pytest.param(
+            _interrupted, [f"--runner={launch.DASK_RUNNER}", "--dask_address=tcp://127.0.0.1:9"], True, id="ctrl-c-dask"
+        ),
+        pytest.param(_interrupted, PORTABLE, False, id="ctrl-c-portable"),
+        pytest.param(_failed, PORTABLE, True, id="failed-portable"),
+    ],
+)
 def test_a_stopped_run_removes_its_work_folder_unless_its_job_runs_on(stop, args, removed, tmp_path, monkeypatch):
     work = tmp_path / "out" / ".work" / "run-1"
     (work / "staging").mkdir(parents=True)
@@ -97,12 +104,14 @@ def test_the_run_error_is_raised_when_its_work_folder_cannot_be_removed(tmp_path
 def test_a_run_first_removes_the_work_folders_whose_launcher_on_this_machine_is_gone(tmp_path, monkeypatch, capsys):
     root = tmp_path / "out" / ".work"
     killed_claim = killed_launcher_claim()
-    claims = {"killed": killed_claim,
-              "before-a-reboot": {**work_folders.launcher_claim(os.getpid()), "boot": "an earlier boot"},
-              "pid-reused": {**work_folders.launcher_claim(os.getpid()), "started": "1"},
-              "running-here": work_folders.launcher_claim(os.getpid()),
-              "on-another-machine": {**killed_claim, "host": "elsewhere"},
-              "a-cloud-job": None}
+    claims = {
+        "killed": killed_claim,
+        "before-a-reboot": {**work_folders.launcher_claim(os.getpid()), "boot": "an earlier boot"},
+        "pid-reused": {**work_folders.launcher_claim(os.getpid()), "started": "1"},
+        "running-here": work_folders.launcher_claim(os.getpid()),
+        "on-another-machine": {**killed_claim, "host": "elsewhere"},
+        "a-cloud-job": None,
+    }
     for name, claim in claims.items():
         (root / name / "staging").mkdir(parents=True)
         (root / name / "staging" / "clip.mp4").write_bytes(b"raw footage")
@@ -119,7 +128,9 @@ def test_a_run_first_removes_the_work_folders_whose_launcher_on_this_machine_is_
     launch.run(beam.Pipeline(options=PipelineOptions(["--runner=FnApiRunner"])), str(root / "new"))
     assert seen["left"] == ["a-cloud-job", "new", "on-another-machine", "running-here"]
     told = capsys.readouterr().err
-    assert all(f"veil: removed {root / name}, the work folder (staged raw footage)" in told
-               for name in ("killed", "before-a-reboot", "pid-reused"))
+    assert all(
+        f"veil: removed {root / name}, the work folder (staged raw footage)" in told
+        for name in ("killed", "before-a-reboot", "pid-reused")
+    )
     assert seen["claim"] == work_folders.launcher_claim(os.getpid())
     assert not work_folders.launcher_gone(seen["claim"])

@@ -1,4 +1,5 @@
 """The Beam-free logic stays Beam-free, and every table has its schema in one place."""
+
 import ast
 import pathlib
 
@@ -23,8 +24,11 @@ def _imports(path: pathlib.Path) -> set[str]:
 def test_pure_logic_never_imports_beam_or_the_beam_stages():
     offenders = {}
     for path in (ROOT / "transforms" / "logic").glob("*.py"):
-        bad = {n for n in _imports(path) if n.startswith("apache_beam")
-               or (n.startswith("transforms.") and not n.startswith("transforms.logic"))}
+        bad = {
+            n
+            for n in _imports(path)
+            if n.startswith("apache_beam") or (n.startswith("transforms.") and not n.startswith("transforms.logic"))
+        }
         if bad:
             offenders[path.name] = bad
     assert offenders == {}
@@ -37,16 +41,32 @@ def test_pipelines_define_no_dofns():
 
 
 def test_every_table_has_a_schema_with_a_run_id():
-    assert set(tables.TABLES) == {"media", "face_tracks", "restricted", "catalog", "quarantine", "runs",
-                                  "leak_audit", "retention_plan", "validation_failures", "stream_windows"}
+    assert set(tables.TABLES) == {
+        "media",
+        "face_tracks",
+        "restricted",
+        "catalog",
+        "quarantine",
+        "runs",
+        "leak_audit",
+        "retention_plan",
+        "validation_failures",
+        "stream_windows",
+    }
     assert set(tables.VALIDATED) <= set(tables.TABLES)
     for name, schema in tables.TABLES.items():
         assert "run_id" in schema.names, name
 
 
 def test_a_row_that_does_not_fit_its_schema_is_refused_before_anything_is_written(tmp_path):
-    row = {"run_id": "r", "input_uri": "/x", "media_id": None, "camera_id": None, "reason_code": "empty_file",
-           "message": "m"}
+    row = {
+        "run_id": "r",
+        "input_uri": "/x",
+        "media_id": None,
+        "camera_id": None,
+        "reason_code": "empty_file",
+        "message": "m",
+    }
     target = str(tmp_path / "q.parquet")
     assert write_table([row], tables.QUARANTINE, target) == 1
     with pytest.raises(ValueError, match="missing \\['message'\\], unknown \\['msg'\\]"):

@@ -1,4 +1,5 @@
 """The leak audit: Haar cascades look again where faces were redacted, and a face left in the clear fails the run."""
+
 import av
 import numpy as np
 import pytest
@@ -56,8 +57,18 @@ def test_a_face_planted_in_the_clear_is_caught_and_fails_the_run(sample_archive,
 
     monkeypatch.setattr(redaction, "redact", leaky)
     output = str(tmp_path / "out")
-    status = cli.main(["anonymize", sample_archive["archive"], output, "--manifest", sample_archive["manifest"],
-                       "--audit-rate", "1", "--direct_running_mode=in_memory"])
+    status = cli.main(
+        [
+            "anonymize",
+            sample_archive["archive"],
+            output,
+            "--manifest",
+            sample_archive["manifest"],
+            "--audit-rate",
+            "1",
+            "--direct_running_mode=in_memory",
+        ]
+    )
     assert planted, "the plant did not happen: the test would prove nothing"
     assert status == cli.EXIT_INVALID
     assert "FAILED leak_audit.detections_over_redacted" in capsys.readouterr().out
@@ -70,8 +81,20 @@ def test_a_face_planted_in_the_clear_is_caught_and_fails_the_run(sample_archive,
 
 def test_every_redacted_frame_of_the_sample_passes_the_audit(sample_archive, tmp_path):
     output = str(tmp_path / "out")
-    assert cli.main(["anonymize", sample_archive["archive"], output, "--manifest", sample_archive["manifest"],
-                     "--audit-rate", "1"]) == 0
+    assert (
+        cli.main(
+            [
+                "anonymize",
+                sample_archive["archive"],
+                output,
+                "--manifest",
+                sample_archive["manifest"],
+                "--audit-rate",
+                "1",
+            ]
+        )
+        == 0
+    )
     audit = read_table(output, "leak_audit").to_pylist()
     # Every frame of the sample shows a face, so at rate 1 every frame is audited.
     assert len(audit) == sum(scene.frames for scene in sample.SCENES)

@@ -1,4 +1,5 @@
 """The retention ledger: a chain over several files verifies, and every kind of tampering is found where it is."""
+
 import datetime as dt
 import json
 import os
@@ -38,10 +39,18 @@ RUNS = {"r1": 3, "r2": 2, "r3": 3}
 
 
 def given(run_id: str, n: int) -> dict:
-    return {"run_id": run_id, "action": "delete_file", "artifact_id": f"{run_id}-artifact-{n}",
-            "artifact_kind": "restricted_copy", "rule": "account_cancellation", "event_id": f"evt-{run_id}",
-            "subject_token": subject_token(f"acct-{n}", SECRET), "due_at": DONE + dt.timedelta(days=20),
-            "done_at": DONE + dt.timedelta(minutes=n), "detail": f"deleted copy {n}"}
+    return {
+        "run_id": run_id,
+        "action": "delete_file",
+        "artifact_id": f"{run_id}-artifact-{n}",
+        "artifact_kind": "restricted_copy",
+        "rule": "account_cancellation",
+        "event_id": f"evt-{run_id}",
+        "subject_token": subject_token(f"acct-{n}", SECRET),
+        "due_at": DONE + dt.timedelta(days=20),
+        "done_at": DONE + dt.timedelta(minutes=n),
+        "detail": f"deleted copy {n}",
+    }
 
 
 def keys(out) -> str:
@@ -88,8 +97,10 @@ def test_a_chain_across_three_files_verifies(out):
     assert ledger_folder(str(out)) == str(folder(out))
 
 
-@pytest.mark.parametrize("field, value", [("done_at", "2026-12-02T03:00:00Z"), ("detail", "nothing happened"),
-                                          ("artifact_id", "another-artifact")])
+@pytest.mark.parametrize(
+    "field, value",
+    [("done_at", "2026-12-02T03:00:00Z"), ("detail", "nothing happened"), ("artifact_id", "another-artifact")],
+)
 def test_an_edited_field_is_found_at_its_line(out, field, value):
     name = "00000004-r2.jsonl"
     record = json.loads(lines(out, name)[0])
@@ -138,14 +149,26 @@ def test_a_truncated_last_line_is_found(out):
     assert verify_ledger(str(out), keys(out)) == [
         f"{name}:3: no newline at the end: the file is truncated",
         f"the ledger ends at seq 7 but its head anchored in {anchor(out)} is seq 8 (hash {anchored.hash}, in {name}): "
-        "entry 8 was removed"]
+        "entry 8 was removed",
+    ]
 
 
-@pytest.mark.parametrize("old, new, message", [
-    ("00000004-r2.jsonl", "00000005-r2.jsonl", "00000005-r2.jsonl:1: the file name says seq 5, its first entry has 4"),
-    ("00000004-r2.jsonl", "00000004-r9.jsonl", "00000004-r9.jsonl:1: run_id 'r2' differs from the file name's 'r9'"),
-    ("00000004-r2.jsonl", "r2.jsonl", "r2.jsonl:1: name is not <seq:08d>-<run_id>.jsonl"),
-])
+@pytest.mark.parametrize(
+    "old, new, message",
+    [
+        (
+            "00000004-r2.jsonl",
+            "00000005-r2.jsonl",
+            "00000005-r2.jsonl:1: the file name says seq 5, its first entry has 4",
+        ),
+        (
+            "00000004-r2.jsonl",
+            "00000004-r9.jsonl",
+            "00000004-r9.jsonl:1: run_id 'r2' differs from the file name's 'r9'",
+        ),
+        ("00000004-r2.jsonl", "r2.jsonl", "r2.jsonl:1: name is not <seq:08d>-<run_id>.jsonl"),
+    ],
+)
 def test_a_renamed_file_is_found(out, old, new, message):
     (folder(out) / old).rename(folder(out) / new)
     assert message in verify_ledger(str(out), keys(out))
@@ -194,17 +217,25 @@ def _three() -> tuple[list[tuple[str, bytes]], list]:
     return [("00000001-r1.jsonl", to_lines(entries))], entries
 
 
-@pytest.mark.parametrize("anchored_seq, removed", [
-    (0, None), (2, None), (3, None), (4, "entry 4 was removed"), (5, "entries 4..5 were removed")])
-def test_a_ledger_holding_its_anchored_head_passes_and_one_ending_before_it_names_the_seqs_removed(anchored_seq,
-                                                                                                   removed):
+@pytest.mark.parametrize(
+    "anchored_seq, removed",
+    [(0, None), (2, None), (3, None), (4, "entry 4 was removed"), (5, "entries 4..5 were removed")],
+)
+def test_a_ledger_holding_its_anchored_head_passes_and_one_ending_before_it_names_the_seqs_removed(
+    anchored_seq, removed
+):
     files, entries = _three()
     hashes = {entry.seq: entry.hash for entry in entries}
     lost = "f" * 64
     anchored = Head(anchored_seq, hashes.get(anchored_seq, lost), "00000001-r1.jsonl") if anchored_seq else EMPTY
-    assert check_head(files, anchored, "A") == ([] if removed is None else [
-        f"the ledger ends at seq 3 but its head anchored in A is seq {anchored_seq} (hash {lost}, in "
-        f"00000001-r1.jsonl): {removed}"])
+    assert check_head(files, anchored, "A") == (
+        []
+        if removed is None
+        else [
+            f"the ledger ends at seq 3 but its head anchored in A is seq {anchored_seq} (hash {lost}, in "
+            f"00000001-r1.jsonl): {removed}"
+        ]
+    )
 
 
 def test_with_no_head_anchored_only_an_empty_ledger_passes():
@@ -228,7 +259,10 @@ def test_the_head_is_anchored_beside_the_key_store_for_veils_user_only(out):
         anchors = json.load(handle)
     assert list(anchors) == [str(out)]
     assert {k: v for k, v in anchors[str(out)].items() if k != "updated_at"} == {
-        "seq": 8, "hash": last.hash, "file": "00000006-r3.jsonl"}
+        "seq": 8,
+        "hash": last.hash,
+        "file": "00000006-r3.jsonl",
+    }
     assert dt.datetime.fromisoformat(anchors[str(out)]["updated_at"]).tzinfo == dt.UTC
     assert os.stat(anchor(out)).st_mode & 0o777 == 0o600
     assert anchored_head(str(out), keys(out)) == Head(8, last.hash, "00000006-r3.jsonl")
@@ -244,12 +278,15 @@ def test_one_key_store_anchors_several_output_roots_apart(tmp_path):
     assert verify_ledger(str(first), keystore) == [] and verify_ledger(str(second), keystore) == []
 
 
-@pytest.mark.parametrize("keystore, expected", [
-    ("gs://veil-keys/keystore.json", "gs://veil-keys/ledger-anchor.json"),
-    ("s3://keys/veil/keystore.json", "s3://keys/veil/ledger-anchor.json"),
-    ("/srv/keys/keystore.json", "/srv/keys/ledger-anchor.json"),
-    ("file:///srv/keys/keystore.json", "/srv/keys/ledger-anchor.json"),
-])
+@pytest.mark.parametrize(
+    "keystore, expected",
+    [
+        ("gs://veil-keys/keystore.json", "gs://veil-keys/ledger-anchor.json"),
+        ("s3://keys/veil/keystore.json", "s3://keys/veil/ledger-anchor.json"),
+        ("/srv/keys/keystore.json", "/srv/keys/ledger-anchor.json"),
+        ("file:///srv/keys/keystore.json", "/srv/keys/ledger-anchor.json"),
+    ],
+)
 def test_the_anchor_lives_in_the_key_stores_folder(keystore, expected):
     assert anchor_uri(keystore) == expected
 
@@ -263,18 +300,25 @@ def test_deleting_the_newest_line_of_the_newest_file_is_found_with_the_seq_remov
     name = "00000006-r3.jsonl"
     anchored = anchored_head(str(out), keys(out))
     rewrite(out, name, lines(out, name)[:-1])
-    expected = (f"the ledger ends at seq 7 but its head anchored in {anchor(out)} is seq 8 (hash {anchored.hash}, "
-                f"in {name}): entry 8 was removed")
+    expected = (
+        f"the ledger ends at seq 7 but its head anchored in {anchor(out)} is seq 8 (hash {anchored.hash}, "
+        f"in {name}): entry 8 was removed"
+    )
     assert verify_ledger(str(out), keys(out)) == [expected]
-    assert verify_command(out, capsys) == (cli.EXIT_INVALID, [f"veil ledger: {expected}"],
-                                           "ledger BROKEN: 1 problem(s)\n")
+    assert verify_command(out, capsys) == (
+        cli.EXIT_INVALID,
+        [f"veil ledger: {expected}"],
+        "ledger BROKEN: 1 problem(s)\n",
+    )
 
 
 def test_deleting_the_newest_file_is_found_with_the_seqs_removed(out, capsys):
     anchored = anchored_head(str(out), keys(out))
     (folder(out) / "00000006-r3.jsonl").unlink()
-    expected = (f"the ledger ends at seq 5 but its head anchored in {anchor(out)} is seq 8 (hash {anchored.hash}, "
-                "in 00000006-r3.jsonl): entries 6..8 were removed")
+    expected = (
+        f"the ledger ends at seq 5 but its head anchored in {anchor(out)} is seq 8 (hash {anchored.hash}, "
+        "in 00000006-r3.jsonl): entries 6..8 were removed"
+    )
     assert verify_ledger(str(out), keys(out)) == [expected]
     status, errors, _ = verify_command(out, capsys)
     assert (status, errors) == (cli.EXIT_INVALID, [f"veil ledger: {expected}"])
@@ -283,8 +327,10 @@ def test_deleting_the_newest_file_is_found_with_the_seqs_removed(out, capsys):
 def test_deleting_the_whole_ledger_of_an_anchored_root_is_found(out, capsys):
     anchored = anchored_head(str(out), keys(out))
     shutil.rmtree(folder(out))
-    expected = (f"the ledger holds no entries but its head anchored in {anchor(out)} is seq 8 (hash {anchored.hash}, "
-                "in 00000006-r3.jsonl): entries 1..8 were removed")
+    expected = (
+        f"the ledger holds no entries but its head anchored in {anchor(out)} is seq 8 (hash {anchored.hash}, "
+        "in 00000006-r3.jsonl): entries 1..8 were removed"
+    )
     assert verify_ledger(str(out), keys(out)) == [expected]
     assert verify_command(out, capsys)[0] == cli.EXIT_INVALID, "not 'no ledger': the anchor says there was one"
 
@@ -297,7 +343,8 @@ def test_a_tail_rewritten_with_recomputed_hashes_differs_from_the_anchored_head(
     anchored = anchored_head(str(out), keys(out))
     assert verify_ledger(str(out), keys(out)) == [
         f"{name}:3: seq 8 has hash {forged[-1].hash}, but the head anchored in {anchor(out)} is seq 8 "
-        f"(hash {anchored.hash}, in {name}): the ledger was rewritten up to its anchored head"]
+        f"(hash {anchored.hash}, in {name}): the ledger was rewritten up to its anchored head"
+    ]
 
 
 def test_appending_refuses_a_ledger_cut_off_before_its_anchored_head(out):
@@ -311,8 +358,9 @@ def test_appending_refuses_a_ledger_cut_off_before_its_anchored_head(out):
 
 
 @pytest.mark.parametrize("count, head_seq", [(1, 10), (0, 9)])
-def test_a_ledger_one_file_ahead_of_its_anchor_verifies_and_the_next_append_moves_the_anchor(out, capsys, count,
-                                                                                               head_seq):
+def test_a_ledger_one_file_ahead_of_its_anchor_verifies_and_the_next_append_moves_the_anchor(
+    out, capsys, count, head_seq
+):
     # What a run stopped between publishing its ledger file and moving the anchor leaves.
     saved = pathlib.Path(anchor(out)).read_bytes()
     append_entries(str(out), "r4", [given("r4", 0)], keys(out))
@@ -321,15 +369,18 @@ def test_a_ledger_one_file_ahead_of_its_anchor_verifies_and_the_next_append_move
     assert verify_ledger(str(out), keys(out)) == []
     status, errors, shown = verify_command(out, capsys)
     assert (status, errors) == (0, [])
-    assert shown == (f"ledger intact: 9 entries in 4 files, head seq 9 anchored in {anchor(out)} (the anchor still "
-                     "names seq 8: a run stopped before moving it; the next retention run does)\n")
+    assert shown == (
+        f"ledger intact: 9 entries in 4 files, head seq 9 anchored in {anchor(out)} (the anchor still "
+        "names seq 8: a run stopped before moving it; the next retention run does)\n"
+    )
     append_entries(str(out), "r5", [given("r5", n) for n in range(count)], keys(out))
     newest = [e for name, data in read_ledger(str(out)) for e in from_lines(data, name)][-1]
     assert anchored_head(str(out), keys(out)) == Head(head_seq, newest.hash, read_ledger(str(out))[-1][0])
 
 
 def test_a_roots_first_file_is_preceded_by_an_anchored_empty_chain_so_a_stop_before_its_head_verifies(
-        tmp_path, monkeypatch, capsys):
+    tmp_path, monkeypatch, capsys
+):
     moved = []
     move = ledger_store._move_anchor
 
@@ -353,18 +404,24 @@ def test_a_roots_first_file_is_preceded_by_an_anchored_empty_chain_so_a_stop_bef
 
 def test_an_intact_ledger_is_reported_with_its_anchored_head(out, capsys):
     assert verify_command(out, capsys) == (
-        0, [], f"ledger intact: 8 entries in 3 files, head seq 8 anchored in {anchor(out)}\n")
+        0,
+        [],
+        f"ledger intact: 8 entries in 3 files, head seq 8 anchored in {anchor(out)}\n",
+    )
 
 
 def test_a_key_store_given_elsewhere_is_where_the_anchor_is_read(tmp_path, capsys):
     keystore = str(tmp_path / "secure" / "keystore.json")
     append_entries(str(tmp_path / "out"), "r1", [given("r1", 0)], keystore)
     status, _, shown = verify_command(tmp_path / "out", capsys, "--keystore", keystore)
-    assert (status, shown) == (0, f"ledger intact: 1 entries in 1 files, head seq 1 anchored in "
-                                  f"{tmp_path / 'secure' / 'ledger-anchor.json'}\n")
+    assert (status, shown) == (
+        0,
+        f"ledger intact: 1 entries in 1 files, head seq 1 anchored in {tmp_path / 'secure' / 'ledger-anchor.json'}\n",
+    )
     status, errors, _ = verify_command(tmp_path / "out", capsys)
-    assert status == cli.EXIT_INVALID and "no head of this ledger is anchored in" in errors[0], \
+    assert status == cli.EXIT_INVALID and "no head of this ledger is anchored in" in errors[0], (
         "the default key store's folder anchors nothing for it"
+    )
 
 
 @pytest.mark.parametrize("lose_anchor", ["delete the anchor", "copy the output root"])
@@ -376,10 +433,12 @@ def test_a_ledger_without_an_anchored_head_fails(out, tmp_path_factory, capsys, 
         # The copy's key store (copied too) anchors the original's location, not the copy's.
         root = tmp_path_factory.mktemp("copied") / "out"
         shutil.copytree(out, root)
-    expected = (f"no head of this ledger is anchored in {anchor(root)}, so entries cut off its end would go "
-                "unnoticed: the ledger was written before Veil kept anchors, or OUTPUT was moved or copied since "
-                "(the anchor is keyed by the output root's absolute location), or the key store given is not the "
-                "one its retention runs use (--keystore)")
+    expected = (
+        f"no head of this ledger is anchored in {anchor(root)}, so entries cut off its end would go "
+        "unnoticed: the ledger was written before Veil kept anchors, or OUTPUT was moved or copied since "
+        "(the anchor is keyed by the output root's absolute location), or the key store given is not the "
+        "one its retention runs use (--keystore)"
+    )
     assert verify_ledger(str(root), keys(root)) == [expected]
     assert verify_command(root, capsys)[:2] == (cli.EXIT_INVALID, [f"veil ledger: {expected}"])
     with pytest.raises(LedgerError, match="no head of this ledger is anchored"):
@@ -389,7 +448,8 @@ def test_a_ledger_without_an_anchored_head_fails(out, tmp_path_factory, capsys, 
 def test_a_malformed_anchor_is_a_problem_not_a_crash(out):
     pathlib.Path(anchor(out)).write_text(json.dumps({str(out): {"seq": "8", "hash": "x", "file": "f"}}))
     assert verify_ledger(str(out), keys(out)) == [
-        f"the ledger anchor {anchor(out)} holds a malformed head for {out}: seq '8' is not a positive integer"]
+        f"the ledger anchor {anchor(out)} holds a malformed head for {out}: seq '8' is not a positive integer"
+    ]
     pathlib.Path(anchor(out)).write_text("{broken")
     (problem,) = verify_ledger(str(out), keys(out))
     assert problem.startswith(f"the ledger anchor {anchor(out)} is not JSON")
@@ -403,7 +463,10 @@ def test_verifying_an_output_root_that_does_not_exist_is_refused(tmp_path, capsy
 
 def test_verifying_an_output_root_without_a_ledger_is_refused_not_called_intact(tmp_path, capsys):
     assert verify_command(tmp_path, capsys) == (
-        cli.EXIT_USAGE, [f"veil ledger: no ledger under OUTPUT {tmp_path}: no retention run has written one"], "")
+        cli.EXIT_USAGE,
+        [f"veil ledger: no ledger under OUTPUT {tmp_path}: no retention run has written one"],
+        "",
+    )
     assert os.listdir(tmp_path) == [], "nothing was written"
 
 
@@ -416,8 +479,20 @@ def test_ledger_verify_answers_help_and_refuses_unknown_options(tmp_path, capsys
 
 def test_lines_round_trip_with_utc_times():
     local = dt.timezone(dt.timedelta(hours=8))
-    entries = chain([{**given("r1", 0), "done_at": DONE.astimezone(local), "due_at": None, "event_id": None,
-                      "subject_token": None}, given("r1", 1)], GENESIS, 1)
+    entries = chain(
+        [
+            {
+                **given("r1", 0),
+                "done_at": DONE.astimezone(local),
+                "due_at": None,
+                "event_id": None,
+                "subject_token": None,
+            },
+            given("r1", 1),
+        ],
+        GENESIS,
+        1,
+    )
     data = to_lines(entries)
     assert from_lines(data, "f.jsonl") == entries
     assert b'"done_at":"2026-12-01T03:00:00Z"' in canonical(entries[0])

@@ -1,4 +1,5 @@
 """Redaction destroys a face's detail (by the leak measure), in every mode and plane layout."""
+
 import cv2
 import numpy as np
 import pytest
@@ -94,8 +95,9 @@ def test_odd_sized_frames_use_full_chroma_and_are_redacted(astronaut):
 
 def test_box_partly_outside_the_frame_is_clipped(astronaut):
     height, width = astronaut.shape[:2]
-    out = redact(_yuv(astronaut, "yuv420p"), width, height, ((-20, -20, 60, 60), (500, 500, 50, 50)),
-                 RedactionMode.MASK)
+    out = redact(
+        _yuv(astronaut, "yuv420p"), width, height, ((-20, -20, 60, 60), (500, 500, 50, 50)), RedactionMode.MASK
+    )
     y = _luma(out, width, height)
     assert (y[:40, :40] == MASK_VALUES[0]).all()
     assert (y[500:, 500:] == MASK_VALUES[0]).all()

@@ -1,4 +1,5 @@
 """Notebooks run top to bottom against a real output root, so they cannot rot."""
+
 import os
 import pathlib
 
@@ -15,8 +16,9 @@ def _execute(name: str, output: str, monkeypatch) -> tuple[str, int]:
     monkeypatch.setenv("VEIL_OUTPUT", output)
     monkeypatch.setenv("PYTHONPATH", str(NOTEBOOKS.parent) + os.pathsep + os.environ.get("PYTHONPATH", ""))
     notebook = nbformat.read(NOTEBOOKS / name, as_version=4)
-    client = NotebookClient(notebook, timeout=120, kernel_name="python3",
-                            resources={"metadata": {"path": str(NOTEBOOKS)}})
+    client = NotebookClient(
+        notebook, timeout=120, kernel_name="python3", resources={"metadata": {"path": str(NOTEBOOKS)}}
+    )
     client.execute()
     outputs = [out for cell in notebook.cells for out in cell.get("outputs", [])]
     shown = "\n".join(str(out.get("data", {}).get("text/plain", "") or out.get("text", "")) for out in outputs)

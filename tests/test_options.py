@@ -1,4 +1,5 @@
 """Every option of veil anonymize reaches the stage it configures; bad values are refused up front."""
+
 import os
 
 import av
@@ -9,9 +10,28 @@ from tests.conftest import run_job
 
 
 def test_options_reach_the_detector_encoder_and_settings_hash():
-    opts, _ = anonymize.parse(["in", "out", "--detect-every", "3", "--face-threshold", "0.4", "--head-threshold",
-                               "0.5", "--head-every", "3", "--candidate-threshold", "0.25", "--centerface-threshold",
-                               "0", "--crf", "30", "--preset", "ultrafast"])
+    opts, _ = anonymize.parse(
+        [
+            "in",
+            "out",
+            "--detect-every",
+            "3",
+            "--face-threshold",
+            "0.4",
+            "--head-threshold",
+            "0.5",
+            "--head-every",
+            "3",
+            "--candidate-threshold",
+            "0.25",
+            "--centerface-threshold",
+            "0",
+            "--crf",
+            "30",
+            "--preset",
+            "ultrafast",
+        ]
+    )
     detector = anonymize.detector_config(opts)
     assert (detector.every, detector.face_threshold, detector.head_threshold) == (3, 0.4, 0.5)
     assert (detector.head_every, detector.candidate_threshold, detector.centerface_threshold) == (3, 0.25, 0)
@@ -23,24 +43,39 @@ def test_options_reach_the_detector_encoder_and_settings_hash():
     assert anonymize.settings_hash(defaults, "r") != anonymize.settings_hash(defaults, "other registries")
 
 
-@pytest.mark.parametrize("args, message", [
-    (["--crf", "60"], "crf must be in 0..51"),
-    (["--preset", "warp"], "unknown x264 preset"),
-    (["--detect-every", "0"], "every must be >= 1"),
-    (["--head-every", "0"], "head_every must be >= 1"),
-    (["--face-threshold", "1.5"], "face_threshold must be in"),
-    (["--centerface-threshold", "1"], "centerface_threshold must be in"),
-    (["--candidate-threshold", "0.7"], "candidate_threshold must be in"),
-    (["--zone-share", "0"], "zone share must be in"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--crf", "60"], "crf must be in 0..51"),
+        (["--preset", "warp"], "unknown x264 preset"),
+        (["--detect-every", "0"], "every must be >= 1"),
+        (["--head-every", "0"], "head_every must be >= 1"),
+        (["--face-threshold", "1.5"], "face_threshold must be in"),
+        (["--centerface-threshold", "1"], "centerface_threshold must be in"),
+        (["--candidate-threshold", "0.7"], "candidate_threshold must be in"),
+        (["--zone-share", "0"], "zone share must be in"),
+    ],
+)
 def test_bad_option_values_are_refused_before_anything_runs(args, message):
     with pytest.raises(ValueError, match=message):
         anonymize.parse(["in", "out", *args])
 
 
 def test_image_fps_quality_and_run_id_shape_the_output(sample_archive, sample_run, tmp_path):
-    rows = run_job(sample_archive["archive"], str(tmp_path / "out"), "--image-fps", "5", "--crf", "35",
-                   "--preset", "ultrafast", "--run-id", "night-42", "--centerface-threshold", "0")
+    rows = run_job(
+        sample_archive["archive"],
+        str(tmp_path / "out"),
+        "--image-fps",
+        "5",
+        "--crf",
+        "35",
+        "--preset",
+        "ultrafast",
+        "--run-id",
+        "night-42",
+        "--centerface-threshold",
+        "0",
+    )
     frames_row = next(r for r in rows["media"] if r["input_uri"].endswith("/frames/"))
     assert frames_row["run_id"] == "night-42" and rows["runs"][0]["run_id"] == "night-42"
     assert frames_row["fps"] == 5.0
@@ -52,8 +87,9 @@ def test_image_fps_quality_and_run_id_shape_the_output(sample_archive, sample_ru
 
 
 def test_private_categories_and_keystore_reach_the_policy_and_the_report():
-    opts, _ = anonymize.parse(["in", "out", "--private-categories", "clinic_room, nursery", "--keystore",
-                               "/vault/keys.json"])
+    opts, _ = anonymize.parse(
+        ["in", "out", "--private-categories", "clinic_room, nursery", "--keystore", "/vault/keys.json"]
+    )
     categories = anonymize.policy_config(opts).private_categories
     assert {"clinic_room", "nursery", "bathroom"} <= categories and "" not in categories
     assert anonymize.keystore_uri(opts) == "/vault/keys.json"

@@ -1,4 +1,5 @@
 """The per-track policy (Articles 4-18) on plain data: who is kept, who is redacted, and why."""
+
 import dataclasses
 import datetime as dt
 from fractions import Fraction
@@ -20,8 +21,7 @@ CONSENT = Consent("c1", "acct", ConsentKind.WRITTEN, False, START - dt.timedelta
 
 
 def _media(camera="desk", start=START):
-    return MediaInfo(MediaSource("/in/a.mp4", "/in/a.mp4", "video"), "m", "sha", camera, start,
-                     IdentitySource.MANIFEST)
+    return MediaInfo(MediaSource("/in/a.mp4", "/in/a.mp4", "video"), "m", "sha", camera, start, IdentitySource.MANIFEST)
 
 
 def _track(track_id, centre, frames=range(0, 50)):
@@ -33,8 +33,8 @@ def _registry(camera=CAMERA, sessions=(SESSION,), consents=(CONSENT,)):
     return Registry({camera.camera_id: camera}, tuple(sessions), {c.consent_id: c for c in consents})
 
 
-CUSTOMER = (150, 75)     # inside the desk zone (right half, lower half of a 200 x 100 frame)
-BYSTANDER = (40, 20)     # outside it
+CUSTOMER = (150, 75)  # inside the desk zone (right half, lower half of a 200 x 100 frame)
+BYSTANDER = (40, 20)  # outside it
 
 
 DEFAULTS = PolicyConfig()
@@ -48,19 +48,30 @@ def test_a_consented_customer_in_the_zone_is_kept_and_bystanders_are_redacted():
     decisions = decide([_track(0, CUSTOMER), _track(1, BYSTANDER)], _media(), STREAM, _registry(), PolicyConfig())
     kept, bystander = decisions
     assert (kept.action, kept.reason, kept.session_id, kept.consent_id, kept.account_id) == (
-        Action.KEEP, ReasonCode.CONSENTED_SERVICE_SUBJECT, "s1", "c1", "acct")
+        Action.KEEP,
+        ReasonCode.CONSENTED_SERVICE_SUBJECT,
+        "s1",
+        "c1",
+        "acct",
+    )
     assert kept.zone_share == 1.0
-    assert (bystander.action, bystander.reason, bystander.account_id) == (Action.REDACT, ReasonCode.NO_SERVICE_LINK,
-                                                                          None)
+    assert (bystander.action, bystander.reason, bystander.account_id) == (
+        Action.REDACT,
+        ReasonCode.NO_SERVICE_LINK,
+        None,
+    )
 
 
-@pytest.mark.parametrize("change, reason", [
-    ({"expires_at": START + dt.timedelta(seconds=2)}, ReasonCode.CONSENT_EXPIRED),
-    ({"withdrawn_at": START + dt.timedelta(seconds=1)}, ReasonCode.CONSENT_WITHDRAWN),
-    ({"granted_at": START + dt.timedelta(seconds=3)}, ReasonCode.CONSENT_NOT_YET_GRANTED),
-    ({"subject_minor": True}, ReasonCode.GUARDIAN_CONSENT_MISSING),
-    ({"account_id": "someone-else"}, ReasonCode.REGISTRY_CONFLICT),
-])
+@pytest.mark.parametrize(
+    "change, reason",
+    [
+        ({"expires_at": START + dt.timedelta(seconds=2)}, ReasonCode.CONSENT_EXPIRED),
+        ({"withdrawn_at": START + dt.timedelta(seconds=1)}, ReasonCode.CONSENT_WITHDRAWN),
+        ({"granted_at": START + dt.timedelta(seconds=3)}, ReasonCode.CONSENT_NOT_YET_GRANTED),
+        ({"subject_minor": True}, ReasonCode.GUARDIAN_CONSENT_MISSING),
+        ({"account_id": "someone-else"}, ReasonCode.REGISTRY_CONFLICT),
+    ],
+)
 def test_a_consent_that_does_not_cover_every_moment_the_face_is_seen_redacts_it(change, reason):
     consent = dataclasses.replace(CONSENT, **change)
     assert _decisions([_track(0, CUSTOMER)], _registry(consents=(consent,))) == [(Action.REDACT, reason)]
@@ -76,7 +87,8 @@ def test_guardian_consent_keeps_a_minor_and_a_consent_expiring_after_the_clip_ke
 def test_a_session_without_a_known_consent_keeps_nobody():
     session = dataclasses.replace(SESSION, consent_id=None)
     assert _decisions([_track(0, CUSTOMER)], _registry(sessions=(session,))) == [
-        (Action.REDACT, ReasonCode.CONSENT_MISSING)]
+        (Action.REDACT, ReasonCode.CONSENT_MISSING)
+    ]
     assert _decisions([_track(0, CUSTOMER)], _registry(consents=())) == [(Action.REDACT, ReasonCode.CONSENT_MISSING)]
 
 
@@ -84,8 +96,10 @@ def test_two_people_in_the_zone_for_a_one_subject_session_keep_exactly_the_bette
     steady = _track(0, CUSTOMER)
     passing = Track(1, tuple(Detection(f, ((150 if f < 30 else 40) - 5, 70, 10, 10), 0.9) for f in range(50)))
     decisions = _decisions([passing, steady])
-    assert decisions == [(Action.REDACT, ReasonCode.EXCESS_SUBJECT),
-                         (Action.KEEP, ReasonCode.CONSENTED_SERVICE_SUBJECT)]
+    assert decisions == [
+        (Action.REDACT, ReasonCode.EXCESS_SUBJECT),
+        (Action.KEEP, ReasonCode.CONSENTED_SERVICE_SUBJECT),
+    ]
     two_seats = _registry(sessions=(dataclasses.replace(SESSION, subjects=2),))
     assert [a for a, _ in _decisions([passing, steady], two_seats)] == [Action.KEEP, Action.KEEP]
 
@@ -96,10 +110,12 @@ def test_a_track_needs_the_configured_share_of_its_frames_in_the_zone_during_the
     assert _decisions([half_in], config=PolicyConfig(zone_share=0.5))[0][0] is Action.KEEP
     after = dataclasses.replace(SESSION, start=START + dt.timedelta(seconds=3))
     assert _decisions([_track(0, CUSTOMER)], _registry(sessions=(after,))) == [
-        (Action.REDACT, ReasonCode.NO_SERVICE_LINK)], "seen mostly before the session began"
+        (Action.REDACT, ReasonCode.NO_SERVICE_LINK)
+    ], "seen mostly before the session began"
     elsewhere = dataclasses.replace(SESSION, camera_id="other")
     assert _decisions([_track(0, CUSTOMER)], _registry(sessions=(elsewhere,))) == [
-        (Action.REDACT, ReasonCode.NO_SERVICE_LINK)]
+        (Action.REDACT, ReasonCode.NO_SERVICE_LINK)
+    ]
 
 
 def test_camera_rules_redact_every_face_whatever_the_sessions_say():
@@ -130,8 +146,13 @@ def test_private_locations_and_untrustworthy_camera_rows_are_screened_out_before
 def test_a_track_never_serves_two_sessions_and_each_session_keeps_its_own():
     second = Session("s2", "acct2", "desk", START, START + dt.timedelta(minutes=5), "desk", "c2")
     consent2 = Consent("c2", "acct2", ConsentKind.SEPARATE, False, START - dt.timedelta(days=1))
-    decisions = decide([_track(0, CUSTOMER), _track(1, (160, 80))], _media(), STREAM,
-                       _registry(sessions=(SESSION, second), consents=(CONSENT, consent2)), PolicyConfig())
+    decisions = decide(
+        [_track(0, CUSTOMER), _track(1, (160, 80))],
+        _media(),
+        STREAM,
+        _registry(sessions=(SESSION, second), consents=(CONSENT, consent2)),
+        PolicyConfig(),
+    )
     assert sorted((d.action, d.session_id) for d in decisions) == [(Action.KEEP, "s1"), (Action.KEEP, "s2")]
 
 

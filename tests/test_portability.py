@@ -1,6 +1,7 @@
 """The jobs leave this machine intact: their graphs round-trip through the runner API, their options parse for
 Dataflow, Flink and Spark, and the Flex Template (deploy/dataflow) and the schedules (deploy/schedules) agree with
 the parsers. Nothing here runs a job or reaches a cloud."""
+
 import argparse
 import datetime as dt
 import importlib.util
@@ -31,23 +32,55 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 ENV = {"PROJECT": "veil-test", "REGION": "asia-east2", "BUCKET": "veil-footage", "KEY_BUCKET": "veil-keys"}
 IMAGE = "asia-east2-docker.pkg.dev/veil-test/veil/veil-worker:20260101-000000"
 RUNNERS = {
-    "DataflowRunner": ["--runner=DataflowRunner", "--project=veil-test", "--region=asia-east2",
-                       "--temp_location=gs://veil-footage/tmp", f"--sdk_container_image={IMAGE}",
-                       "--experiments=use_runner_v2"],
-    "FlinkRunner": ["--runner=FlinkRunner", "--flink_master=flink-jobmanager:8081", "--environment_type=DOCKER",
-                    f"--environment_config={IMAGE}"],
-    "SparkRunner": ["--runner=SparkRunner", "--spark_master_url=spark://spark-master:7077",
-                    "--environment_type=DOCKER", f"--environment_config={IMAGE}"],
-    "PortableRunner": ["--runner=PortableRunner", "--job_endpoint=localhost:8099", "--environment_type=DOCKER",
-                       f"--environment_config={IMAGE}"],
+    "DataflowRunner": [
+        "--runner=DataflowRunner",
+        "--project=veil-test",
+        "--region=asia-east2",
+        "--temp_location=gs://veil-footage/tmp",
+        f"--sdk_container_image={IMAGE}",
+        "--experiments=use_runner_v2",
+    ],
+    "FlinkRunner": [
+        "--runner=FlinkRunner",
+        "--flink_master=flink-jobmanager:8081",
+        "--environment_type=DOCKER",
+        f"--environment_config={IMAGE}",
+    ],
+    "SparkRunner": [
+        "--runner=SparkRunner",
+        "--spark_master_url=spark://spark-master:7077",
+        "--environment_type=DOCKER",
+        f"--environment_config={IMAGE}",
+    ],
+    "PortableRunner": [
+        "--runner=PortableRunner",
+        "--job_endpoint=localhost:8099",
+        "--environment_type=DOCKER",
+        f"--environment_config={IMAGE}",
+    ],
 }
-PRIMITIVES = {common_urns.primitives.PAR_DO.urn, common_urns.primitives.GROUP_BY_KEY.urn,
-              common_urns.primitives.IMPULSE.urn, common_urns.primitives.FLATTEN.urn,
-              common_urns.primitives.ASSIGN_WINDOWS.urn,
-              # Pub/Sub reads are a runner's own primitive (Dataflow's), used only with --pubsub-subscription.
-              common_urns.composites.PUBSUB_READ.urn}
-STAGES = ("Expand Inputs", "Identify Media", "Screen Cameras", "Split Segments", "Detect Faces", "Track Faces",
-          "Apply Policy", "Redact Frames", "Join Segments", "Write Media", "Write Runs")
+PRIMITIVES = {
+    common_urns.primitives.PAR_DO.urn,
+    common_urns.primitives.GROUP_BY_KEY.urn,
+    common_urns.primitives.IMPULSE.urn,
+    common_urns.primitives.FLATTEN.urn,
+    common_urns.primitives.ASSIGN_WINDOWS.urn,
+    # Pub/Sub reads are a runner's own primitive (Dataflow's), used only with --pubsub-subscription.
+    common_urns.composites.PUBSUB_READ.urn,
+}
+STAGES = (
+    "Expand Inputs",
+    "Identify Media",
+    "Screen Cameras",
+    "Split Segments",
+    "Detect Faces",
+    "Track Faces",
+    "Apply Policy",
+    "Redact Frames",
+    "Join Segments",
+    "Write Media",
+    "Write Runs",
+)
 """The chain README's "How it works" names, and the tables' sinks."""
 LAUNCH_ENVIRONMENT = {"tempLocation": "temp_location", "maxWorkers": "max_num_workers", "machineType": "machine_type"}
 """Dataflow's FlexTemplateRuntimeEnvironment fields the schedule sets, and the Beam options they become."""
@@ -55,8 +88,10 @@ LAUNCH_ENVIRONMENT = {"tempLocation": "temp_location", "maxWorkers": "max_num_wo
 
 def load_module(relative: str):
     """A deploy/ script, which is no package, loaded from its path."""
-    spec = importlib.util.spec_from_file_location(os.path.basename(os.path.dirname(relative)) + "_" +
-                                                  os.path.basename(relative)[:-3], os.path.join(ROOT, relative))
+    spec = importlib.util.spec_from_file_location(
+        os.path.basename(os.path.dirname(relative)) + "_" + os.path.basename(relative)[:-3],
+        os.path.join(ROOT, relative),
+    )
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
@@ -100,8 +135,9 @@ def schedule(name: str) -> dict:
 def stages(proto: beam_runner_api_pb2.Pipeline) -> set[str]:
     """Names of the pipeline's top-level transforms (the children of the root the runner API adds)."""
     transforms = proto.components.transforms
-    return {transforms[child].unique_name
-            for root in proto.root_transform_ids for child in transforms[root].subtransforms}
+    return {
+        transforms[child].unique_name for root in proto.root_transform_ids for child in transforms[root].subtransforms
+    }
 
 
 def round_trip(pipeline: beam.Pipeline, options, environment=None) -> beam_runner_api_pb2.Pipeline:
@@ -109,7 +145,8 @@ def round_trip(pipeline: beam.Pipeline, options, environment=None) -> beam_runne
     that every leaf is a primitive any runner executes."""
     proto = pipeline.to_runner_api(default_environment=environment)
     restored = beam.Pipeline.from_runner_api(proto, pipeline.runner, options).to_runner_api(
-        default_environment=environment)
+        default_environment=environment
+    )
     named = sorted((t.unique_name, t.spec.urn) for t in proto.components.transforms.values())
     assert named == sorted((t.unique_name, t.spec.urn) for t in restored.components.transforms.values())
     assert len(proto.components.pcollections) == len(restored.components.pcollections)
@@ -143,11 +180,18 @@ def test_the_retention_graph_round_trips_through_the_runner_api(runner, tmp_path
     raw.parent.mkdir()
     raw.write_bytes(b"raw footage")
     _, shared, options, _ = retention.parse([str(tmp_path / "out"), *RUNNERS.get(runner, [])])
-    due = Action("raw-1", "raw", str(raw), LedgerAction.DELETE_FILE, RetentionRule.RAW_PURGE,
-                 dt.datetime(2026, 1, 1, tzinfo=dt.UTC))
+    due = Action(
+        "raw-1",
+        "raw",
+        str(raw),
+        LedgerAction.DELETE_FILE,
+        RetentionRule.RAW_PURGE,
+        dt.datetime(2026, 1, 1, tzinfo=dt.UTC),
+    )
     pipeline = beam.Pipeline(options=options)
-    _ = pipeline | "Apply Retention" >> ApplyRetention([due], shared.output, "portability",
-                                                       anonymize.keystore_uri(shared))
+    _ = pipeline | "Apply Retention" >> ApplyRetention(
+        [due], shared.output, "portability", anonymize.keystore_uri(shared)
+    )
     restored = round_trip(pipeline, options)
     assert stages(restored) == {"Apply Retention"}
     assert raw.exists(), "building the graph must not delete anything"
@@ -207,8 +251,11 @@ def sample_value(parameter: dict, action: argparse.Action) -> str:
         return str(action.default)
     if "gs://" in "".join(parameter.get("regexes", [])):
         return f"gs://veil-footage/{parameter['name']}"
-    return {"path_template": "{camera_id}/{date}/{time}.mp4", "private_categories": "server_room",
-            "run_id": "nightly-1"}[parameter["name"]]
+    return {
+        "path_template": "{camera_id}/{date}/{time}.mp4",
+        "private_categories": "server_room",
+        "run_id": "nightly-1",
+    }[parameter["name"]]
 
 
 def test_every_template_parameter_reaches_the_job_as_given(monkeypatch):
@@ -238,8 +285,14 @@ def test_template_switches_take_true_or_false(monkeypatch):
 def test_the_template_entry_point_submits_the_job_and_does_not_wait(footage, monkeypatch):
     submitted = []
     monkeypatch.setattr(beam.Pipeline, "run", lambda self, *args, **kwargs: submitted.append(self))
-    launch = [f"--input={footage['input']}", f"--output={footage['output']}", "--project=veil-test",
-              "--region=asia-east2", "--temp_location=gs://veil-footage/tmp", "--run_id=nightly-1"]
+    launch = [
+        f"--input={footage['input']}",
+        f"--output={footage['output']}",
+        "--project=veil-test",
+        "--region=asia-east2",
+        "--temp_location=gs://veil-footage/tmp",
+        "--run_id=nightly-1",
+    ]
     monkeypatch.delenv(flex.WORKER_IMAGE, raising=False)
     with pytest.raises(ValueError, match="sdk_container_image"):
         flex.main(launch)
@@ -253,8 +306,9 @@ def test_the_template_entry_point_submits_the_job_and_does_not_wait(footage, mon
 
 def test_the_nightly_schedule_launches_the_template_with_parameters_the_job_accepts():
     job = schedule("anonymize-nightly.yaml")
-    assert job["httpTarget"]["uri"] == ("https://dataflow.googleapis.com/v1b3/projects/veil-test/locations/"
-                                        "asia-east2/flexTemplates:launch")
+    assert job["httpTarget"]["uri"] == (
+        "https://dataflow.googleapis.com/v1b3/projects/veil-test/locations/asia-east2/flexTemplates:launch"
+    )
     launch = job["httpTarget"]["body"]["launchParameter"]
     assert re.fullmatch(r"[a-z]([-a-z0-9]{0,1022}[a-z0-9])?", launch["jobName"]), "Dataflow's job name rule"
     with open(os.path.join(ROOT, "Makefile"), encoding="utf-8") as handle:
@@ -263,9 +317,11 @@ def test_the_nightly_schedule_launches_the_template_with_parameters_the_job_acce
     declared = {p["name"]: p.get("regexes", []) for p in metadata()["parameters"]}
     for name, value in launch["parameters"].items():
         assert all(re.search(r, value) for r in declared[name]), name
-    argv = ([f"--{name}={value}" for name, value in launch["parameters"].items()]
-            + [f"--{LAUNCH_ENVIRONMENT[name]}={value}" for name, value in launch["environment"].items()]
-            + [f"--sdk_container_image={IMAGE}"])
+    argv = (
+        [f"--{name}={value}" for name, value in launch["parameters"].items()]
+        + [f"--{LAUNCH_ENVIRONMENT[name]}={value}" for name, value in launch["environment"].items()]
+        + [f"--sdk_container_image={IMAGE}"]
+    )
     opts, options = anonymize.parse(flex.flex_args(argv))
     assert (opts.input, opts.output) == ("gs://veil-footage/incoming/", "gs://veil-footage/veil")
     assert opts.keystore == "gs://veil-keys/keystore.json" and opts.cameras.startswith("gs://veil-footage/")
@@ -277,19 +333,24 @@ def test_the_daily_validation_and_retention_run_veil_commands_that_parse(monkeyp
     nightly = schedule("anonymize-nightly.yaml")["httpTarget"]["body"]["launchParameter"]["parameters"]
     checked = []
     monkeypatch.setattr(validate, "latest_run", lambda output: "latest")
-    monkeypatch.setattr(validate, "validate",
-                        lambda output, run_id, keystore: checked.append((output, run_id, keystore)) or [])
+    monkeypatch.setattr(
+        validate, "validate", lambda output, run_id, keystore: checked.append((output, run_id, keystore)) or []
+    )
     commands = {}
     for name in ("validate-daily.yaml", "retention-daily.yaml"):
         job = schedule(name)
-        assert job["httpTarget"]["uri"] == "https://run.googleapis.com/v2/projects/veil-test/locations/asia-east2/jobs/veil:run"
+        assert (
+            job["httpTarget"]["uri"]
+            == "https://run.googleapis.com/v2/projects/veil-test/locations/asia-east2/jobs/veil:run"
+        )
         (override,) = job["httpTarget"]["body"]["overrides"]["containerOverrides"]
         command, *args = override["args"]
         assert f"veil {command} " in cli.USAGE
         commands[command] = args
     validate.run(commands["validate"])
-    assert checked == [(nightly["output"], "latest", nightly["keystore"])], \
+    assert checked == [(nightly["output"], "latest", nightly["keystore"])], (
         "validates the latest run of the nightly output, its ledger against the anchor beside the nightly key store"
+    )
     opts, shared, _, dry_run = retention.parse(commands["retention"])
     assert (shared.output, shared.keystore) == (nightly["output"], nightly["keystore"]), "the same root and keys"
     assert opts.events.startswith("gs://") and opts.holds.startswith("gs://") and not dry_run
@@ -319,13 +380,20 @@ def test_the_streaming_graph_round_trips_through_the_runner_api_for_dataflow(sou
     events.mkdir()
     extra = ["--pubsub-subscription", "projects/veil-test/subscriptions/landing"] if source == "pubsub" else []
     opts, stream_opts, event_opts, options = stream.parse(
-        ["--streaming", str(land), str(tmp_path / "out"), "--events", str(events), *extra,
-         *RUNNERS["DataflowRunner"]])
+        ["--streaming", str(land), str(tmp_path / "out"), "--events", str(events), *extra, *RUNNERS["DataflowRunner"]]
+    )
     assert options.view_as(StandardOptions).streaming
     pipeline = beam.Pipeline(options=options)
     stream.build(pipeline, opts, stream_opts, event_opts, "portability")
     restored = round_trip(pipeline, options)
-    expected = {"Watch Landing", "Recordings", "Spread Recordings", "Anonymize Each", "Windows", "Event Files",
-                "Apply Events"}
+    expected = {
+        "Watch Landing",
+        "Recordings",
+        "Spread Recordings",
+        "Anonymize Each",
+        "Windows",
+        "Event Files",
+        "Apply Events",
+    }
     assert expected | ({"Notifications"} if source == "pubsub" else set()) <= stages(restored)
     assert not os.path.exists(tmp_path / "out" / "tables"), "building the graph must not write anything"

@@ -7,6 +7,7 @@ leaked, pooled over the clips. A clip Veil is known to leak on is in KNOWN_LEAKS
 was measured, so the suite flips when detection improves. Skipped, with the reason, when the footage or its scorer
 is absent.
 """
+
 import json
 import subprocess
 import sys
@@ -30,8 +31,14 @@ def _has_centerface() -> bool:
 
 
 def _per_clip(clips):
-    return [pytest.param(clip, id=clip.id, marks=[pytest.mark.xfail(strict=True, reason=KNOWN_LEAKS[clip.id])]
-                         if clip.id in KNOWN_LEAKS else []) for clip in clips]
+    return [
+        pytest.param(
+            clip,
+            id=clip.id,
+            marks=[pytest.mark.xfail(strict=True, reason=KNOWN_LEAKS[clip.id])] if clip.id in KNOWN_LEAKS else [],
+        )
+        for clip in clips
+    ]
 
 
 @pytest.fixture(scope="module")
@@ -45,8 +52,17 @@ def score(tmp_path_factory):
             rows = run_job(str(clip.video), output)
             (media,) = rows["media"]
             assert not rows["quarantine"], rows["quarantine"]
-            command = [sys.executable, str(SCORER), "--original", str(clip.video), "--anonymized",
-                       media["output_uri"], "--groundtruth", str(clip.groundtruth), "--brief"]
+            command = [
+                sys.executable,
+                str(SCORER),
+                "--original",
+                str(clip.video),
+                "--anonymized",
+                media["output_uri"],
+                "--groundtruth",
+                str(clip.groundtruth),
+                "--brief",
+            ]
             if not _has_centerface():
                 command.append("--no-detector")
             done = subprocess.run(command, capture_output=True, text=True, check=True)
@@ -69,11 +85,11 @@ def test_every_annotated_clip_is_found():
 @pytest.mark.parametrize("clip", _per_clip(CLIPS))
 def test_no_face_that_is_not_hard_leaks(clip, score):
     verdict = score(clip)
-    assert verdict["faces_leaked_non_hard"] == 0, f'{verdict["faces_leaked_non_hard"]} of {verdict["faces_non_hard"]}'
+    assert verdict["faces_leaked_non_hard"] == 0, f"{verdict['faces_leaked_non_hard']} of {verdict['faces_non_hard']}"
 
 
 def test_at_most_half_a_percent_of_all_faces_leak(score):
     verdicts = {clip.id: score(clip) for clip in CLIPS}
     total = sum(v["faces_total"] for v in verdicts.values())
     leaked = sum(v["faces_leaked"] for v in verdicts.values())
-    assert leaked <= 0.005 * total, {clip: f'{v["faces_leaked"]}/{v["faces_total"]}' for clip, v in verdicts.items()}
+    assert leaked <= 0.005 * total, {clip: f"{v['faces_leaked']}/{v['faces_total']}" for clip, v in verdicts.items()}

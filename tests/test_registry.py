@@ -1,4 +1,5 @@
 """Registry files: every format reads the same, bad rows are refused and located, cross-checks only narrow."""
+
 import copy
 import csv
 import datetime as dt
@@ -26,32 +27,87 @@ def at(day: int, hour: int = 0) -> dt.datetime:
 
 ROWS = {
     "cameras": [
-        {"camera_id": "cam1", "site": "shop", "location_category": "lobby", "purpose": "service", "signage": True,
-         "capture_area": FULL, "zones": {"desk": DESK, "door": DOOR}, "raw_retention_days": 30,
-         "anonymized_retention_days": 365},
-        {"camera_id": "cam2", "site": "shop", "location_category": "corridor", "purpose": "public_safety",
-         "signage": False, "capture_area": DESK},
+        {
+            "camera_id": "cam1",
+            "site": "shop",
+            "location_category": "lobby",
+            "purpose": "service",
+            "signage": True,
+            "capture_area": FULL,
+            "zones": {"desk": DESK, "door": DOOR},
+            "raw_retention_days": 30,
+            "anonymized_retention_days": 365,
+        },
+        {
+            "camera_id": "cam2",
+            "site": "shop",
+            "location_category": "corridor",
+            "purpose": "public_safety",
+            "signage": False,
+            "capture_area": DESK,
+        },
     ],
     "sessions": [
-        {"session_id": "s1", "account_id": "a1", "camera_id": "cam1", "start": at(10, 9), "end": at(10, 10),
-         "zone_id": "desk", "consent_id": "c1", "subjects": 2},
-        {"session_id": "s2", "account_id": "a2", "camera_id": "cam1", "start": at(10, 8), "end": at(10, 9),
-         "zone_id": "door", "consent_id": "c2"},
-        {"session_id": "s3", "account_id": "a3", "camera_id": "cam1", "start": at(11, 8), "end": at(11, 9),
-         "zone_id": "desk"},
+        {
+            "session_id": "s1",
+            "account_id": "a1",
+            "camera_id": "cam1",
+            "start": at(10, 9),
+            "end": at(10, 10),
+            "zone_id": "desk",
+            "consent_id": "c1",
+            "subjects": 2,
+        },
+        {
+            "session_id": "s2",
+            "account_id": "a2",
+            "camera_id": "cam1",
+            "start": at(10, 8),
+            "end": at(10, 9),
+            "zone_id": "door",
+            "consent_id": "c2",
+        },
+        {
+            "session_id": "s3",
+            "account_id": "a3",
+            "camera_id": "cam1",
+            "start": at(11, 8),
+            "end": at(11, 9),
+            "zone_id": "desk",
+        },
     ],
     "consents": [
-        {"consent_id": "c1", "account_id": "a1", "kind": "written", "subject_minor": False, "granted_at": at(1),
-         "expires_at": at(31)},
-        {"consent_id": "c2", "account_id": "a2", "kind": "guardian", "subject_minor": True, "granted_at": at(2),
-         "withdrawn_at": at(20)},
+        {
+            "consent_id": "c1",
+            "account_id": "a1",
+            "kind": "written",
+            "subject_minor": False,
+            "granted_at": at(1),
+            "expires_at": at(31),
+        },
+        {
+            "consent_id": "c2",
+            "account_id": "a2",
+            "kind": "guardian",
+            "subject_minor": True,
+            "granted_at": at(2),
+            "withdrawn_at": at(20),
+        },
         {"consent_id": "c3", "account_id": "a3", "kind": "separate", "granted_at": at(3)},
     ],
 }
 
-CAM1 = Camera("cam1", "shop", "lobby", Purpose.SERVICE, True, ((0.0, 0.0), (1.0, 0.0), (1.0, 1.0), (0.0, 1.0)),
-              {"desk": ((0.1, 0.1), (0.5, 0.1), (0.5, 0.6)),
-               "door": ((0.6, 0.2), (0.9, 0.2), (0.9, 0.9), (0.6, 0.9))}, 30, 365)
+CAM1 = Camera(
+    "cam1",
+    "shop",
+    "lobby",
+    Purpose.SERVICE,
+    True,
+    ((0.0, 0.0), (1.0, 0.0), (1.0, 1.0), (0.0, 1.0)),
+    {"desk": ((0.1, 0.1), (0.5, 0.1), (0.5, 0.6)), "door": ((0.6, 0.2), (0.9, 0.2), (0.9, 0.9), (0.6, 0.9))},
+    30,
+    365,
+)
 CAM2 = Camera("cam2", "shop", "corridor", Purpose.PUBLIC_SAFETY, False, ((0.1, 0.1), (0.5, 0.1), (0.5, 0.6)), {})
 S1 = Session("s1", "a1", "cam1", at(10, 9), at(10, 10), "desk", "c1", 2)
 S2 = Session("s2", "a2", "cam1", at(10, 8), at(10, 9), "door", "c2", 1)
@@ -112,8 +168,14 @@ def to_parquet(kind, rows, schema=None):
     return out.getvalue()
 
 
-WRITERS = {"registry.yaml": to_yaml, "registry.yml": to_flow_yaml, "registry.csv": to_csv,
-           "registry.jsonl": to_jsonl, "registry.json": to_json_array, "registry.parquet": to_parquet}
+WRITERS = {
+    "registry.yaml": to_yaml,
+    "registry.yml": to_flow_yaml,
+    "registry.csv": to_csv,
+    "registry.jsonl": to_jsonl,
+    "registry.json": to_json_array,
+    "registry.parquet": to_parquet,
+}
 # Where the n-th row (from 0) of each text writer starts: YAML block style puts each row on several lines.
 FIRST_LINE = {"registry.yml": 1, "registry.csv": 2, "registry.jsonl": 1, "registry.json": 2}
 
@@ -152,14 +214,21 @@ def test_every_format_reads_the_same_rows(kind, name):
 @pytest.mark.parametrize("name", list(WRITERS))
 def test_every_format_loads_the_same_registry(name):
     registry = load(name=name)
-    assert registry == Registry(cameras={"cam1": CAM1, "cam2": CAM2}, sessions=(S2, S1, S3),
-                                consents={"c1": C1, "c2": C2, "c3": C3}, invalid_cameras=frozenset(), issues=())
+    assert registry == Registry(
+        cameras={"cam1": CAM1, "cam2": CAM2},
+        sessions=(S2, S1, S3),
+        consents={"c1": C1, "c2": C2, "c3": C3},
+        invalid_cameras=frozenset(),
+        issues=(),
+    )
 
 
 def test_naive_times_are_utc_and_offsets_are_converted():
-    text = (b"- {consent_id: c1, account_id: a1, kind: written, granted_at: 2026-01-01 08:00:00}\n"
-            b"- {consent_id: c2, account_id: a2, kind: written, granted_at: '2026-01-01T16:00:00+08:00'}\n"
-            b"- {consent_id: c3, account_id: a3, kind: written, granted_at: 2026-01-01T10:00:00+02:00}\n")
+    text = (
+        b"- {consent_id: c1, account_id: a1, kind: written, granted_at: 2026-01-01 08:00:00}\n"
+        b"- {consent_id: c2, account_id: a2, kind: written, granted_at: '2026-01-01T16:00:00+08:00'}\n"
+        b"- {consent_id: c3, account_id: a3, kind: written, granted_at: 2026-01-01T10:00:00+02:00}\n"
+    )
     rows, issues = parse_registry("consents", text, "c.yaml")
     assert issues == []
     assert [r.granted_at for r in rows] == [dt.datetime(2026, 1, 1, 8, tzinfo=UTC)] * 3
@@ -192,14 +261,14 @@ BAD_ROWS = [
 
 @pytest.mark.parametrize("name", ["registry.csv", "registry.jsonl", "registry.yml", "registry.json"])
 @pytest.mark.parametrize("kind, values, field, words", BAD_ROWS)
-def test_a_bad_row_is_refused_with_file_line_and_field_and_the_other_rows_still_load(kind, values, field, words,
-                                                                                      name):
+def test_a_bad_row_is_refused_with_file_line_and_field_and_the_other_rows_still_load(kind, values, field, words, name):
     rows = changed(kind, 1, values)
     data = WRITERS[name](kind, rows[kind])
     parsed, issues = parse_registry(kind, data, name)
     assert parsed == [r for i, r in enumerate(EXPECTED[kind]) if i != 1]
     assert [(i.registry, i.file, i.line, i.field, i.key) for i in issues] == [
-        (kind, name, FIRST_LINE[name] + 1, field, rows[kind][1][REGISTRIES[kind].names[0]])]
+        (kind, name, FIRST_LINE[name] + 1, field, rows[kind][1][REGISTRIES[kind].names[0]])
+    ]
     assert words in issues[0].message
 
 
@@ -234,11 +303,13 @@ def test_yaml_block_rows_are_located_at_the_start_of_their_list_item():
 
 def test_csv_lines_count_the_header_blank_lines_and_cells_spanning_lines():
     header = ",".join(REGISTRIES["cameras"].names)
-    text = (f'{header}\n'
-            f'cam1,shop,lobby,service,yes,"[[0, 0],\n [1, 0], [1, 1]]",,,\n'
-            f'\n'
-            f'cam2,shop,lobby,service,yes,"[[0, 0], [1, 0]]",,,\n'
-            f'cam3,shop,lobby\n').encode()
+    text = (
+        f"{header}\n"
+        f'cam1,shop,lobby,service,yes,"[[0, 0],\n [1, 0], [1, 1]]",,,\n'
+        f"\n"
+        f'cam2,shop,lobby,service,yes,"[[0, 0], [1, 0]]",,,\n'
+        f"cam3,shop,lobby\n"
+    ).encode()
     rows, issues = parse_registry("cameras", text, "cams.csv")
     assert [r.camera_id for r in rows] == ["cam1"]
     assert [(i.line, i.field, i.key) for i in issues] == [(5, "capture_area", "cam2"), (6, None, "cam3")]
@@ -262,7 +333,9 @@ def test_parquet_rows_are_numbered_from_one_and_wrong_types_or_nulls_are_refused
     parsed, issues = parse_registry("cameras", to_parquet("cameras", rows, loose), "cams.parquet")
     assert parsed == [CAM1]
     assert [(i.file, i.line, i.field, i.key) for i in issues] == [
-        ("cams.parquet", 2, "signage", "cam2"), ("cams.parquet", 3, "site", "cam3")]
+        ("cams.parquet", 2, "signage", "cam2"),
+        ("cams.parquet", 3, "site", "cam3"),
+    ]
 
 
 def test_defaults_come_from_the_schema_and_absent_zones_are_empty():
@@ -274,20 +347,29 @@ def test_defaults_come_from_the_schema_and_absent_zones_are_empty():
     assert issues == [] and rows[0].zones == {} and rows[0].raw_retention_days is None
 
 
-@pytest.mark.parametrize("name, data, message", [
-    ("cams.txt", b"camera_id\n", "cams.txt:1: unknown registry format"),
-    ("cams.csv", b"camera_id,site,location_category,purpose,signage\n", "cams.csv:1: header lacks required column(s) "
-     "capture_area"),
-    ("cams.csv", b"", "cams.csv:1: no header row"),
-    ("cams.csv", b"camera_id,site,site\n", "cams.csv:1: header repeats column(s) site"),
-    ("cams.yaml", b"- camera_id: cam1\n  site: [shop\n", "cams.yaml:3: not YAML"),
-    ("cams.yaml", b"camera_id: cam1\n", "cams.yaml:1: expected a YAML list"),
-    ("cams.json", b'[{"camera_id": "cam1"},\n {"camera_id": }]', "cams.json:2: not JSON"),
-    ("cams.parquet", b"camera_id,site\n", "cams.parquet:1: not a Parquet file"),
-    ("cams.parquet", to_parquet("cameras", [{"camera_id": "c"}], pa.schema([("camera_id", pa.string())])),
-     "cams.parquet:1: header lacks required column(s) site"),
-    ("cams.csv", b"\xff\xfe", "cams.csv:1: not UTF-8"),
-])
+@pytest.mark.parametrize(
+    "name, data, message",
+    [
+        ("cams.txt", b"camera_id\n", "cams.txt:1: unknown registry format"),
+        (
+            "cams.csv",
+            b"camera_id,site,location_category,purpose,signage\n",
+            "cams.csv:1: header lacks required column(s) capture_area",
+        ),
+        ("cams.csv", b"", "cams.csv:1: no header row"),
+        ("cams.csv", b"camera_id,site,site\n", "cams.csv:1: header repeats column(s) site"),
+        ("cams.yaml", b"- camera_id: cam1\n  site: [shop\n", "cams.yaml:3: not YAML"),
+        ("cams.yaml", b"camera_id: cam1\n", "cams.yaml:1: expected a YAML list"),
+        ("cams.json", b'[{"camera_id": "cam1"},\n {"camera_id": }]', "cams.json:2: not JSON"),
+        ("cams.parquet", b"camera_id,site\n", "cams.parquet:1: not a Parquet file"),
+        (
+            "cams.parquet",
+            to_parquet("cameras", [{"camera_id": "c"}], pa.schema([("camera_id", pa.string())])),
+            "cams.parquet:1: header lacks required column(s) site",
+        ),
+        ("cams.csv", b"\xff\xfe", "cams.csv:1: not UTF-8"),
+    ],
+)
 def test_a_file_that_cannot_be_read_at_all_raises_naming_the_file(name, data, message):
     with pytest.raises(RegistryError) as raised:
         parse_registry("cameras", data, name)
@@ -303,8 +385,11 @@ def test_contradictory_duplicate_camera_is_invalid_and_its_sessions_are_dropped(
     assert registry.cameras == {"cam2": CAM2}
     assert registry.sessions == ()
     assert [(i.registry, i.line, i.field, i.key) for i in registry.issues] == [
-        ("cameras", 3, "camera_id", "cam1"), ("sessions", 1, "camera_id", "s1"),
-        ("sessions", 2, "camera_id", "s2"), ("sessions", 3, "camera_id", "s3")]
+        ("cameras", 3, "camera_id", "cam1"),
+        ("sessions", 1, "camera_id", "s1"),
+        ("sessions", 2, "camera_id", "s2"),
+        ("sessions", 3, "camera_id", "s3"),
+    ]
     assert "line 1" in registry.issues[0].message and "refused or contradictory" in registry.issues[1].message
 
 
@@ -321,7 +406,10 @@ def test_a_valid_row_sharing_its_id_with_a_refused_row_is_not_used_either():
     registry = load(rows)
     assert set(registry.consents) == {"c2", "c3"}
     assert [(i.registry, i.line, i.field, i.key) for i in registry.issues] == [
-        ("sessions", 1, "consent_id", "s1"), ("consents", 1, "kind", "c1"), ("consents", 2, "consent_id", "c1")]
+        ("sessions", 1, "consent_id", "s1"),
+        ("consents", 1, "kind", "c1"),
+        ("consents", 2, "consent_id", "c1"),
+    ]
     assert "also has a refused row (line 1)" in registry.issues[2].message
 
 
@@ -361,7 +449,10 @@ def test_differing_duplicate_sessions_and_consents_keep_no_row_of_their_id():
     assert registry.sessions == (S2, S3)
     assert set(registry.consents) == {"c1", "c3"}
     assert [(i.registry, i.line, i.field) for i in registry.issues] == [
-        ("sessions", 2, "consent_id"), ("sessions", 4, "session_id"), ("consents", 4, "consent_id")]
+        ("sessions", 2, "consent_id"),
+        ("sessions", 4, "session_id"),
+        ("consents", 4, "consent_id"),
+    ]
 
 
 def test_missing_registries_register_nothing():

@@ -3,6 +3,7 @@
 A pristine output root is made once (the sample archive plus a file Veil refuses, anonymized and
 validated with the sample registries, given as paths relative to the folder); each test restores it in place.
 """
+
 import datetime as dt
 import json
 import os
@@ -28,8 +29,14 @@ CANCELLED_AT = "2026-09-28T02:00:00Z"
 DEADLINE = dt.datetime(2026, 10, 23, 15, 59, 59, 999999, tzinfo=dt.UTC)
 """By hand from the official 2026 notice: working days after the 28th are Sep 29, 30 (2), Oct 8, 9 (4), the
 make-up Saturday Oct 10 (5), Oct 12-16 (10), Oct 19-23 (15); due by the end of Friday 23 October, Beijing time."""
-COMPANY_2026 = {"2026": {"holidays": [f"2026-10-0{d}" for d in range(1, 10)], "workdays": [], "source": "company",
-                         "provisional": False}}
+COMPANY_2026 = {
+    "2026": {
+        "holidays": [f"2026-10-0{d}" for d in range(1, 10)],
+        "workdays": [],
+        "source": "company",
+        "provisional": False,
+    }
+}
 """A company calendar for 2026 with 1-9 October off and no make-up days: after Mon 28 Sep the working days are
 Sep 29, 30 (2), Oct 12-16 (7), 19-23 (12), 26, 27, 28 (15)."""
 COMPANY_DEADLINE = dt.datetime(2026, 10, 28, 15, 59, 59, 999999, tzinfo=dt.UTC)
@@ -44,8 +51,12 @@ def pristine(sample_archive, tmp_path_factory):
     inputs = site / "in"
     shutil.copytree(sample_archive["dir"], inputs)
     (inputs / "notes.txt").write_text("not footage: refused, kept a short while, then purged")
-    args = [a if not a.startswith(sample_archive["dir"]) else os.path.relpath(
-        a.replace(sample_archive["dir"], str(inputs)), site) for a in registry_args(sample_archive)]
+    args = [
+        a
+        if not a.startswith(sample_archive["dir"])
+        else os.path.relpath(a.replace(sample_archive["dir"], str(inputs)), site)
+        for a in registry_args(sample_archive)
+    ]
     cwd = os.getcwd()
     os.chdir(site)
     try:
@@ -62,8 +73,9 @@ def restore(pristine, monkeypatch):
     shutil.rmtree(pristine)
     shutil.copytree(pristine.parent / "saved", pristine)
     monkeypatch.chdir(pristine)
-    (pristine / "events.csv").write_text(f"event_id,account_id,event,time\nev-1,{ACCOUNT},"
-                                         f"{AccountEvent.CANCELLED.value},{CANCELLED_AT}\n")
+    (pristine / "events.csv").write_text(
+        f"event_id,account_id,event,time\nev-1,{ACCOUNT},{AccountEvent.CANCELLED.value},{CANCELLED_AT}\n"
+    )
     return pristine
 
 
@@ -103,10 +115,19 @@ def test_cancellation_removes_every_trace_of_the_account_and_the_ledger_proves_i
 
     assert not os.path.exists(copy["uri"])
     assert ACCOUNT not in open_keystore("out/keys/keystore.json").accounts()
-    assert cli.main(["decrypt", str(sealed_before), str(root / "opened.mp4"), "--keystore",
-                     "out/keys/keystore.json"]) == 2, "a copy of the sealed file kept elsewhere is unreadable"
-    for table in ("media", "face_tracks", "restricted", "catalog", "quarantine", "runs", "leak_audit",
-                  "retention_plan"):
+    assert (
+        cli.main(["decrypt", str(sealed_before), str(root / "opened.mp4"), "--keystore", "out/keys/keystore.json"]) == 2
+    ), "a copy of the sealed file kept elsewhere is unreadable"
+    for table in (
+        "media",
+        "face_tracks",
+        "restricted",
+        "catalog",
+        "quarantine",
+        "runs",
+        "leak_audit",
+        "retention_plan",
+    ):
         found = read_table("out", table)
         values = {v for row in (found.to_pylist() if found is not None else []) for v in row.values()}
         assert not values & {ACCOUNT, SESSION, CONSENT}, f"{table} still names the account"
@@ -115,7 +136,8 @@ def test_cancellation_removes_every_trace_of_the_account_and_the_ledger_proves_i
 
     entries = [e for name, data in read_ledger("out") for e in from_lines(data, name)]
     assert sorted(e.action for e in entries) == sorted(
-        [LedgerAction.DELETE_FILE.value, LedgerAction.DESTROY_KEY.value] + [LedgerAction.ANONYMIZE_ROWS.value] * 3)
+        [LedgerAction.DELETE_FILE.value, LedgerAction.DESTROY_KEY.value] + [LedgerAction.ANONYMIZE_ROWS.value] * 3
+    )
     assert {e.event_id for e in entries} == {"ev-1"} and len({e.subject_token for e in entries}) == 1
     ledger_text = b"".join(data for _, data in read_ledger("out")).decode()
     assert ACCOUNT not in ledger_text and SESSION not in ledger_text
@@ -207,13 +229,24 @@ def _state(root) -> dict:
     """Everything a retention run can change, less what differs between runs (run ids, times)."""
     retention_runs = {r["run_id"] for r in read_table("out", "retention_plan").to_pylist()}
     own = ["/ledger/", "/retention_plan/", *(f"/reports/{run}/" for run in retention_runs)]
-    files = sorted(os.path.relpath(os.path.join(d, f), root) for d, _, fs in os.walk(root) for f in fs
-                   if not any(part in os.path.join(d, f) for part in own))
+    files = sorted(
+        os.path.relpath(os.path.join(d, f), root)
+        for d, _, fs in os.walk(root)
+        for f in fs
+        if not any(part in os.path.join(d, f) for part in own)
+    )
     tables = {t: sorted(map(repr, read_table("out", t).to_pylist())) for t in ("face_tracks", "restricted", "catalog")}
-    ledger = sorted((e.artifact_id, e.action, e.event_id, e.subject_token) for name, data in read_ledger("out")
-                    for e in from_lines(data, name))
-    return {"files": files, "tables": tables, "ledger": ledger,
-            "accounts": sorted(open_keystore("out/keys/keystore.json").accounts())}
+    ledger = sorted(
+        (e.artifact_id, e.action, e.event_id, e.subject_token)
+        for name, data in read_ledger("out")
+        for e in from_lines(data, name)
+    )
+    return {
+        "files": files,
+        "tables": tables,
+        "ledger": ledger,
+        "accounts": sorted(open_keystore("out/keys/keystore.json").accounts()),
+    }
 
 
 def test_a_run_killed_at_any_step_is_completed_by_the_next_one(pristine, monkeypatch):
@@ -267,14 +300,22 @@ def test_a_ledger_cut_off_at_its_end_stops_retention_until_the_operator_looks(ro
     assert cli.main(["ledger", "verify", "out"]) == cli.EXIT_INVALID
     capsys.readouterr()
     assert cli.main(["retention", "out", "--events", "events.csv"]) == cli.EXIT_USAGE
-    assert f"the ledger ends at seq {count - 1} but its head anchored in {root}/out/keys/ledger-anchor.json is " \
-           f"seq {count} " in capsys.readouterr().err
+    assert (
+        f"the ledger ends at seq {count - 1} but its head anchored in {root}/out/keys/ledger-anchor.json is "
+        f"seq {count} " in capsys.readouterr().err
+    )
 
 
 def _plan_inputs(args):
     opts, shared, _, _ = retention.parse(["out", *args])
-    return (shared.output, retention.keystore_uri(shared), retention.rows_of("events", opts.events),
-            retention.rows_of("holds", opts.holds), parse_time(opts.as_of), opts.calendar)
+    return (
+        shared.output,
+        retention.keystore_uri(shared),
+        retention.rows_of("events", opts.events),
+        retention.rows_of("holds", opts.holds),
+        parse_time(opts.as_of),
+        opts.calendar,
+    )
 
 
 def test_dry_run_prints_the_plan_and_changes_nothing(root, capsys):
@@ -288,8 +329,9 @@ def test_dry_run_prints_the_plan_and_changes_nothing(root, capsys):
 
 def test_a_user_calendar_replaces_a_year_and_moves_the_deadline(root):
     (root / "company.json").write_text(json.dumps(COMPANY_2026))
-    rows = _retention("--events", "events.csv", "--as-of", "2026-09-29T00:00:00Z", "--calendar", "company.json",
-                      "--plan")
+    rows = _retention(
+        "--events", "events.csv", "--as-of", "2026-09-29T00:00:00Z", "--calendar", "company.json", "--plan"
+    )
     assert {r["due_at"] for r in rows if r["rule"] == "account_cancellation"} == {COMPANY_DEADLINE}
 
 
@@ -298,8 +340,14 @@ def test_streamed_events_obey_the_holds_and_calendar_and_a_held_copy_keeps_its_k
     (copy,) = _catalog(ArtifactKind.RESTRICTED_COPY)
     (root / "holds.csv").write_text(f"hold_id,scope,target,reason\nh-2,camera,{copy['camera_id']},court order 7\n")
     (root / "company.json").write_text(json.dumps(COMPANY_2026))
-    stream.enforce_events("out", "s-events-1", retention.rows_of("events", "events.csv"), "out/keys/keystore.json",
-                          "holds.csv", ("company.json",))
+    stream.enforce_events(
+        "out",
+        "s-events-1",
+        retention.rows_of("events", "events.csv"),
+        "out/keys/keystore.json",
+        "holds.csv",
+        ("company.json",),
+    )
 
     rows = read_table("out", "retention_plan").to_pylist()
     assert {r["due_at"] for r in rows if r["rule"] == "account_cancellation"} == {COMPANY_DEADLINE}
@@ -323,8 +371,9 @@ def test_a_retention_run_removes_the_staged_footage_a_killed_launcher_left_and_a
     assert not (root / "out" / ".work").exists()
 
 
-def test_retention_run_from_another_folder_deletes_the_real_files_and_records_only_what_it_deleted(root, tmp_path,
-                                                                                                   monkeypatch):
+def test_retention_run_from_another_folder_deletes_the_real_files_and_records_only_what_it_deleted(
+    root, tmp_path, monkeypatch
+):
     # The run that wrote the catalog was given relative paths ("in", "out"): it recorded them absolute.
     raws = {r["uri"] for r in _catalog(ArtifactKind.RAW_INPUT)}
     publics = {r["uri"] for r in _catalog(ArtifactKind.PUBLIC_COPY)}
@@ -337,8 +386,12 @@ def test_retention_run_from_another_folder_deletes_the_real_files_and_records_on
     as_of = (created + dt.timedelta(days=400)).date().isoformat()
     assert cli.main(["retention", str(root / "out"), "--as-of", as_of]) == 0
     assert not any(os.path.exists(uri) for uri in raws | publics)
-    entries = {e.artifact_id: e.detail for name, data in read_ledger(str(root / "out"))
-               for e in from_lines(data, name) if e.action == LedgerAction.DELETE_FILE.value}
+    entries = {
+        e.artifact_id: e.detail
+        for name, data in read_ledger(str(root / "out"))
+        for e in from_lines(data, name)
+        if e.action == LedgerAction.DELETE_FILE.value
+    }
     by_uri = {r["uri"]: r["artifact_id"] for r in read_table(str(root / "out"), "catalog").to_pylist()}
     assert entries[by_uri[str(root / "in" / "notes.txt")]] == "already gone"
     assert {entries[by_uri[uri]] for uri in raws | publics if not uri.endswith("notes.txt")} == {"deleted"}
@@ -354,8 +407,11 @@ def test_a_catalog_entry_with_a_relative_path_is_refused_not_guessed(root, capsy
     (raw,) = {r["artifact_id"]: r for r in catalog if r["uri"].endswith("archive.tar.gz")}.values()
     relative = os.path.relpath(raw["uri"])
     (partition,) = {r["run_id"] for r in catalog}
-    write_table([{**r, "uri": relative} if r["uri"] == raw["uri"] else r for r in catalog], tables.CATALOG,
-                table_uri("out", "catalog", partition))
+    write_table(
+        [{**r, "uri": relative} if r["uri"] == raw["uri"] else r for r in catalog],
+        tables.CATALOG,
+        table_uri("out", "catalog", partition),
+    )
     created = min(r["created_at"] for r in catalog)
     assert cli.main(["retention", "out", "--as-of", (created + dt.timedelta(days=400)).isoformat()]) == cli.EXIT_INVALID
     assert f"the relative path {relative!r}" in capsys.readouterr().out
@@ -366,5 +422,6 @@ def test_a_catalog_entry_with_a_relative_path_is_refused_not_guessed(root, capsy
     listed = json.loads((report / "report.json").read_text())["refused"]
     assert [r["artifact_id"] for r in listed] == [raw["artifact_id"]]
     assert "1 refused" in (report / "report.html").read_text()
-    assert not any(e.artifact_id == raw["artifact_id"] for name, data in read_ledger("out")
-                   for e in from_lines(data, name))
+    assert not any(
+        e.artifact_id == raw["artifact_id"] for name, data in read_ledger("out") for e in from_lines(data, name)
+    )

@@ -1,4 +1,5 @@
 """Restricted copies: streaming sealing, tamper detection, the key store and crypto-shredding."""
+
 from __future__ import annotations
 
 import multiprocessing
@@ -44,15 +45,15 @@ def test_sealing_twice_gives_different_ciphertexts(tmp_path):
 
 
 def flip(data: bytes, at: int) -> bytes:
-    return data[:at] + bytes([data[at] ^ 1]) + data[at + 1:]
+    return data[:at] + bytes([data[at] ^ 1]) + data[at + 1 :]
 
 
 def frames(data: bytes) -> list[bytes]:
     """A sealed file's chunk frames (length + ciphertext), for the reorder and removal attacks."""
     out, at = [], HEADER
     while at < len(data):
-        (length,) = struct.unpack(">I", data[at:at + 4])
-        out.append(data[at:at + 4 + length])
+        (length,) = struct.unpack(">I", data[at : at + 4])
+        out.append(data[at : at + 4 + length])
         at += 4 + length
     return out
 
@@ -65,7 +66,7 @@ TAMPERINGS = {
     "magic": lambda d: flip(d, 0),
     "chunk length": lambda d: flip(d, HEADER + 3),
     "truncated mid-chunk": lambda d: d[:-7],
-    "truncated at chunk boundary": lambda d: d[:HEADER + 2 * FRAME],
+    "truncated at chunk boundary": lambda d: d[: HEADER + 2 * FRAME],
     "truncated to header": lambda d: d[:HEADER],
     "chunks reordered": lambda d: d[:HEADER] + b"".join([frames(d)[1], frames(d)[0], *frames(d)[2:]]),
     "chunk removed": lambda d: d[:HEADER] + b"".join([frames(d)[0], *frames(d)[2:]]),

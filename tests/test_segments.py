@@ -1,4 +1,5 @@
 """Segments split at keyframes decode to exactly the full video, and encoded segments join back losslessly."""
+
 import random
 from fractions import Fraction
 
@@ -15,13 +16,16 @@ from transforms.segments import decode, plan_segments, split
 FRAMES = 95
 
 
-@pytest.mark.parametrize("keyframes, frames, target, expected", [
-    ([0, 10, 20, 30], 35, 20, [(0, 20), (20, 35)]),
-    ([0, 10, 20, 30], 35, 1, [(0, 10), (10, 20), (20, 30), (30, 35)]),
-    ([0, 10, 20, 30], 35, 100, [(0, 35)]),
-    ([0], 7, 3, [(0, 7)]),
-    ([5, 9], 12, 4, [(0, 5), (5, 9), (9, 12)]),
-])
+@pytest.mark.parametrize(
+    "keyframes, frames, target, expected",
+    [
+        ([0, 10, 20, 30], 35, 20, [(0, 20), (20, 35)]),
+        ([0, 10, 20, 30], 35, 1, [(0, 10), (10, 20), (20, 30), (30, 35)]),
+        ([0, 10, 20, 30], 35, 100, [(0, 35)]),
+        ([0], 7, 3, [(0, 7)]),
+        ([5, 9], 12, 4, [(0, 5), (5, 9), (9, 12)]),
+    ],
+)
 def test_plan_segments_starts_every_segment_on_a_keyframe(keyframes, frames, target, expected):
     assert plan_segments(keyframes, frames, target) == expected
 

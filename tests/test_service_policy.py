@@ -3,6 +3,7 @@
 One archive holds a clip per scenario, each from its own camera, so one run covers them all; the
 tests assert on the pixels of the public and restricted copies and on the tables.
 """
+
 import datetime as dt
 import json
 import os
@@ -24,10 +25,16 @@ PAIR = (sample.Walker("astronaut", 64, (250, 270), (255, 270)), sample.Walker("c
 SCENARIOS = {
     # camera id: (people, account, consent fields)
     "desk-ok": ((CUSTOMER, *BYSTANDERS), "acct-ok", {"kind": "written"}),
-    "desk-expired": ((CUSTOMER, *BYSTANDERS), "acct-expired",
-                     {"kind": "written", "expires_at": "2026-11-19T00:00:00Z"}),
-    "desk-withdrawn": ((CUSTOMER, *BYSTANDERS), "acct-withdrawn",
-                       {"kind": "separate", "withdrawn_at": "2026-11-20T09:30:00Z"}),
+    "desk-expired": (
+        (CUSTOMER, *BYSTANDERS),
+        "acct-expired",
+        {"kind": "written", "expires_at": "2026-11-19T00:00:00Z"},
+    ),
+    "desk-withdrawn": (
+        (CUSTOMER, *BYSTANDERS),
+        "acct-withdrawn",
+        {"kind": "separate", "withdrawn_at": "2026-11-20T09:30:00Z"},
+    ),
     "desk-minor": ((CUSTOMER, *BYSTANDERS), "acct-minor", {"kind": "written", "subject_minor": "true"}),
     "desk-pair": (PAIR, "acct-pair", {"kind": "written"}),
     "ghost-9": ((CUSTOMER, *BYSTANDERS), None, None),
@@ -43,8 +50,10 @@ def _cameras_yaml() -> str:
         if camera == "ghost-9":
             continue
         category = "bathroom" if camera == "bath-1" else "counter"
-        rows.append(f"- {{camera_id: {camera}, site: test-branch, location_category: {category}, purpose: service, "
-                    f"signage: true, capture_area: {WHOLE}, zones: {{desk: {ZONE}}}}}")
+        rows.append(
+            f"- {{camera_id: {camera}, site: test-branch, location_category: {category}, purpose: service, "
+            f"signage: true, capture_area: {WHOLE}, zones: {{desk: {ZONE}}}}}"
+        )
     return "\n".join(rows) + "\n"
 
 
@@ -55,19 +64,26 @@ def _registries(folder, broken: bool = False) -> dict[str, str]:
         if account is None:
             continue
         sessions.append(f"s-{camera},{account},{camera},2026-11-20T09:55:00Z,2026-11-20T10:30:00Z,desk,c-{camera},1")
-        consents.append(f"c-{camera},{account},{consent['kind']},{consent.get('subject_minor', 'false')},"
-                        f"2026-11-01T00:00:00Z,{consent.get('expires_at', '')},{consent.get('withdrawn_at', '')}")
+        consents.append(
+            f"c-{camera},{account},{consent['kind']},{consent.get('subject_minor', 'false')},"
+            f"2026-11-01T00:00:00Z,{consent.get('expires_at', '')},{consent.get('withdrawn_at', '')}"
+        )
     cameras = _cameras_yaml()
     if broken:
         # Rows that would widen what is kept if a loader guessed: a second session for the pair, a consent
         # "fixing" the minor, a bathroom camera re-registered as a counter; each is malformed somewhere.
         sessions.append("s-pair-2,acct-pair,desk-pair,2026-11-20T09:55:00Z,not-a-time,desk,c-desk-pair,1")
         consents.append("c-desk-minor,acct-minor,guardian,maybe,2026-11-01T00:00:00Z,,")
-        cameras += ("- {camera_id: bath-1, site: test-branch, location_category: counter, purpose: service, "
-                    "signage: true, capture_area: [[0, 0], [2, 0], [2, 2]]}\n")
+        cameras += (
+            "- {camera_id: bath-1, site: test-branch, location_category: counter, purpose: service, "
+            "signage: true, capture_area: [[0, 0], [2, 0], [2, 2]]}\n"
+        )
     paths = {}
-    for name, text in (("cameras.yaml", cameras), ("sessions.csv", "\n".join(sessions) + "\n"),
-                       ("consents.csv", "\n".join(consents) + "\n")):
+    for name, text in (
+        ("cameras.yaml", cameras),
+        ("sessions.csv", "\n".join(sessions) + "\n"),
+        ("consents.csv", "\n".join(consents) + "\n"),
+    ):
         paths[name.split(".")[0]] = str(folder / name)
         (folder / name).write_text(text)
     return paths
@@ -92,8 +108,16 @@ def scenario_footage(tmp_path_factory):
 
 
 def _args(footage, registries):
-    return ["--manifest", footage["manifest"], "--cameras", registries["cameras"], "--sessions",
-            registries["sessions"], "--consents", registries["consents"]]
+    return [
+        "--manifest",
+        footage["manifest"],
+        "--cameras",
+        registries["cameras"],
+        "--sessions",
+        registries["sessions"],
+        "--consents",
+        registries["consents"],
+    ]
 
 
 @pytest.fixture(scope="module")
@@ -117,8 +141,7 @@ def _detail(truth, frames, person):
     for index, faces in truth["frames"].items():
         for face in faces:
             if face["id"] == person:
-                found.append(retained_detail(truth["originals"][int(index)], frames[int(index)],
-                                             face["box"]))
+                found.append(retained_detail(truth["originals"][int(index)], frames[int(index)], face["box"]))
     return found
 
 
@@ -129,11 +152,14 @@ def test_the_public_copy_redacts_customer_and_bystanders_alike(scenario_run, sce
         assert max(_detail(truth, public, person)) < LEAK_THRESHOLD, f"person {person} leaks in the public copy"
 
 
-def test_the_restricted_copy_shows_only_the_consented_customer_and_needs_the_key(scenario_run, scenario_footage,
-                                                                                  tmp_path, capsys):
+def test_the_restricted_copy_shows_only_the_consented_customer_and_needs_the_key(
+    scenario_run, scenario_footage, tmp_path, capsys
+):
     copies = read_table(scenario_run["output"], "restricted").to_pylist()
     assert sorted((c["account_id"], c["camera_id"], c["tracks_kept"]) for c in copies) == [
-        ("acct-ok", "desk-ok", 1), ("acct-pair", "desk-pair", 1)], "one sealed copy per input with a kept face"
+        ("acct-ok", "desk-ok", 1),
+        ("acct-pair", "desk-pair", 1),
+    ], "one sealed copy per input with a kept face"
     (copy,) = [c for c in copies if c["account_id"] == "acct-ok"]
     assert copy["uri"].endswith(".sealed") and "/restricted/desk-ok/2026-11-20/" in copy["uri"]
     with open(copy["uri"], "rb") as handle:
@@ -151,11 +177,14 @@ def test_the_restricted_copy_shows_only_the_consented_customer_and_needs_the_key
     assert "key" in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("camera, reason", [
-    ("desk-expired", ReasonCode.CONSENT_EXPIRED),
-    ("desk-withdrawn", ReasonCode.CONSENT_WITHDRAWN),
-    ("desk-minor", ReasonCode.GUARDIAN_CONSENT_MISSING),
-])
+@pytest.mark.parametrize(
+    "camera, reason",
+    [
+        ("desk-expired", ReasonCode.CONSENT_EXPIRED),
+        ("desk-withdrawn", ReasonCode.CONSENT_WITHDRAWN),
+        ("desk-minor", ReasonCode.GUARDIAN_CONSENT_MISSING),
+    ],
+)
 def test_a_customer_without_valid_consent_is_redacted_with_the_reason(scenario_run, scenario_footage, camera, reason):
     tracks = _tracks_of(scenario_run, camera)
     assert {t["action"] for t in tracks} == {Action.REDACT.value}
@@ -169,15 +198,16 @@ def test_a_customer_without_valid_consent_is_redacted_with_the_reason(scenario_r
 def _open_restricted(run, account, folder) -> list:
     (copy,) = [c for c in read_table(run["output"], "restricted").to_pylist() if c["account_id"] == account]
     opened = str(folder / f"{account}.mp4")
-    assert cli.main(["decrypt", copy["uri"], opened, "--keystore",
-                     os.path.join(run["output"], "keys", "keystore.json")]) == 0
+    assert (
+        cli.main(["decrypt", copy["uri"], opened, "--keystore", os.path.join(run["output"], "keys", "keystore.json")])
+        == 0
+    )
     return read_gray_frames(opened)
 
 
 def test_two_people_in_the_zone_of_a_one_subject_session_keep_exactly_one(scenario_run, scenario_footage, tmp_path):
     tracks = _tracks_of(scenario_run, "desk-pair")
-    assert [t["reason_code"] for t in tracks if t["action"] == "keep"] == [
-        ReasonCode.CONSENTED_SERVICE_SUBJECT.value]
+    assert [t["reason_code"] for t in tracks if t["action"] == "keep"] == [ReasonCode.CONSENTED_SERVICE_SUBJECT.value]
     assert ReasonCode.EXCESS_SUBJECT.value in {t["reason_code"] for t in tracks}
     frames = _open_restricted(scenario_run, "acct-pair", tmp_path)
     truth = scenario_footage["truth"]["desk-pair"]
@@ -189,7 +219,8 @@ def test_two_people_in_the_zone_of_a_one_subject_session_keep_exactly_one(scenar
 def test_an_unregistered_camera_keeps_nothing_and_a_bathroom_camera_writes_nothing(scenario_run):
     ghost = _tracks_of(scenario_run, "ghost-9")
     assert len(ghost) >= 3 and {(t["action"], t["reason_code"]) for t in ghost} == {
-        ("redact", ReasonCode.UNREGISTERED_CAMERA.value)}
+        ("redact", ReasonCode.UNREGISTERED_CAMERA.value)
+    }
     assert "bath-1" not in scenario_run["media"]
     (refused,) = scenario_run["rows"]["quarantine"]
     assert refused["input_uri"].endswith("bath-1.mp4")
@@ -209,19 +240,27 @@ def test_malformed_registry_rows_are_named_and_keep_nothing_more(scenario_run, s
     assert f"{registries['consents']}:7: subject_minor:" in err
     assert f"{registries['cameras']}:7: capture_area:" in err
     assert status == cli.EXIT_QUARANTINED, "the bathroom camera (now contradictory) is still refused"
-    kept = {(t["media_id"], t["track_id"]) for t in read_table(output, "face_tracks").to_pylist()
-            if t["action"] == "keep"}
+    kept = {
+        (t["media_id"], t["track_id"]) for t in read_table(output, "face_tracks").to_pylist() if t["action"] == "keep"
+    }
     before = {(t["media_id"], t["track_id"]) for t in scenario_run["rows"]["face_tracks"] if t["action"] == "keep"}
     assert kept <= before
     (refused,) = read_table(output, "quarantine").to_pylist()
     assert refused["reason_code"] == QuarantineReason.INVALID_CAMERA_REGISTRY.value
-    report = json.loads((folder / "out" / "reports" / read_table(output, "runs").to_pylist()[0]["run_id"]
-                         / "report.json").read_text())
+    report = json.loads(
+        (folder / "out" / "reports" / read_table(output, "runs").to_pylist()[0]["run_id"] / "report.json").read_text()
+    )
     named = {(os.path.basename(i["file"]), i["line"], i["field"]) for i in report["registry_issues"]}
-    assert {("sessions.csv", 7, "end"), ("consents.csv", 7, "subject_minor"),
-            ("cameras.yaml", 7, "capture_area")} <= named
-    minor = [(t["action"], t["reason_code"]) for t in read_table(output, "face_tracks").to_pylist()
-             if t["session_id"] == "s-desk-minor"]
+    assert {
+        ("sessions.csv", 7, "end"),
+        ("consents.csv", 7, "subject_minor"),
+        ("cameras.yaml", 7, "capture_area"),
+    } <= named
+    minor = [
+        (t["action"], t["reason_code"])
+        for t in read_table(output, "face_tracks").to_pylist()
+        if t["session_id"] == "s-desk-minor"
+    ]
     assert minor == [("redact", ReasonCode.CONSENT_MISSING.value)], "a contradicted consent is no consent"
 
 

@@ -1,4 +1,5 @@
 """Paths on any filesystem: containment and atomic publication."""
+
 import os
 
 import pytest
@@ -6,15 +7,18 @@ import pytest
 from transforms import storage
 
 
-@pytest.mark.parametrize("folder, path, expected", [
-    ("/data/in", "/data/in/out", True),
-    ("/data/in/", "/data/in", True),
-    ("/data/in", "/data/input", False),
-    ("/data/in", "/data", False),
-    ("gs://b/in", "gs://b/in/out", True),
-    ("gs://b/in", "gs://b/inx", False),
-    ("gs://b/in", "/b/in/out", False),
-])
+@pytest.mark.parametrize(
+    "folder, path, expected",
+    [
+        ("/data/in", "/data/in/out", True),
+        ("/data/in/", "/data/in", True),
+        ("/data/in", "/data/input", False),
+        ("/data/in", "/data", False),
+        ("gs://b/in", "gs://b/in/out", True),
+        ("gs://b/in", "gs://b/inx", False),
+        ("gs://b/in", "/b/in/out", False),
+    ],
+)
 def test_contains(folder, path, expected):
     assert storage.contains(folder, path) is expected
 

@@ -1,4 +1,5 @@
 """Event-time windows of a streaming job, driven by TestStream: on-time and late panes, each validated."""
+
 import datetime as dt
 import json
 import os
@@ -25,8 +26,20 @@ T0 = dt.datetime(2026, 11, 20, 8, 0, tzinfo=dt.UTC)
 def done(run: str, start_s: float, lag_s: float = 2.0, passed: bool = True, frames: int = 10) -> RecordingDone:
     start = T0 + dt.timedelta(seconds=start_s)
     landed = start + dt.timedelta(minutes=1)
-    return RecordingDone(f"{STREAM}-{run}", f"/land/{run}.mp4", start, landed, landed + dt.timedelta(seconds=lag_s),
-                         1, 0, 0, frames, 3, 0, passed)
+    return RecordingDone(
+        f"{STREAM}-{run}",
+        f"/land/{run}.mp4",
+        start,
+        landed,
+        landed + dt.timedelta(seconds=lag_s),
+        1,
+        0,
+        0,
+        frames,
+        3,
+        0,
+        passed,
+    )
 
 
 def at(seconds: float) -> Timestamp:
@@ -39,25 +52,35 @@ def stamped(record: RecordingDone):
 
 def test_windows_fire_on_time_and_again_for_a_late_recording_and_each_pane_passes_validation(tmp_path):
     out = str(tmp_path / "out")
-    events = (TestStream()
-              .advance_watermark_to(at(0))
-              .add_elements([stamped(done("a", 10)), stamped(done("b", 50))])
-              .add_elements([stamped(done("c", 90))])
-              .advance_watermark_to(at(180))
-              # Late for its window (08:00) but within the allowed lateness: the window fires again, with it.
-              .add_elements([stamped(done("late", 30, lag_s=9.0))])
-              # Beyond the allowed lateness: dropped from the aggregates (its own run's tables stand regardless).
-              .add_elements([stamped(done("too-late", -3600))])
-              .advance_watermark_to_infinity())
+    events = (
+        TestStream()
+        .advance_watermark_to(at(0))
+        .add_elements([stamped(done("a", 10)), stamped(done("b", 50))])
+        .add_elements([stamped(done("c", 90))])
+        .advance_watermark_to(at(180))
+        # Late for its window (08:00) but within the allowed lateness: the window fires again, with it.
+        .add_elements([stamped(done("late", 30, lag_s=9.0))])
+        # Beyond the allowed lateness: dropped from the aggregates (its own run's tables stand regardless).
+        .add_elements([stamped(done("too-late", -3600))])
+        .advance_watermark_to_infinity()
+    )
     options = PipelineOptions(["--runner=BundleBasedDirectRunner"])
     options.view_as(StandardOptions).streaming = True
     with TestPipeline(options=options) as p:
-        rows = (p | events | SummarizeWindows(out, STREAM, 60, 600, default_policy(), _publish))
-        assert_that(rows | beam.Map(lambda r: (r["window_start"].isoformat(), r["pane"], r["timing"],
-                                              r["recordings"], r["lag_max_s"])),
-                    equal_to([("2026-11-20T08:00:00+00:00", 0, "ON_TIME", 2, 2.0),
-                              ("2026-11-20T08:01:00+00:00", 0, "ON_TIME", 1, 2.0),
-                              ("2026-11-20T08:00:00+00:00", 1, "LATE", 3, 9.0)]))
+        rows = p | events | SummarizeWindows(out, STREAM, 60, 600, default_policy(), _publish)
+        assert_that(
+            rows
+            | beam.Map(
+                lambda r: (r["window_start"].isoformat(), r["pane"], r["timing"], r["recordings"], r["lag_max_s"])
+            ),
+            equal_to(
+                [
+                    ("2026-11-20T08:00:00+00:00", 0, "ON_TIME", 2, 2.0),
+                    ("2026-11-20T08:01:00+00:00", 0, "ON_TIME", 1, 2.0),
+                    ("2026-11-20T08:00:00+00:00", 1, "LATE", 3, 9.0),
+                ]
+            ),
+        )
 
     first = window_id(STREAM, T0)
     written = read_table(out, "stream_windows", first).to_pylist()
@@ -77,16 +100,28 @@ def _publish(output: str, run_id: str) -> bool:
 def test_a_window_with_a_recording_that_failed_validation_fails_its_own(tmp_path):
     out = str(tmp_path / "out")
     run_id = window_id(STREAM, T0)
-    row = {**window_row(STREAM, T0, T0 + dt.timedelta(minutes=1), 0, "ON_TIME",
-                        [done("a", 1), done("b", 2, passed=False)]), "run_id": run_id}
+    row = {
+        **window_row(
+            STREAM, T0, T0 + dt.timedelta(minutes=1), 0, "ON_TIME", [done("a", 1), done("b", 2, passed=False)]
+        ),
+        "run_id": run_id,
+    }
     write_table([row], tables.STREAM_WINDOWS, os.path.join(out, "tables", "stream_windows", f"{run_id}.parquet"))
     assert publish_window(out, run_id, STREAM, default_uri(out)) is False
     failures = read_table(out, "validation_failures", run_id).to_pylist()
-    assert {f["expectation"] for f in failures} >= {"expect_column_values_to_be_between",
-                                                    "expect_column_pair_values_to_be_equal"}
+    assert {f["expectation"] for f in failures} >= {
+        "expect_column_values_to_be_between",
+        "expect_column_pair_values_to_be_equal",
+    }
 
 
 def test_a_window_row_sums_its_recordings_and_takes_median_and_max_lag():
-    row = window_row(STREAM, T0, T0 + dt.timedelta(minutes=1), 0, "ON_TIME",
-                     [done("a", 1, lag_s=1), done("b", 2, lag_s=3), done("c", 3, lag_s=10, frames=5)])
+    row = window_row(
+        STREAM,
+        T0,
+        T0 + dt.timedelta(minutes=1),
+        0,
+        "ON_TIME",
+        [done("a", 1, lag_s=1), done("b", 2, lag_s=3), done("c", 3, lag_s=10, frames=5)],
+    )
     assert (row["recordings"], row["frames"], row["lag_median_s"], row["lag_max_s"]) == (3, 25, 3.0, 10.0)

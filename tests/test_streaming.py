@@ -1,4 +1,5 @@
 """The streaming job end to end on the local runner: files dropped while it runs, a cancellation, a restart."""
+
 from __future__ import annotations
 
 import json
@@ -67,17 +68,37 @@ def streamed(sample_archive, clips, tmp_path_factory):
     land, events, out = root / "land", root / "events", str(root / "out")
     land.mkdir()
     events.mkdir()
-    args = ["--streaming", str(land), out, "--events", str(events), "--path-template", TEMPLATE,
-            *[a for a in registry_args(sample_archive) if a != "--manifest" and a != sample_archive["manifest"]],
-            "--settle", "2s", "--poll-interval", "0.5s", "--stop-after", "600s", "--run-id", "s-first"]
+    args = [
+        "--streaming",
+        str(land),
+        out,
+        "--events",
+        str(events),
+        "--path-template",
+        TEMPLATE,
+        *[a for a in registry_args(sample_archive) if a != "--manifest" and a != sample_archive["manifest"]],
+        "--settle",
+        "2s",
+        "--poll-interval",
+        "0.5s",
+        "--stop-after",
+        "600s",
+        "--run-id",
+        "s-first",
+    ]
     log: list[str] = []
 
     def drop():
         try:
             # A corrupt file first: once it is quarantined, the job is known to be up and listing.
             (land / "corrupt.mp4").write_bytes(os.urandom(5000))
-            _wait(lambda: any(os.path.exists(os.path.join(out, "reports", r["run_id"], "report.json"))
-                              for r in _rows(out, "runs", "s-first")), "the corrupt file's run report")
+            _wait(
+                lambda: any(
+                    os.path.exists(os.path.join(out, "reports", r["run_id"], "report.json"))
+                    for r in _rows(out, "runs", "s-first")
+                ),
+                "the corrupt file's run report",
+            )
             # Then, while the job is idle and listing every 0.5 s: a clip written in three pieces, 1 s apart.
             lobby = land / LOBBY
             lobby.parent.mkdir(parents=True)
@@ -85,7 +106,7 @@ def streamed(sample_archive, clips, tmp_path_factory):
             third = len(data) // 3 + 1
             for n in range(3):
                 with open(lobby, "ab") as handle:
-                    handle.write(data[n * third:(n + 1) * third])
+                    handle.write(data[n * third : (n + 1) * third])
                 time.sleep(1.0)
             desk = land / DESK
             desk.parent.mkdir(parents=True)
@@ -93,12 +114,13 @@ def streamed(sample_archive, clips, tmp_path_factory):
             os.replace(desk.with_name(".090000.mp4.tmp"), desk)
             _wait(lambda: any(_rows(out, "restricted", "s-first")), "the desk clip's restricted copy")
             log.append("restricted copy written")
-            line = {"event_id": "ev-1", "account_id": "acct-0042", "event": "cancelled",
-                    "time": "2026-11-21T10:00:00Z"}
+            line = {"event_id": "ev-1", "account_id": "acct-0042", "event": "cancelled", "time": "2026-11-21T10:00:00Z"}
             (events / ".cancel.tmp").write_text(json.dumps(line) + "\n")
             os.replace(events / ".cancel.tmp", events / "cancel.jsonl")
-            _wait(lambda: len(_rows(out, "runs", "s-first")) == 3 and any(_rows(out, "retention_plan")),
-                  "three runs and the retention run")
+            _wait(
+                lambda: len(_rows(out, "runs", "s-first")) == 3 and any(_rows(out, "retention_plan")),
+                "three runs and the retention run",
+            )
             # The same customer, later in the same session, after the cancellation: nothing may be kept now.
             again = land / LATER
             shutil.copy(os.path.join(clips, DESK), again.with_name(".later.tmp"))
@@ -119,8 +141,15 @@ def streamed(sample_archive, clips, tmp_path_factory):
     second_args = [a if a != "s-first" else "s-second" for a in args]
     second_args[second_args.index("--stop-after") + 1] = "6s"
     second_exit = cli.main(["anonymize", *second_args])
-    return {"out": out, "land": str(land), "clips": clips, "first_exit": first_exit, "second_exit": second_exit,
-            "runs_after_first": runs_after_first, "first_seconds": first_seconds}
+    return {
+        "out": out,
+        "land": str(land),
+        "clips": clips,
+        "first_exit": first_exit,
+        "second_exit": second_exit,
+        "runs_after_first": runs_after_first,
+        "first_seconds": first_seconds,
+    }
 
 
 def test_each_file_dropped_while_running_is_processed_once(streamed):
@@ -152,7 +181,9 @@ def test_a_cancellation_during_the_run_deletes_the_copy_and_leaves_a_ledger_entr
     assert not os.path.exists(copy["uri"])
     entries = [e for name, data in read_ledger(out) for e in from_lines(data, name)]
     assert {(e.action, e.artifact_kind) for e in entries if e.event_id == "ev-1"} >= {
-        ("delete_file", "restricted_copy"), ("destroy_key", "data_key")}
+        ("delete_file", "restricted_copy"),
+        ("destroy_key", "data_key"),
+    }
     assert verify_ledger(out, os.path.join(out, "keys", "keystore.json")) == []
     assert copy["account_id"] != "acct-0042"
     plan = _rows(out, "retention_plan")
@@ -216,11 +247,28 @@ def test_streaming_refuses_bad_options_before_starting(tmp_path):
 def test_the_timing_options_reach_the_job(tmp_path):
     land = tmp_path / "land"
     land.mkdir()
-    _, opts, _, _ = stream.parse(["--streaming", str(land), str(tmp_path / "out"), "--window", "5m",
-                                  "--allowed-lateness", "2h", "--landing-delay", "90s", "--settle", "3s",
-                                  "--poll-interval", "250ms", "--stop-after", "1d"])
-    assert stream.timing(opts) == stream.Timing(window=300, lateness=7200, delay=90, settle=3, interval=0.25,
-                                                stop_after=86400)
+    _, opts, _, _ = stream.parse(
+        [
+            "--streaming",
+            str(land),
+            str(tmp_path / "out"),
+            "--window",
+            "5m",
+            "--allowed-lateness",
+            "2h",
+            "--landing-delay",
+            "90s",
+            "--settle",
+            "3s",
+            "--poll-interval",
+            "250ms",
+            "--stop-after",
+            "1d",
+        ]
+    )
+    assert stream.timing(opts) == stream.Timing(
+        window=300, lateness=7200, delay=90, settle=3, interval=0.25, stop_after=86400
+    )
     _, defaults, _, _ = stream.parse(["--streaming", str(land), str(tmp_path / "out")])
     assert stream.timing(defaults) == stream.Timing(60, 3600, 300, 5, 2, None)
 
@@ -237,9 +285,14 @@ def test_a_recording_whose_validation_breaks_is_kept_unapproved_and_the_stream_g
     opts, _, _, _ = stream.parse(["--streaming", str(tmp_path / "land"), out])
     landed = Listed(str(bad), bad.stat().st_size, bad.stat().st_mtime)
     with TestPipeline() as p:
-        done = (p | beam.Create([landed])
-                | AnonymizeRecordings(anonymize.job_settings(opts), "s-unit", frozenset(), _failing_publish))
-        assert_that(done | beam.Map(lambda d: (d.quarantined, d.passed, d.run_id)),
-                    equal_to([(1, False, recording_run_id("s-unit", landed))]))
+        done = (
+            p
+            | beam.Create([landed])
+            | AnonymizeRecordings(anonymize.job_settings(opts), "s-unit", frozenset(), _failing_publish)
+        )
+        assert_that(
+            done | beam.Map(lambda d: (d.quarantined, d.passed, d.run_id)),
+            equal_to([(1, False, recording_run_id("s-unit", landed))]),
+        )
     (row,) = _rows(out, "quarantine", "s-unit")
     assert row["reason_code"] == QuarantineReason.CORRUPT_MEDIA.value

@@ -1,4 +1,5 @@
 """Tracks link detections across frames and cover a face where the detector missed it."""
+
 import pytest
 
 from schemas.elements import Detection

@@ -1,4 +1,5 @@
 """The expectation suites are data that fits the schemas, pass on a real run, and catch broken tables."""
+
 import datetime as dt
 import pathlib
 import shutil
@@ -83,7 +84,8 @@ def test_a_table_with_a_column_too_many_fails_its_structure_check(run_copy):
     pq.write_table(pa.Table.from_pylist([], schema=schema), table_uri(output, "quarantine", run_id))
     failed = [o for o in validate.validate(output, run_id) if not o.success]
     assert [(o.table, o.expectation, o.critical) for o in failed] == [
-        ("quarantine", "expect_table_columns_to_match_set", True)]
+        ("quarantine", "expect_table_columns_to_match_set", True)
+    ]
 
 
 def test_a_catalog_deadline_beyond_the_policy_maximum_fails_the_run(run_copy):
@@ -103,9 +105,20 @@ def test_a_catalog_deadline_beyond_the_policy_maximum_fails_the_run(run_copy):
 
 def _purged(run_id: str) -> list[dict]:
     """A retention run's one ledger entry."""
-    return [{"run_id": run_id, "action": "delete_file", "artifact_id": "a1", "artifact_kind": "raw_input",
-             "rule": "article_17_raw_purge", "event_id": None, "subject_token": None, "due_at": None,
-             "done_at": dt.datetime(2026, 11, 1, tzinfo=dt.UTC), "detail": "deleted"}]
+    return [
+        {
+            "run_id": run_id,
+            "action": "delete_file",
+            "artifact_id": "a1",
+            "artifact_kind": "raw_input",
+            "rule": "article_17_raw_purge",
+            "event_id": None,
+            "subject_token": None,
+            "due_at": None,
+            "done_at": dt.datetime(2026, 11, 1, tzinfo=dt.UTC),
+            "detail": "deleted",
+        }
+    ]
 
 
 def test_a_tampered_retention_ledger_fails_every_run(run_copy, capsys):
@@ -145,8 +158,9 @@ def test_a_ledger_cut_off_at_its_end_fails_every_run_against_the_key_store_given
     (failed,) = validate.critical_failures(validate.validate(output, run_id, keystore))
     assert (failed.table, failed.expectation) == ("ledger", "ledger_chain_intact")
     (problem,) = failed.failing_rows
-    assert problem.startswith(f"the ledger ends at seq 1 but its head anchored in {tmp_path}/secure/ledger-anchor.json "
-                              "is seq 2 ") and problem.endswith("in 00000002-ret-2.jsonl): entry 2 was removed")
+    assert problem.startswith(
+        f"the ledger ends at seq 1 but its head anchored in {tmp_path}/secure/ledger-anchor.json is seq 2 "
+    ) and problem.endswith("in 00000002-ret-2.jsonl): entry 2 was removed")
     assert cli.main(["validate", output, "--run", run_id, "--keystore", keystore]) == cli.EXIT_INVALID
     assert "FAILED ledger.*: ledger_chain_intact" in capsys.readouterr().out
 

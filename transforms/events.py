@@ -1,4 +1,5 @@
 """Apply account events as they land during a streaming job: each events file is one retention run."""
+
 from __future__ import annotations
 
 import datetime as dt
@@ -51,19 +52,27 @@ class ApplyEventsFn(beam.DoFn):
             logging.exception("account events %s could not be applied", landed.path)
             problem = f"could not be applied: {err!r}"
         self._refused.inc()
-        self._quarantine(run_id, QuarantineRecord(landed.path, QuarantineReason.INVALID_ACCOUNT_EVENTS, problem,
-                                                  media_id(landed.path), landed.path))
+        self._quarantine(
+            run_id,
+            QuarantineRecord(
+                landed.path, QuarantineReason.INVALID_ACCOUNT_EVENTS, problem, media_id(landed.path), landed.path
+            ),
+        )
         yield run_id, 0
 
     def _quarantine(self, run_id: str, record: QuarantineRecord) -> None:
         started = dt.datetime.now(dt.UTC)
         folder = storage.join(self._output, "quarantine", run_id)
         rows = list(QuarantineFn(folder).process(record))
-        catalog = ([e for row in rows for e in quarantine_entries(row, folder, self._policy, started)]
-                   + run_entries(self._output, run_id, self._policy, started, ("quarantine", "catalog")))
+        catalog = [e for row in rows for e in quarantine_entries(row, folder, self._policy, started)] + run_entries(
+            self._output, run_id, self._policy, started, ("quarantine", "catalog")
+        )
         for table, found in (("quarantine", rows), ("catalog", catalog)):
-            write_table([{**row, "run_id": run_id} for row in found], tables.TABLES[table],
-                        table_uri(self._output, table, run_id))
+            write_table(
+                [{**row, "run_id": run_id} for row in found],
+                tables.TABLES[table],
+                table_uri(self._output, table, run_id),
+            )
 
 
 class ApplyAccountEvents(beam.PTransform):

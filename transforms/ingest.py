@@ -1,4 +1,5 @@
 """Expand an input spec (file, folder, glob, tar/zip archive) into media inputs, and identify each one."""
+
 from __future__ import annotations
 
 import hashlib
@@ -67,13 +68,20 @@ def group_sources(paths: Iterable[tuple[str, str]]) -> tuple[list[MediaSource], 
             unsupported.append((origin, uri))
     for folder, members in sorted(frames.items()):
         members.sort()
-        sources.append(MediaSource(origin_uri=folder + "/", uri=posixpath.dirname(members[0][1]), kind="frames",
-                                   frame_uris=tuple(uri for _, uri in members)))
+        sources.append(
+            MediaSource(
+                origin_uri=folder + "/",
+                uri=posixpath.dirname(members[0][1]),
+                kind="frames",
+                frame_uris=tuple(uri for _, uri in members),
+            )
+        )
     return sources, archives, unsupported
 
 
-def _unsupported(origin: str, uri: str, what: str = "not a video (mp4, avi, mkv, mov, gif), a JPEG/PNG frame "
-                                                    "or a tar/zip archive") -> QuarantineRecord:
+def _unsupported(
+    origin: str, uri: str, what: str = "not a video (mp4, avi, mkv, mov, gif), a JPEG/PNG frame or a tar/zip archive"
+) -> QuarantineRecord:
     return QuarantineRecord(origin, QuarantineReason.UNSUPPORTED_FILE, what, source_uri=uri)
 
 
@@ -123,8 +131,12 @@ class ExpandArchiveFn(beam.DoFn):
             yield beam.pvalue.TaggedOutput(QUARANTINE, _unsupported(origin, uri))
         for origin, uri in staged:
             if uri in nested:
-                yield beam.pvalue.TaggedOutput(QUARANTINE, _unsupported(
-                    origin, uri, "an archive inside an archive: expand the outer one and pass the inner one itself"))
+                yield beam.pvalue.TaggedOutput(
+                    QUARANTINE,
+                    _unsupported(
+                        origin, uri, "an archive inside an archive: expand the outer one and pass the inner one itself"
+                    ),
+                )
 
 
 class ExpandInputs(beam.PTransform):
@@ -147,11 +159,14 @@ class ExpandInputs(beam.PTransform):
         spec = pbegin | "Input Spec" >> beam.Create([self._spec])
         listed = guarded_pardo(spec, "List Files", ListFilesFn(), "sources", "archives")
         archives = listed["archives"] | "Spread Archives" >> Redistribute()
-        expanded = guarded_pardo(archives, "Expand Archives", ExpandArchiveFn(self._staging_root, self._limits),
-                                 "sources")
-        sources = ((listed["sources"], expanded["sources"])
-                   | "All Sources" >> beam.Flatten()
-                   | "Spread Sources" >> Redistribute())
+        expanded = guarded_pardo(
+            archives, "Expand Archives", ExpandArchiveFn(self._staging_root, self._limits), "sources"
+        )
+        sources = (
+            (listed["sources"], expanded["sources"])
+            | "All Sources" >> beam.Flatten()
+            | "Spread Sources" >> Redistribute()
+        )
         quarantine = (listed[QUARANTINE], expanded[QUARANTINE]) | "All Refused" >> beam.Flatten()
         return {"sources": sources, QUARANTINE: quarantine}
 
@@ -168,8 +183,9 @@ def content_hash(source: MediaSource) -> str:
     return digest.hexdigest()
 
 
-def identify(source: MediaSource, manifest: Mapping[str, Identity], template: re.Pattern[str] | None
-             ) -> tuple[str | None, object | None, IdentitySource]:
+def identify(
+    source: MediaSource, manifest: Mapping[str, Identity], template: re.Pattern[str] | None
+) -> tuple[str | None, object | None, IdentitySource]:
     """Camera and start time of an input: manifest row, else path template, else container tags, else unknown."""
     row = lookup_manifest(manifest, source.origin_uri)
     if row is not None:
@@ -200,24 +216,43 @@ class IdentifyFn(beam.DoFn):
         try:
             sha = content_hash(source)
         except OSError as err:
-            yield beam.pvalue.TaggedOutput(QUARANTINE, QuarantineRecord(
-                source.origin_uri, QuarantineReason.UNREADABLE_FRAMES if source.frame_uris
-                else QuarantineReason.CORRUPT_MEDIA, f"cannot read input: {err}", media_id(source.origin_uri),
-                source.single_file))
+            yield beam.pvalue.TaggedOutput(
+                QUARANTINE,
+                QuarantineRecord(
+                    source.origin_uri,
+                    QuarantineReason.UNREADABLE_FRAMES if source.frame_uris else QuarantineReason.CORRUPT_MEDIA,
+                    f"cannot read input: {err}",
+                    media_id(source.origin_uri),
+                    source.single_file,
+                ),
+            )
             return
         if (source.origin_uri, sha, self._settings_hash) in self._done:
             yield beam.pvalue.TaggedOutput(SKIPPED, source.origin_uri)
             return
         if not source.frame_uris and FileSystems.match([source.uri])[0].metadata_list[0].size_in_bytes == 0:
-            yield beam.pvalue.TaggedOutput(QUARANTINE, QuarantineRecord(
-                source.origin_uri, QuarantineReason.EMPTY_FILE, "file is empty (0 bytes)", media_id(source.origin_uri),
-                source.single_file))
+            yield beam.pvalue.TaggedOutput(
+                QUARANTINE,
+                QuarantineRecord(
+                    source.origin_uri,
+                    QuarantineReason.EMPTY_FILE,
+                    "file is empty (0 bytes)",
+                    media_id(source.origin_uri),
+                    source.single_file,
+                ),
+            )
             return
         camera, start, how = identify(source, self._manifest, self._template)
         if camera is None:
             self._unknown.inc()
-        yield MediaInfo(source=source, media_id=media_id(source.origin_uri), sha256=sha, camera_id=camera,
-                        start_time=start, identity_source=how)
+        yield MediaInfo(
+            source=source,
+            media_id=media_id(source.origin_uri),
+            sha256=sha,
+            camera_id=camera,
+            start_time=start,
+            identity_source=how,
+        )
 
 
 class IdentifyMedia(beam.PTransform):
@@ -226,8 +261,9 @@ class IdentifyMedia(beam.PTransform):
     ``done`` holds (input_uri, sha256, settings_hash) of inputs earlier runs anonymized.
     """
 
-    def __init__(self, manifest: Mapping[str, Identity], template: re.Pattern[str] | None,
-                 done: frozenset, settings_hash: str):
+    def __init__(
+        self, manifest: Mapping[str, Identity], template: re.Pattern[str] | None, done: frozenset, settings_hash: str
+    ):
         super().__init__()
         self._fn = IdentifyFn(dict(manifest), template, done, settings_hash)
 

@@ -1,4 +1,5 @@
 """Per-account data keys for restricted copies; destroying an account's keys crypto-shreds its copies."""
+
 from __future__ import annotations
 
 import base64
@@ -57,8 +58,11 @@ class LocalKeyStore:
             if found:
                 return found
             key_id, key = uuid.uuid4().hex, AESGCM.generate_key(bit_length=256)
-            entries[key_id] = {"account": account_id, "key": base64.b64encode(key).decode(),
-                               "created_at": datetime.datetime.now(datetime.UTC).isoformat()}
+            entries[key_id] = {
+                "account": account_id,
+                "key": base64.b64encode(key).decode(),
+                "created_at": datetime.datetime.now(datetime.UTC).isoformat(),
+            }
             self._write(entries)
             return key_id, key
 
@@ -123,7 +127,9 @@ def open_keystore(uri: str) -> KeyStore:
             FileSystems.get_filesystem(uri)
         except (ValueError, OSError):
             scheme = uri.split("://", 1)[0]
-            raise ValueError(f"no key store for {scheme}:// URIs: a key store is a key file on a local path or a "
-                             "Beam filesystem (gs://, s3://, with its extra installed); KMS-backed key stores "
-                             "are not implemented yet") from None
+            raise ValueError(
+                f"no key store for {scheme}:// URIs: a key store is a key file on a local path or a "
+                "Beam filesystem (gs://, s3://, with its extra installed); KMS-backed key stores "
+                "are not implemented yet"
+            ) from None
     return LocalKeyStore(uri)

@@ -1,4 +1,5 @@
 """Watch a landing zone (and an events prefix) for new complete files, each version of a file emitted once."""
+
 from __future__ import annotations
 
 import threading
@@ -51,8 +52,9 @@ class PollLanding(PollFn):
     take from its start to landing, so its event time (its start) is usually still on time for its window.
     """
 
-    def __init__(self, kinds: dict[str, str], settle: float, interval: float, delay: float,
-                 deadline: float | None, output: str):
+    def __init__(
+        self, kinds: dict[str, str], settle: float, interval: float, delay: float, deadline: float | None, output: str
+    ):
         self._kinds = kinds
         self._settle = settle
         self._interval = interval
@@ -70,12 +72,15 @@ class PollLanding(PollFn):
         now = time.time()
         if STOP.is_set() or (self._deadline is not None and now >= self._deadline):
             return PollResult.complete([], timestamp=Timestamp.of(now))
-        listing = [Listed(m.path, m.size_in_bytes, m.last_updated_in_seconds)
-                   for m in FileSystems.match([pattern])[0].metadata_list]
+        listing = [
+            Listed(m.path, m.size_in_bytes, m.last_updated_in_seconds)
+            for m in FileSystems.match([pattern])[0].metadata_list
+        ]
         ready = self._settles[pattern].ready(listing, now)
         kind = self._kinds[pattern]
-        return (PollResult.incomplete([(kind, item) for item in ready], timestamp=Timestamp.of(now))
-                .with_watermark(Timestamp.of(now - self._delay)))
+        return PollResult.incomplete([(kind, item) for item in ready], timestamp=Timestamp.of(now)).with_watermark(
+            Timestamp.of(now - self._delay)
+        )
 
 
 def _key(output: tuple) -> str:
@@ -89,22 +94,37 @@ class WatchLanding(beam.PTransform):
     they were modified since. ``max_seconds`` bounds the watch on runners where no signal can reach it.
     """
 
-    def __init__(self, landing: str | None, events: str | None, settle: float, interval: float, delay: float,
-                 deadline: float | None, output: str, max_seconds: float):
+    def __init__(
+        self,
+        landing: str | None,
+        events: str | None,
+        settle: float,
+        interval: float,
+        delay: float,
+        deadline: float | None,
+        output: str,
+        max_seconds: float,
+    ):
         super().__init__()
-        self._kinds = {pattern_of(prefix): kind for prefix, kind in ((landing, RECORDING), (events, EVENTS))
-                       if prefix}
+        self._kinds = {pattern_of(prefix): kind for prefix, kind in ((landing, RECORDING), (events, EVENTS)) if prefix}
         self._poll = PollLanding(self._kinds, settle, interval, delay, deadline, output)
         self._interval = interval
         self._max_seconds = max_seconds
 
     def expand(self, pbegin):
         # One Watch for both prefixes: the local runner runs a second source only after the first one ends.
-        return (pbegin
-                | "Prefixes" >> beam.Create(sorted(self._kinds))
-                | "Poll" >> Watch(self._poll, poll_interval=self._interval,
-                                  termination=after_total_of(self._max_seconds), output_key_fn=_key)
-                | "Files" >> beam.Values())
+        return (
+            pbegin
+            | "Prefixes" >> beam.Create(sorted(self._kinds))
+            | "Poll"
+            >> Watch(
+                self._poll,
+                poll_interval=self._interval,
+                termination=after_total_of(self._max_seconds),
+                output_key_fn=_key,
+            )
+            | "Files" >> beam.Values()
+        )
 
 
 def _announced(message) -> list[tuple]:
@@ -124,10 +144,11 @@ class ReadNotifications(beam.PTransform):
         self._subscription = subscription
 
     def expand(self, pbegin):
-        return (pbegin
-                | "Read Notifications" >> beam.io.ReadFromPubSub(subscription=self._subscription,
-                                                                 with_attributes=True)
-                | "Announced Objects" >> beam.FlatMap(_announced))
+        return (
+            pbegin
+            | "Read Notifications" >> beam.io.ReadFromPubSub(subscription=self._subscription, with_attributes=True)
+            | "Announced Objects" >> beam.FlatMap(_announced)
+        )
 
 
 def of_kind(pairs, kind: str, label: str):

@@ -13,6 +13,7 @@ one key store serves several roots. A run publishes its ledger file first and mo
 in between leaves the ledger one file ahead of its anchor, which verifies, and the next run moves the anchor on.
 Before a root's first file the anchor records the empty chain, so even that file has an anchor to be ahead of.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -124,8 +125,10 @@ def verify_ledger(output: str, keystore: str) -> list[str]:
 
 def _move_anchor(output: str, anchor: str, new_head: Head) -> None:
     anchors = _read_anchor(anchor)
-    anchors[anchor_key(output)] = {**dataclasses.asdict(new_head),
-                                   "updated_at": dt.datetime.now(dt.UTC).isoformat().replace("+00:00", "Z")}
+    anchors[anchor_key(output)] = {
+        **dataclasses.asdict(new_head),
+        "updated_at": dt.datetime.now(dt.UTC).isoformat().replace("+00:00", "Z"),
+    }
     storage.publish_bytes(json.dumps(anchors, indent=1, sort_keys=True).encode() + b"\n", anchor)
     if storage.is_local(anchor):
         # publish_bytes leaves the umask's mode; like the key store beside it, the anchor is for Veil's user only.

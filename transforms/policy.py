@@ -1,4 +1,5 @@
 """Decide per track what happens to the face, and turn the decisions into regions to destroy per frame."""
+
 from __future__ import annotations
 
 from collections import defaultdict
@@ -32,8 +33,10 @@ class ScreenFn(beam.DoFn):
         self._prohibited.inc()
         reason, message = refused
         # No copy goes into quarantine: footage that must not exist is not duplicated (source_uri None).
-        yield beam.pvalue.TaggedOutput(QUARANTINE, QuarantineRecord(media.source.origin_uri, reason, message,
-                                                                    media.media_id, None, media.camera_id))
+        yield beam.pvalue.TaggedOutput(
+            QUARANTINE,
+            QuarantineRecord(media.source.origin_uri, reason, message, media.media_id, None, media.camera_id),
+        )
 
 
 class ScreenCameras(beam.PTransform):
@@ -67,9 +70,13 @@ def plan(tracks: MediaTracks, registry: Registry, policy: PolicyConfig, config: 
     frames = tracks.stream.frames
     accounts = sorted({d.account_id for d in decisions if d.action is Action.KEEP})
     restricted = {
-        account: _regions((t for t, d in zip(tracks.tracks, decisions)
-                           if not (d.action is Action.KEEP and d.account_id == account)), config, frames)
-        for account in accounts}
+        account: _regions(
+            (t for t, d in zip(tracks.tracks, decisions) if not (d.action is Action.KEEP and d.account_id == account)),
+            config,
+            frames,
+        )
+        for account in accounts
+    }
     return MediaPlan(tracks, decisions, _regions(tracks.tracks, config, frames), restricted)
 
 
@@ -90,10 +97,15 @@ class ApplyPolicy(beam.PTransform):
 def without_cancelled(registry: Registry, output: str, keystore: str) -> Registry:
     """The registry less the consents of accounts whose cancellation the ledger under ``output`` records, so no
     run keeps (or makes a new key for) a face of a cancelled account, even while its sessions are still listed."""
-    tokens = {e.subject_token for name, data in read_ledger(output) for e in from_lines(data, name)
-              if e.action == LedgerAction.DESTROY_KEY.value and e.subject_token}
+    tokens = {
+        e.subject_token
+        for name, data in read_ledger(output)
+        for e in from_lines(data, name)
+        if e.action == LedgerAction.DESTROY_KEY.value and e.subject_token
+    }
     if not tokens:
         return registry
     secret = subject_secret(open_keystore(keystore))
-    return revoke(registry, {c.account_id for c in registry.consents.values()
-                             if subject_token(c.account_id, secret) in tokens})
+    return revoke(
+        registry, {c.account_id for c in registry.consents.values() if subject_token(c.account_id, secret) in tokens}
+    )

@@ -1,4 +1,5 @@
 """Keep what could not be processed: the input's bytes and the reason, under OUT/quarantine/<run_id>/."""
+
 from __future__ import annotations
 
 import functools
@@ -46,8 +47,9 @@ def guarded(fn: beam.DoFn, label: str, main: str, *tags: str) -> SplitByTag:
 
 def _unexpected(element, error: Exception, stage: str) -> tuple[str, QuarantineRecord]:
     uri, key, source = origin_of(element)
-    return QUARANTINE, QuarantineRecord(uri, QuarantineReason.PROCESSING_ERROR,
-                                        f"{stage} failed unexpectedly: {error!r}", key, source)
+    return QUARANTINE, QuarantineRecord(
+        uri, QuarantineReason.PROCESSING_ERROR, f"{stage} failed unexpectedly: {error!r}", key, source
+    )
 
 
 class QuarantineFn(beam.DoFn):

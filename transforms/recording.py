@@ -7,6 +7,7 @@ published as soon as it is done, while the job keeps watching. Each recording is
 (``<stream_id>-<hash of the landed file's version>``): every table, the catalog, ``veil validate --run`` and the
 retention job treat it like any batch run.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -90,19 +91,33 @@ class AnonymizeRecordingFn(beam.DoFn):
         self._staging, self._parts = storage.join(work, "staging"), storage.join(work, "parts")
         # The batch job's stages, each behind the same guard as in the batch graph.
         self._list = guarded(ListFilesFn(), "List Files", "sources", "archives").pairs
-        self._expand = guarded(ExpandArchiveFn(self._staging, s.limits), "Expand Archives",
-                               "sources").pairs
-        self._identify = guarded(IdentifyFn(dict(s.manifest), s.template, done, s.settings_hash),
-                                 "Hash And Identify", "media", SKIPPED).pairs
+        self._expand = guarded(ExpandArchiveFn(self._staging, s.limits), "Expand Archives", "sources").pairs
+        self._identify = guarded(
+            IdentifyFn(dict(s.manifest), s.template, done, s.settings_hash), "Hash And Identify", "media", SKIPPED
+        ).pairs
         self._screen = SplitByTag(ScreenFn(s.registry, s.policy), "media", (QUARANTINE,)).pairs
         self._split = guarded(SplitFn(s.image_fps, s.segment_frames), "Probe And Split", "segments").pairs
         self._detect = DetectSegmentFn(FaceModelHandler(s.detector), s.detector, shared.Shared())
-        self._redact = SplitByTag(RedactSegmentFn(s.mode, s.encoder, self._parts, s.audit,
-                                                  s.keystore), "parts", (AUDIT,)).pairs
-        self._join = guarded(JoinFn(s.output, s.mode.value, s.settings_hash, s.keep_audio, s.keystore),
-                             "Join And Publish", "media", TRACKS, RESTRICTED).pairs
-        self._stages = (self._list, self._expand, self._identify, self._screen, self._split, self._detect,
-                        self._redact, self._join)
+        self._redact = SplitByTag(
+            RedactSegmentFn(s.mode, s.encoder, self._parts, s.audit, s.keystore), "parts", (AUDIT,)
+        ).pairs
+        self._join = guarded(
+            JoinFn(s.output, s.mode.value, s.settings_hash, s.keep_audio, s.keystore),
+            "Join And Publish",
+            "media",
+            TRACKS,
+            RESTRICTED,
+        ).pairs
+        self._stages = (
+            self._list,
+            self._expand,
+            self._identify,
+            self._screen,
+            self._split,
+            self._detect,
+            self._redact,
+            self._join,
+        )
         self._recordings = beam.metrics.Metrics.counter("veil", "recordings_processed")
 
     def _each_stage(self, method: str) -> None:
@@ -129,9 +144,15 @@ class AnonymizeRecordingFn(beam.DoFn):
             rows, refused, skipped, starts = self._anonymize(landed.path, scratch)
         except Exception as err:  # noqa: BLE001 - fail closed: anything unforeseen quarantines the recording
             rows, skipped, starts = defaultdict(list), 0, []
-            refused = [QuarantineRecord(landed.path, QuarantineReason.PROCESSING_ERROR,
-                                        f"streaming stage failed unexpectedly: {err!r}", media_id_of(landed.path),
-                                        landed.path)]
+            refused = [
+                QuarantineRecord(
+                    landed.path,
+                    QuarantineReason.PROCESSING_ERROR,
+                    f"streaming stage failed unexpectedly: {err!r}",
+                    media_id_of(landed.path),
+                    landed.path,
+                )
+            ]
         folder = storage.join(self._settings.output, "quarantine", run_id)
         quarantine = QuarantineFn(folder)
         rows["quarantine"] = [row for record in refused for row in quarantine.process(record)]
@@ -149,22 +170,47 @@ class AnonymizeRecordingFn(beam.DoFn):
         landed_at = dt.datetime.fromtimestamp(landed.modified, dt.UTC)
         media = rows["media"]
         event_time = min(starts) if starts else landed_at
-        yield beam.window.TimestampedValue(RecordingDone(
-            run_id, landed.path, event_time, landed_at, finished, len(media), len(rows["quarantine"]), skipped,
-            sum(r["frames"] for r in media), sum(r["faces_redacted"] for r in media),
-            sum(r["tracks_kept"] for r in media), passed), Timestamp.from_utc_datetime(event_time))
+        yield beam.window.TimestampedValue(
+            RecordingDone(
+                run_id,
+                landed.path,
+                event_time,
+                landed_at,
+                finished,
+                len(media),
+                len(rows["quarantine"]),
+                skipped,
+                sum(r["frames"] for r in media),
+                sum(r["faces_redacted"] for r in media),
+                sum(r["tracks_kept"] for r in media),
+                passed,
+            ),
+            Timestamp.from_utc_datetime(event_time),
+        )
 
-    def _anonymize(self, uri: str, scratch: list[str]
-                   ) -> tuple[dict[str, list], list[QuarantineRecord], int, list[dt.datetime]]:
+    def _anonymize(
+        self, uri: str, scratch: list[str]
+    ) -> tuple[dict[str, list], list[QuarantineRecord], int, list[dt.datetime]]:
         """The batch graph's stages in its order, for one landed file; returns rows per table, refused inputs, the
         number skipped as done before, and the known start times. Adds the work folders it used to ``scratch``."""
         s = self._settings
         rows: dict[str, list] = defaultdict(list)
         if uri.lower().endswith(IMAGE_SUFFIXES):
             # A folder of frames cannot land atomically one frame at a time: it lands as an archive.
-            return rows, [QuarantineRecord(uri, QuarantineReason.UNSUPPORTED_FILE,
-                                           "a still frame landed on its own: land a folder of frames as a tar or "
-                                           "zip archive", media_id_of(uri), uri)], 0, []
+            return (
+                rows,
+                [
+                    QuarantineRecord(
+                        uri,
+                        QuarantineReason.UNSUPPORTED_FILE,
+                        "a still frame landed on its own: land a folder of frames as a tar or zip archive",
+                        media_id_of(uri),
+                        uri,
+                    )
+                ],
+                0,
+                [],
+            )
         listed = _collect(self._list, uri)
         refused = list(listed[QUARANTINE])
         sources = list(listed["sources"])
@@ -213,12 +259,19 @@ class AnonymizeRecordingFn(beam.DoFn):
             [e for row in rows["media"] for e in media_entries(row, s.registry, s.retention, started)]
             + [restricted_entry(row, s.registry, s.retention, started) for row in rows["restricted"]]
             + [e for row in rows["quarantine"] for e in quarantine_entries(row, folder, s.retention, started)]
-            + run_entries(s.output, run_id, s.retention, started))
-        rows[WRITTEN_LAST] = [tables.runs_row(started, dt.datetime.now(dt.UTC), s.options_json, rows["media"],
-                                              len(rows["quarantine"]), skipped)]
+            + run_entries(s.output, run_id, s.retention, started)
+        )
+        rows[WRITTEN_LAST] = [
+            tables.runs_row(
+                started, dt.datetime.now(dt.UTC), s.options_json, rows["media"], len(rows["quarantine"]), skipped
+            )
+        ]
         for table in ("media", "face_tracks", "restricted", "quarantine", "leak_audit", "catalog", WRITTEN_LAST):
-            write_table([{**row, "run_id": run_id} for row in rows[table]], tables.TABLES[table],
-                        table_uri(s.output, table, run_id))
+            write_table(
+                [{**row, "run_id": run_id} for row in rows[table]],
+                tables.TABLES[table],
+                table_uri(s.output, table, run_id),
+            )
 
 
 class AnonymizeRecordings(beam.PTransform):

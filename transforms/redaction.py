@@ -1,4 +1,5 @@
 """Destroy the planned face regions in every frame of a segment and encode it to a temporary file."""
+
 from __future__ import annotations
 
 import os
@@ -28,6 +29,7 @@ def segment_jobs(plan: MediaPlan):
     if plan.tracks.failure is not None:
         return
     for segment in plan.tracks.segments:
+
         def within(regions, segment=segment):
             return {f: b for f, b in regions.items() if segment.start_frame <= f < segment.end_frame}
 
@@ -46,8 +48,7 @@ def part_uri(temp_root: str, job: SegmentJob, key_id: str | None = None) -> str:
 
 
 class RedactSegmentFn(beam.DoFn):
-    def __init__(self, mode: RedactionMode, encoder: EncoderConfig, temp_root: str, audit: AuditConfig,
-                 keystore: str):
+    def __init__(self, mode: RedactionMode, encoder: EncoderConfig, temp_root: str, audit: AuditConfig, keystore: str):
         self._mode = mode
         self._encoder = encoder
         self._temp_root = temp_root
@@ -70,9 +71,16 @@ class RedactSegmentFn(beam.DoFn):
         copies: dict[str | None, Regions] = {None: job.regions, **job.restricted}
         audit_rows = []
         with tempfile.TemporaryDirectory() as workdir:
-            encoders = {account: SegmentEncoder(os.path.join(workdir, f"part-{n}.mp4"), segment.stream.width,
-                                                segment.stream.height, segment.stream.fps, self._encoder)
-                        for n, account in enumerate(copies)}
+            encoders = {
+                account: SegmentEncoder(
+                    os.path.join(workdir, f"part-{n}.mp4"),
+                    segment.stream.width,
+                    segment.stream.height,
+                    segment.stream.fps,
+                    self._encoder,
+                )
+                for n, account in enumerate(copies)
+            }
             try:
                 for index, frame in decode(segment):
                     source = None
@@ -95,8 +103,9 @@ class RedactSegmentFn(beam.DoFn):
                                 if sampled(media_id, index, self._audit.rate):
                                     luma = plane_views(planes, frame.width, frame.height)[0][0]
                                     survivors = over_regions(self._auditor.find_around(luma, boxes), boxes)
-                                    audit_rows.append(tables.leak_audit_row(media_id, index, len(boxes),
-                                                                            len(survivors)))
+                                    audit_rows.append(
+                                        tables.leak_audit_row(media_id, index, len(boxes), len(survivors))
+                                    )
                         encoder.write(out)
                 for encoder in encoders.values():
                     encoder.close()
@@ -143,13 +152,14 @@ class RedactFrames(beam.PTransform):
     look again where faces were just redacted.
     """
 
-    def __init__(self, mode: RedactionMode, encoder: EncoderConfig, temp_root: str, audit: AuditConfig,
-                 keystore: str):
+    def __init__(self, mode: RedactionMode, encoder: EncoderConfig, temp_root: str, audit: AuditConfig, keystore: str):
         super().__init__()
         self._fn = RedactSegmentFn(RedactionMode(mode), encoder, temp_root, audit, keystore)
 
     def expand(self, plans):
-        return (plans
-                | "Plan Segment Jobs" >> beam.FlatMap(segment_jobs)
-                | "Spread Jobs" >> Redistribute()
-                | "Redact And Encode" >> SplitByTag(self._fn, "parts", (AUDIT,)))
+        return (
+            plans
+            | "Plan Segment Jobs" >> beam.FlatMap(segment_jobs)
+            | "Spread Jobs" >> Redistribute()
+            | "Redact And Encode" >> SplitByTag(self._fn, "parts", (AUDIT,))
+        )

@@ -1,4 +1,5 @@
 """Spread elements over workers: a Reshuffle, except on Dask, where it has to be a GroupByKey."""
+
 from __future__ import annotations
 
 import random
@@ -99,9 +100,11 @@ class Redistribute(beam.PTransform):
         keyed = pcoll | "Key In Turn" >> beam.ParDo(_KeyInTurn(partitions))
         widen = not _widened(pcoll)
         if widen:
-            room = (pcoll.pipeline
-                    | "Partitions" >> beam.Create(range(partitions))
-                    | "No Elements" >> beam.FlatMap(lambda _: ()))
+            room = (
+                pcoll.pipeline
+                | "Partitions" >> beam.Create(range(partitions))
+                | "No Elements" >> beam.FlatMap(lambda _: ())
+            )
             keyed = (keyed, room) | "With Partitions" >> beam.Flatten()
         spread = keyed | "Group" >> beam.GroupByKey() | "Ungroup" >> beam.FlatMap(lambda group: group[1])
         setattr(spread, _WIDENED, True)

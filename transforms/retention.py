@@ -4,6 +4,7 @@ Every step is idempotent (a file already gone is recorded as such, a partition w
 id is rewritten unchanged), and the ledger is appended once, after all steps: a run killed half-way
 leaves steps done but unrecorded, which the next run plans again, finds done, and records.
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -38,10 +39,18 @@ def step_name(action: Action) -> str:
 
 def ledger_entry(action: Action, run_id: str, detail: str, secret: bytes) -> dict:
     """What the ledger keeps of a finished action: no account id, only its token."""
-    return {"run_id": run_id, "action": action.action.value, "artifact_id": action.artifact_id,
-            "artifact_kind": action.kind, "rule": action.rule.value, "event_id": action.event_id,
-            "subject_token": subject_token(action.account_id, secret) if action.account_id else None,
-            "due_at": action.due_at, "done_at": dt.datetime.now(dt.UTC), "detail": detail}
+    return {
+        "run_id": run_id,
+        "action": action.action.value,
+        "artifact_id": action.artifact_id,
+        "artifact_kind": action.kind,
+        "rule": action.rule.value,
+        "event_id": action.event_id,
+        "subject_token": subject_token(action.account_id, secret) if action.account_id else None,
+        "due_at": action.due_at,
+        "done_at": dt.datetime.now(dt.UTC),
+        "detail": detail,
+    }
 
 
 def anonymize_partition(uri: str, accounts: set[str], secret: bytes) -> int:
@@ -79,8 +88,9 @@ def execute(actions: list[Action], run_id: str, secret: bytes, fault: Fault = no
     if deletions:
         uri = deletions[0].uri
         if not is_absolute(uri):
-            raise ValueError(f"refusing to delete {uri!r}: a relative path names a different file in every "
-                             "working directory")
+            raise ValueError(
+                f"refusing to delete {uri!r}: a relative path names a different file in every working directory"
+            )
         detail = "deleted" if storage.delete_path(uri) else "already gone"
         if storage.exists(uri):
             raise OSError(f"{uri} is still there after its deletion: not recorded as deleted")
@@ -146,18 +156,24 @@ class ApplyRetention(beam.PTransform):
         output, run_id, keystore, fault = self._args
         on_files = [a for a in self._actions if a.action is not LedgerAction.DESTROY_KEY]
         on_keys = [a for a in self._actions if a.action is LedgerAction.DESTROY_KEY]
-        done = (pipeline
-                | "Due Actions" >> beam.Create(on_files)
-                | "Key By Artifact" >> beam.Map(lambda a: (a.artifact_id, a))
-                | "Gather Per Artifact" >> beam.GroupByKey()
-                | "Execute" >> beam.ParDo(_ExecuteFn(run_id, keystore, fault)))
-        keys = (pipeline
-                | "Key Actions" >> beam.Create([on_keys])
-                | "Destroy Keys" >> beam.FlatMap(destroy_keys, run_id, keystore, beam.pvalue.AsList(done), fault))
-        return ((done, keys)
-                | "All Done" >> beam.Flatten()
-                | "Gather Entries" >> beam.combiners.ToList()
-                | "Append Ledger" >> beam.Map(record, output, run_id, keystore, fault))
+        done = (
+            pipeline
+            | "Due Actions" >> beam.Create(on_files)
+            | "Key By Artifact" >> beam.Map(lambda a: (a.artifact_id, a))
+            | "Gather Per Artifact" >> beam.GroupByKey()
+            | "Execute" >> beam.ParDo(_ExecuteFn(run_id, keystore, fault))
+        )
+        keys = (
+            pipeline
+            | "Key Actions" >> beam.Create([on_keys])
+            | "Destroy Keys" >> beam.FlatMap(destroy_keys, run_id, keystore, beam.pvalue.AsList(done), fault)
+        )
+        return (
+            (done, keys)
+            | "All Done" >> beam.Flatten()
+            | "Gather Entries" >> beam.combiners.ToList()
+            | "Append Ledger" >> beam.Map(record, output, run_id, keystore, fault)
+        )
 
 
 def apply_in_process(actions: list[Action], output: str, run_id: str, keystore: str) -> int:

@@ -1,4 +1,5 @@
 """Probe inputs, split them into independently decodable segments, and decode a segment's frames."""
+
 from __future__ import annotations
 
 import contextlib
@@ -35,8 +36,9 @@ def probe(source: MediaSource, image_fps: Fraction) -> _Probe:
         context = stream.codec_context
         if context is None or context.codec is None or not context.codec.is_decoder:
             tag = getattr(stream, "codec_tag", "") or "unknown"
-            raise InputRefused(QuarantineReason.UNSUPPORTED_CODEC,
-                               f"no decoder for this video stream (codec tag {tag!r})")
+            raise InputRefused(
+                QuarantineReason.UNSUPPORTED_CODEC, f"no decoder for this video stream (codec tag {tag!r})"
+            )
         rate = stream.average_rate or stream.guessed_rate or stream.base_rate
         if not rate or rate <= 0:
             raise InputRefused(QuarantineReason.CORRUPT_MEDIA, "video stream declares no frame rate")
@@ -46,15 +48,22 @@ def probe(source: MediaSource, image_fps: Fraction) -> _Probe:
                 if packet.size:
                     packets.append((packet.pts, packet.is_keyframe))
         except av.error.FFmpegError as err:
-            raise InputRefused(QuarantineReason.TRUNCATED_MEDIA,
-                             f"container breaks off after {len(packets)} frames: {err}") from err
+            raise InputRefused(
+                QuarantineReason.TRUNCATED_MEDIA, f"container breaks off after {len(packets)} frames: {err}"
+            ) from err
         if not packets:
             raise InputRefused(QuarantineReason.CORRUPT_MEDIA, "video stream holds no frames")
         if stream.frames and stream.frames > len(packets):
-            raise InputRefused(QuarantineReason.TRUNCATED_MEDIA,
-                             f"container declares {stream.frames} frames but holds {len(packets)}")
-        info = StreamInfo(frames=len(packets), fps=Fraction(rate), width=stream.codec_context.width,
-                          height=stream.codec_context.height, has_audio=bool(container.streams.audio))
+            raise InputRefused(
+                QuarantineReason.TRUNCATED_MEDIA, f"container declares {stream.frames} frames but holds {len(packets)}"
+            )
+        info = StreamInfo(
+            frames=len(packets),
+            fps=Fraction(rate),
+            width=stream.codec_context.width,
+            height=stream.codec_context.height,
+            has_audio=bool(container.streams.audio),
+        )
         if info.width <= 0 or info.height <= 0:
             raise InputRefused(QuarantineReason.CORRUPT_MEDIA, "video stream declares no frame size")
         if any(pts is None for pts, _ in packets):
@@ -89,10 +98,18 @@ def split(media: MediaInfo, image_fps: Fraction, target: int) -> list[Segment]:
     ranges = plan_segments(found.keyframes, found.stream.frames, target)
     segments = []
     for index, (start, end) in enumerate(ranges):
-        segments.append(Segment(
-            media=media, stream=found.stream, index=index, count=len(ranges), start_frame=start, end_frame=end,
-            start_pts=found.pts[start] if found.pts else None,
-            end_pts=found.pts[end] if found.pts and end < len(found.pts) else None))
+        segments.append(
+            Segment(
+                media=media,
+                stream=found.stream,
+                index=index,
+                count=len(ranges),
+                start_frame=start,
+                end_frame=end,
+                start_pts=found.pts[start] if found.pts else None,
+                end_pts=found.pts[end] if found.pts and end < len(found.pts) else None,
+            )
+        )
     return segments
 
 
@@ -106,15 +123,19 @@ def decode(segment: Segment) -> Iterator[tuple[int, av.VideoFrame]]:
     frames = _decode_frames(segment) if segment.media.source.kind == "frames" else _decode_video(segment)
     for frame in frames:
         if frame.width != segment.stream.width or frame.height != segment.stream.height:
-            raise InputRefused(QuarantineReason.CORRUPT_MEDIA,
-                             f"frame {segment.start_frame + produced} is {frame.width}x{frame.height}, "
-                             f"stream is {segment.stream.width}x{segment.stream.height}")
+            raise InputRefused(
+                QuarantineReason.CORRUPT_MEDIA,
+                f"frame {segment.start_frame + produced} is {frame.width}x{frame.height}, "
+                f"stream is {segment.stream.width}x{segment.stream.height}",
+            )
         yield segment.start_frame + produced, frame
         produced += 1
         if segment.start_frame + produced == segment.end_frame:
             return
-    raise InputRefused(QuarantineReason.TRUNCATED_MEDIA,
-                     f"frames {segment.start_frame + produced}..{segment.end_frame - 1} could not be decoded")
+    raise InputRefused(
+        QuarantineReason.TRUNCATED_MEDIA,
+        f"frames {segment.start_frame + produced}..{segment.end_frame - 1} could not be decoded",
+    )
 
 
 def _decode_video(segment: Segment) -> Iterator[av.VideoFrame]:
@@ -136,7 +157,7 @@ def _decode_video(segment: Segment) -> Iterator[av.VideoFrame]:
 
 
 def _decode_frames(segment: Segment) -> Iterator[av.VideoFrame]:
-    for uri in segment.media.source.frame_uris[segment.start_frame:segment.end_frame]:
+    for uri in segment.media.source.frame_uris[segment.start_frame : segment.end_frame]:
         yield av.VideoFrame.from_ndarray(read_image(uri), format="rgb24")
 
 
@@ -193,9 +214,17 @@ class SplitFn(beam.DoFn):
         try:
             segments = split(media, self._image_fps, self._segment_frames)
         except InputRefused as err:
-            yield beam.pvalue.TaggedOutput(QUARANTINE, QuarantineRecord(
-                media.source.origin_uri, err.reason, str(err), media.media_id, media.source.single_file,
-                media.camera_id))
+            yield beam.pvalue.TaggedOutput(
+                QUARANTINE,
+                QuarantineRecord(
+                    media.source.origin_uri,
+                    err.reason,
+                    str(err),
+                    media.media_id,
+                    media.source.single_file,
+                    media.camera_id,
+                ),
+            )
             return
         self._segments.inc(len(segments))
         yield from segments

@@ -1,4 +1,5 @@
 """What the stages of an anonymize job are configured with: one object, built once from the options."""
+
 from __future__ import annotations
 
 import dataclasses

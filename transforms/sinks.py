@@ -1,4 +1,5 @@
 """Parquet tables under OUT/tables/<table>/<run_id>.parquet, each written whole and atomically."""
+
 from __future__ import annotations
 
 import io
@@ -24,8 +25,10 @@ def write_table(rows: list[dict], schema: pa.Schema, uri: str) -> int:
     """
     for row in rows:
         if set(row) != set(schema.names):
-            raise ValueError(f"row columns differ from the schema: missing {sorted(set(schema.names) - set(row))}, "
-                             f"unknown {sorted(set(row) - set(schema.names))}")
+            raise ValueError(
+                f"row columns differ from the schema: missing {sorted(set(schema.names) - set(row))}, "
+                f"unknown {sorted(set(row) - set(schema.names))}"
+            )
         empty = [f.name for f in schema if not f.nullable and row[f.name] is None]
         if empty:
             raise ValueError(f"required column(s) {empty} are empty")
@@ -58,11 +61,15 @@ class GatherAll(beam.PTransform):
     """
 
     def expand(self, pcoll):
-        return ((pcoll | "Mark Elements" >> beam.Map(lambda v: (0, (True, v))),
-                 pcoll.pipeline | "Mark Start" >> beam.Create([(0, (False, None))]))
-                | "Together" >> beam.Flatten()
-                | "Group" >> beam.GroupByKey()
-                | "Unmark" >> beam.MapTuple(lambda _, marked: [v for real, v in marked if real]))
+        return (
+            (
+                pcoll | "Mark Elements" >> beam.Map(lambda v: (0, (True, v))),
+                pcoll.pipeline | "Mark Start" >> beam.Create([(0, (False, None))]),
+            )
+            | "Together" >> beam.Flatten()
+            | "Group" >> beam.GroupByKey()
+            | "Unmark" >> beam.MapTuple(lambda _, marked: [v for real, v in marked if real])
+        )
 
 
 class WriteTable(beam.PTransform):
@@ -79,7 +86,9 @@ class WriteTable(beam.PTransform):
 
     def expand(self, rows):
         uri, schema, run_id = self._uri, self._schema, self._run_id
-        return (rows
-                | "Stamp Run" >> beam.Map(lambda row: {**row, "run_id": run_id})
-                | "Gather Rows" >> GatherAll()
-                | "Write Parquet" >> beam.Map(lambda rows: write_table(rows, schema, uri)))
+        return (
+            rows
+            | "Stamp Run" >> beam.Map(lambda row: {**row, "run_id": run_id})
+            | "Gather Rows" >> GatherAll()
+            | "Write Parquet" >> beam.Map(lambda rows: write_table(rows, schema, uri))
+        )

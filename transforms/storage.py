@@ -1,4 +1,5 @@
 """Paths on any Beam filesystem: atomic publication, local working copies, existence checks."""
+
 from __future__ import annotations
 
 import contextlib
@@ -20,7 +21,7 @@ def is_local(uri: str) -> bool:
 
 
 def local_path(uri: str) -> str:
-    return uri[len("file://"):] if uri.startswith("file://") else uri
+    return uri[len("file://") :] if uri.startswith("file://") else uri
 
 
 def absolute(uri: str) -> str:

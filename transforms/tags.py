@@ -4,6 +4,7 @@ Beam 2.77's DaskRunner hands every element of a multi-output ParDo to every tag 
 and ``with_exception_handling`` is built on tagged outputs too, so Veil uses neither: ``SplitByTag`` runs the DoFn
 inside an ordinary single-output ParDo and splits its pairs with one FlatMap per tag.
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable

@@ -1,4 +1,5 @@
 """Gather each input's detections from all its segments and link them into face tracks."""
+
 from __future__ import annotations
 
 import apache_beam as beam
@@ -15,8 +16,9 @@ def assemble(parts: list[SegmentDetections], config: TrackerConfig) -> MediaTrac
     segments = tuple(p.segment for p in parts)
     failure = next((p.failure for p in parts if p.failure), None)
     if failure is None and [s.index for s in segments] != list(range(first.count)):
-        failure = Failure(QuarantineReason.PROCESSING_ERROR,
-                          f"{len(parts)} of {first.count} segments arrived for tracking")
+        failure = Failure(
+            QuarantineReason.PROCESSING_ERROR, f"{len(parts)} of {first.count} segments arrived for tracking"
+        )
     if failure is not None:
         return MediaTracks(first.media, first.stream, segments, (), failure)
     tracks = link_tracks((d for p in parts for d in p.detections), config)
@@ -32,7 +34,9 @@ class TrackFaces(beam.PTransform):
 
     def expand(self, detections):
         config = self._config
-        return (detections
-                | "Key By Media" >> beam.Map(lambda d: (d.segment.media.media_id, d))
-                | "Gather Segments" >> beam.GroupByKey()
-                | "Link Tracks" >> beam.MapTuple(lambda _, parts: assemble(list(parts), config)))
+        return (
+            detections
+            | "Key By Media" >> beam.Map(lambda d: (d.segment.media.media_id, d))
+            | "Gather Segments" >> beam.GroupByKey()
+            | "Link Tracks" >> beam.MapTuple(lambda _, parts: assemble(list(parts), config))
+        )

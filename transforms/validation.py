@@ -1,4 +1,5 @@
 """Validate a run's tables against the Great Expectations suites in schemas/expectations, naming every failing row."""
+
 from __future__ import annotations
 
 import contextlib
@@ -60,7 +61,8 @@ def run_frames(output: str, run_id: str) -> dict[str, pd.DataFrame]:
     maximum = default_policy().maximum_days
     frames["catalog"] = catalog.assign(
         retention_days=(catalog["retention_until"] - catalog["created_at"]).dt.days.astype("int64"),
-        max_days=catalog["kind"].map(lambda kind: maximum.get(kind, -1)).astype("int64"))
+        max_days=catalog["kind"].map(lambda kind: maximum.get(kind, -1)).astype("int64"),
+    )
     return frames
 
 
@@ -96,18 +98,29 @@ def validate_run(context: FileDataContext, output: str, run_id: str) -> list[Out
         suite = context.suites.add_or_update(gx.ExpectationSuite(**load_suite(name)))
         batch = source.add_dataframe_asset(name=name).add_batch_definition_whole_dataframe("run")
         definition = context.validation_definitions.add_or_update(
-            gx.ValidationDefinition(name=f"veil.{name}", data=batch, suite=suite))
-        result = definition.run(batch_parameters={"dataframe": frame}, result_format={"result_format": "COMPLETE"},
-                                run_id=gx_run(run_id))
+            gx.ValidationDefinition(name=f"veil.{name}", data=batch, suite=suite)
+        )
+        result = definition.run(
+            batch_parameters={"dataframe": frame}, result_format={"result_format": "COMPLETE"}, run_id=gx_run(run_id)
+        )
         for check in result.results:
             config = check.expectation_config
             indices = check.result.get("unexpected_index_list") or []
             keys = tuple(_row_key(frame, name, i) for i in indices)
             if not check.success and not keys and len(frame):
                 keys = ("<table>",)
-            outcomes.append(Outcome(name, config.type, config.kwargs.get("column") or config.kwargs.get("column_A"),
-                                    bool(config.meta.get("critical")), str(config.meta.get("article", "")),
-                                    str(config.meta.get("why", "")), bool(check.success), keys))
+            outcomes.append(
+                Outcome(
+                    name,
+                    config.type,
+                    config.kwargs.get("column") or config.kwargs.get("column_A"),
+                    bool(config.meta.get("critical")),
+                    str(config.meta.get("article", "")),
+                    str(config.meta.get("why", "")),
+                    bool(check.success),
+                    keys,
+                )
+            )
     return outcomes
 
 
@@ -127,6 +140,16 @@ def _row_key(frame: pd.DataFrame, table: str, index: int) -> str:
 
 def failure_rows(outcomes: list[Outcome]) -> list[dict]:
     """validation_failures rows: one per failing row of every failed expectation (all of them, not a sample)."""
-    return [{"table": o.table, "row_key": key, "expectation": o.expectation, "column": o.column,
-             "article": o.article, "critical": o.critical}
-            for o in outcomes if not o.success for key in o.failing_rows]
+    return [
+        {
+            "table": o.table,
+            "row_key": key,
+            "expectation": o.expectation,
+            "column": o.column,
+            "article": o.article,
+            "critical": o.critical,
+        }
+        for o in outcomes
+        if not o.success
+        for key in o.failing_rows
+    ]

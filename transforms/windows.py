@@ -1,4 +1,5 @@
 """Event-time windows of a streaming job's finished recordings: aggregates only, each window validated."""
+
 from __future__ import annotations
 
 import datetime as dt
@@ -28,18 +29,31 @@ def window_id(stream_id: str, start: dt.datetime) -> str:
     return f"{stream_id}-w{start:%Y%m%dT%H%M%S}Z"
 
 
-def window_row(stream_id: str, start: dt.datetime, end: dt.datetime, pane: int, timing: str,
-               recordings: Iterable[RecordingDone]) -> dict:
+def window_row(
+    stream_id: str, start: dt.datetime, end: dt.datetime, pane: int, timing: str, recordings: Iterable[RecordingDone]
+) -> dict:
     """The stream_windows row of one pane of a window, from every recording in it so far."""
     found = list(recordings)
     lags = [r.lag_seconds for r in found] or [0.0]
-    return {"stream_id": stream_id, "window_start": start, "window_end": end, "pane": pane, "timing": timing,
-            "recordings": len(found), "anonymized": sum(r.anonymized for r in found),
-            "quarantined": sum(r.quarantined for r in found), "skipped": sum(r.skipped for r in found),
-            "frames": sum(r.frames for r in found), "faces_redacted": sum(r.faces_redacted for r in found),
-            "tracks_kept": sum(r.tracks_kept for r in found), "lag_median_s": float(statistics.median(lags)),
-            "lag_max_s": float(max(lags)), "runs_passed": sum(r.passed for r in found),
-            "runs_failed": sum(not r.passed for r in found), "written_at": dt.datetime.now(dt.UTC)}
+    return {
+        "stream_id": stream_id,
+        "window_start": start,
+        "window_end": end,
+        "pane": pane,
+        "timing": timing,
+        "recordings": len(found),
+        "anonymized": sum(r.anonymized for r in found),
+        "quarantined": sum(r.quarantined for r in found),
+        "skipped": sum(r.skipped for r in found),
+        "frames": sum(r.frames for r in found),
+        "faces_redacted": sum(r.faces_redacted for r in found),
+        "tracks_kept": sum(r.tracks_kept for r in found),
+        "lag_median_s": float(statistics.median(lags)),
+        "lag_max_s": float(max(lags)),
+        "runs_passed": sum(r.passed for r in found),
+        "runs_failed": sum(not r.passed for r in found),
+        "written_at": dt.datetime.now(dt.UTC),
+    }
 
 
 class WindowRowFn(beam.DoFn):
@@ -56,12 +70,15 @@ class WindowRowFn(beam.DoFn):
         _, recordings = keyed
         start, end = win.start.to_utc_datetime(has_tz=True), win.end.to_utc_datetime(has_tz=True)
         run_id = window_id(self._stream_id, start)
-        row = {**window_row(self._stream_id, start, end, pane.index, PaneInfoTiming.to_string(pane.timing),
-                            recordings), "run_id": run_id}
+        row = {
+            **window_row(self._stream_id, start, end, pane.index, PaneInfoTiming.to_string(pane.timing), recordings),
+            "run_id": run_id,
+        }
         write_table([row], tables.STREAM_WINDOWS, table_uri(self._output, "stream_windows", run_id))
         catalog = run_entries(self._output, run_id, self._policy, row["written_at"], WINDOW_TABLES)
-        write_table([{**e, "run_id": run_id} for e in catalog], tables.CATALOG,
-                    table_uri(self._output, "catalog", run_id))
+        write_table(
+            [{**e, "run_id": run_id} for e in catalog], tables.CATALOG, table_uri(self._output, "catalog", run_id)
+        )
         try:
             self._publish(self._output, run_id)
         except Exception:  # noqa: BLE001 - the window's row stands; its missing verdict shows in the stream report
@@ -73,8 +90,15 @@ class SummarizeWindows(beam.PTransform):
     """Fixed event-time windows over finished recordings (event time: the recording's start), with allowed
     lateness: a late recording fires its own window again, which then counts it too (accumulating panes)."""
 
-    def __init__(self, output: str, stream_id: str, seconds: float, lateness: float, policy: RetentionPolicy,
-                 publish: PublishWindow):
+    def __init__(
+        self,
+        output: str,
+        stream_id: str,
+        seconds: float,
+        lateness: float,
+        policy: RetentionPolicy,
+        publish: PublishWindow,
+    ):
         super().__init__()
         self._seconds = seconds
         self._lateness = lateness
@@ -83,12 +107,16 @@ class SummarizeWindows(beam.PTransform):
 
     def expand(self, done):
         stream_id = self._stream_id
-        return (done
-                | "Event Time Windows" >> beam.WindowInto(
-                    window.FixedWindows(self._seconds),
-                    trigger=trigger.AfterWatermark(late=trigger.AfterCount(1)),
-                    accumulation_mode=trigger.AccumulationMode.ACCUMULATING,
-                    allowed_lateness=self._lateness)
-                | "Key By Stream" >> beam.Map(lambda r: (stream_id, r))
-                | "Per Window" >> beam.GroupByKey()
-                | "Write Window" >> beam.ParDo(self._fn))
+        return (
+            done
+            | "Event Time Windows"
+            >> beam.WindowInto(
+                window.FixedWindows(self._seconds),
+                trigger=trigger.AfterWatermark(late=trigger.AfterCount(1)),
+                accumulation_mode=trigger.AccumulationMode.ACCUMULATING,
+                allowed_lateness=self._lateness,
+            )
+            | "Key By Stream" >> beam.Map(lambda r: (stream_id, r))
+            | "Per Window" >> beam.GroupByKey()
+            | "Write Window" >> beam.ParDo(self._fn)
+        )

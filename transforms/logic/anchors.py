@@ -4,6 +4,7 @@ Mirrors MediaPipe's SsdAnchorsCalculator and TensorsToDetectionsCalculator (medi
 tensor) for the options its graphs give each model, and a keep-aspect letterbox (the frame padded to a square,
 centred, as ImageToTensorCalculator does with keep_aspect_ratio) so faces are not squashed.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -69,7 +70,7 @@ def decode(raw: np.ndarray, centres: np.ndarray, input_size: int, num_keypoints:
     cx, cy = scaled[:, 0] + centres[:, 0], scaled[:, 1] + centres[:, 1]
     half_w, half_h = scaled[:, 2] / 2, scaled[:, 3] / 2
     boxes = np.stack([cx - half_w, cy - half_h, cx + half_w, cy + half_h], 1)
-    points = scaled[:, 4:4 + 2 * num_keypoints].reshape(-1, num_keypoints, 2) + centres[:, None, :]
+    points = scaled[:, 4 : 4 + 2 * num_keypoints].reshape(-1, num_keypoints, 2) + centres[:, None, :]
     return boxes, points
 
 
@@ -83,8 +84,9 @@ def iou_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return inter / np.maximum(area_a[:, None] + area_b[None, :] - inter, 1e-12)
 
 
-def weighted_nms(boxes: np.ndarray, points: np.ndarray, scores: np.ndarray,
-                 iou: float = 0.3) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def weighted_nms(
+    boxes: np.ndarray, points: np.ndarray, scores: np.ndarray, iou: float = 0.3
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """MediaPipe's WEIGHTED non-max suppression: each cluster (IoU > ``iou`` with its best box) becomes the
     score-weighted mean of its boxes and keypoints, scored as its best member."""
     order = np.argsort(-scores, kind="stable")
@@ -94,7 +96,7 @@ def weighted_nms(boxes: np.ndarray, points: np.ndarray, scores: np.ndarray,
     for i in range(len(scores)):
         if not left[i]:
             continue
-        members = left & (iou_matrix(boxes[i:i + 1], boxes)[0] > iou)
+        members = left & (iou_matrix(boxes[i : i + 1], boxes)[0] > iou)
         members[i] = True
         weights = scores[members] / scores[members].sum()
         kept_boxes.append(weights @ boxes[members])

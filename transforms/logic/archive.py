@@ -1,4 +1,5 @@
 """Safe expansion of tar and zip archives: no path escapes, no links, bounded size."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -26,7 +27,6 @@ class ArchiveLimits:
     def __post_init__(self) -> None:
         if self.max_total_bytes <= 0 or self.max_members <= 0:
             raise ValueError("archive limits must be positive")
-
 
 
 @dataclasses.dataclass(frozen=True)
@@ -66,23 +66,40 @@ def expand(archive_path: str, target_dir: str, limits: ArchiveLimits) -> list[Me
     try:
         entries = list(opener(archive_path))
         if len(entries) > limits.max_members:
-            raise InputRefused(QuarantineReason.ARCHIVE_TOO_LARGE,
-                               f"{len(entries)} entries exceed the limit of {limits.max_members}")
+            raise InputRefused(
+                QuarantineReason.ARCHIVE_TOO_LARGE, f"{len(entries)} entries exceed the limit of {limits.max_members}"
+            )
         declared = sum(size for _, size, _, _ in entries)
         if declared > limits.max_total_bytes:
-            raise InputRefused(QuarantineReason.ARCHIVE_TOO_LARGE,
-                               f"declares {declared} bytes expanded, over the limit of {limits.max_total_bytes}")
+            raise InputRefused(
+                QuarantineReason.ARCHIVE_TOO_LARGE,
+                f"declares {declared} bytes expanded, over the limit of {limits.max_total_bytes}",
+            )
         for name, _, kind, read in entries:
             if kind == "dir":
                 continue
             safe = safe_name(name)
             if safe is None:
-                members.append(Member(name, refused=(QuarantineReason.UNSAFE_ARCHIVE_PATH,
-                                                     f"entry path {name!r} escapes the archive folder")))
+                members.append(
+                    Member(
+                        name,
+                        refused=(
+                            QuarantineReason.UNSAFE_ARCHIVE_PATH,
+                            f"entry path {name!r} escapes the archive folder",
+                        ),
+                    )
+                )
                 continue
             if kind != "file":
-                members.append(Member(name, refused=(QuarantineReason.UNSAFE_ARCHIVE_PATH,
-                                                     f"entry {name!r} is a {kind}, not a regular file")))
+                members.append(
+                    Member(
+                        name,
+                        refused=(
+                            QuarantineReason.UNSAFE_ARCHIVE_PATH,
+                            f"entry {name!r} is a {kind}, not a regular file",
+                        ),
+                    )
+                )
                 continue
             dest = os.path.join(target_dir, *safe.split("/"))
             os.makedirs(os.path.dirname(dest), exist_ok=True)
@@ -90,8 +107,10 @@ def expand(archive_path: str, target_dir: str, limits: ArchiveLimits) -> list[Me
                 while chunk := src.read(1 << 20):
                     total += len(chunk)
                     if total > limits.max_total_bytes:
-                        raise InputRefused(QuarantineReason.ARCHIVE_TOO_LARGE,
-                                           f"expands beyond the limit of {limits.max_total_bytes} bytes")
+                        raise InputRefused(
+                            QuarantineReason.ARCHIVE_TOO_LARGE,
+                            f"expands beyond the limit of {limits.max_total_bytes} bytes",
+                        )
                     out.write(chunk)
             members.append(Member(safe, path=dest))
     except InputRefused:
@@ -119,8 +138,17 @@ def _tar_entries(path: str) -> Iterator[Entry]:
     members = archive.getmembers()
     _check_tail(archive)
     for info in members:
-        kind = ("dir" if info.isdir() else "file" if info.isfile() else "symlink" if info.issym()
-                else "hard link" if info.islnk() else "special file")
+        kind = (
+            "dir"
+            if info.isdir()
+            else "file"
+            if info.isfile()
+            else "symlink"
+            if info.issym()
+            else "hard link"
+            if info.islnk()
+            else "special file"
+        )
         yield info.name, info.size if info.isfile() else 0, kind, (lambda info=info: archive.extractfile(info))
 
 

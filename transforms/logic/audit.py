@@ -1,4 +1,5 @@
 """The leak audit: an independent detector looks at redacted output frames for faces that survived."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -42,8 +43,10 @@ class HaarAuditor:
 
     def __init__(self, config: AuditConfig):
         self._config = config
-        self._cascades = [cv2.CascadeClassifier(cv2.data.haarcascades + name)
-                          for name in ("haarcascade_frontalface_default.xml", "haarcascade_profileface.xml")]
+        self._cascades = [
+            cv2.CascadeClassifier(cv2.data.haarcascades + name)
+            for name in ("haarcascade_frontalface_default.xml", "haarcascade_profileface.xml")
+        ]
         if any(c.empty() for c in self._cascades):
             raise RuntimeError("OpenCV's Haar cascades are missing from this OpenCV build")
 
@@ -73,14 +76,18 @@ class HaarAuditor:
             # Large faces are looked for at a bounded size: Haar finds them as well, far faster.
             scale = min(1.0, AUDIT_REGION_PX / max(w, h))
             if scale < 1:
-                crop = cv2.resize(crop, (max(1, round(crop.shape[1] * scale)), max(1, round(crop.shape[0] * scale))),
-                                  interpolation=cv2.INTER_AREA)
+                crop = cv2.resize(
+                    crop,
+                    (max(1, round(crop.shape[1] * scale)), max(1, round(crop.shape[0] * scale))),
+                    interpolation=cv2.INTER_AREA,
+                )
             found += [(bx / scale + x0, by / scale + y0, bw / scale, bh / scale) for bx, by, bw, bh in self.find(crop)]
         return found
 
 
 def over_regions(found: list[Box], regions: tuple[Box, ...]) -> list[Box]:
     """The detections that lie on a redacted region: a face there survived its redaction."""
+
     def on(box: Box, region: Box) -> bool:
         cx, cy = box[0] + box[2] / 2, box[1] + box[3] / 2
         inside = region[0] <= cx <= region[0] + region[2] and region[1] <= cy <= region[1] + region[3]

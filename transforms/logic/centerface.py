@@ -1,4 +1,5 @@
 """Decoding of CenterFace's output maps into face boxes (the model runs in transforms.detection)."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -14,8 +15,14 @@ def input_size(width: int, height: int) -> tuple[int, int]:
     return -(-width // 32) * 32, -(-height // 32) * 32
 
 
-def decode(heat: np.ndarray, scale: np.ndarray, offset: np.ndarray, threshold: float,
-           net_size: tuple[int, int], frame_size: tuple[int, int]) -> list[tuple[Box, float]]:
+def decode(
+    heat: np.ndarray,
+    scale: np.ndarray,
+    offset: np.ndarray,
+    threshold: float,
+    net_size: tuple[int, int],
+    frame_size: tuple[int, int],
+) -> list[tuple[Box, float]]:
     """Face boxes (frame pixels) from one image's heat map (H, W), scale and offset maps (2, H, W).
 
     Every cell above ``threshold`` is a face centre; overlapping boxes are merged downstream.

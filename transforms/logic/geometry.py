@@ -1,4 +1,5 @@
 """Box arithmetic in pixel coordinates: padding, clipping, overlap, detector tiles, polygons."""
+
 from __future__ import annotations
 
 from collections.abc import Sequence

@@ -1,4 +1,5 @@
 """Which camera recorded an input and when: manifest rows, path templates, container tags."""
+
 from __future__ import annotations
 
 import csv
@@ -31,13 +32,15 @@ class ManifestError(ValueError):
 
 def parse_time(text: str) -> dt.datetime:
     """An ISO-like timestamp (separators optional) as an aware datetime; naive means UTC."""
-    compact = re.fullmatch(r"(\d{4})-?(\d{2})-?(\d{2})[T_ ]?(\d{2})[-:_]?(\d{2})[-:_]?(\d{2})(\.\d+)?"
-                           r"(Z|[+-]\d{2}:?\d{2})?", text.strip())
+    compact = re.fullmatch(
+        r"(\d{4})-?(\d{2})-?(\d{2})[T_ ]?(\d{2})[-:_]?(\d{2})[-:_]?(\d{2})(\.\d+)?"
+        r"(Z|[+-]\d{2}:?\d{2})?",
+        text.strip(),
+    )
     if not compact:
         raise ValueError(f"not a timestamp: {text!r}")
     y, mo, d, h, mi, s, frac, zone = compact.groups()
-    value = dt.datetime(int(y), int(mo), int(d), int(h), int(mi), int(s),
-                        int(float(frac) * 1e6) if frac else 0)
+    value = dt.datetime(int(y), int(mo), int(d), int(h), int(mi), int(s), int(float(frac) * 1e6) if frac else 0)
     if zone in (None, "Z"):
         return value.replace(tzinfo=dt.UTC)
     sign = 1 if zone[0] == "+" else -1
@@ -57,8 +60,9 @@ def parse_moment(text: str) -> dt.datetime:
     try:
         return parse_time(text)
     except ValueError:
-        raise ValueError(f"not a date or timestamp: {text!r} (give 2026-12-01, 2026-12-01T08:00:00Z or "
-                         "2026-12-01T08:00:00+08:00)") from None
+        raise ValueError(
+            f"not a date or timestamp: {text!r} (give 2026-12-01, 2026-12-01T08:00:00Z or 2026-12-01T08:00:00+08:00)"
+        ) from None
 
 
 def parse_manifest(text: str, name: str) -> dict[str, Identity]:
@@ -113,7 +117,7 @@ def compile_template(template: str) -> re.Pattern[str]:
     """
     pattern, pos = "", 0
     for match in re.finditer(r"\{(\w+)\}", template):
-        pattern += re.escape(template[pos:match.start()])
+        pattern += re.escape(template[pos : match.start()])
         key = match.group(1)
         pattern += _PLACEHOLDERS.get(key, r"[^/!]+?")
         pos = match.end()

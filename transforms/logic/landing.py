@@ -1,4 +1,5 @@
 """Which files of a landing zone are ready: complete (size and time unchanged for a while) and not done before."""
+
 from __future__ import annotations
 
 import dataclasses

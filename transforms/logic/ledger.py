@@ -6,6 +6,7 @@ an entry breaks the chain at that point. A chain alone cannot show that its newe
 beside the key store): ``check_head`` compares a ledger with its anchored head. Entries hold no personal data: an
 account appears only as ``subject_token``.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -119,8 +120,10 @@ def chain(entries: list[dict], prev_hash: str, first_seq: int) -> list[Entry]:
     chained = []
     for seq, given in enumerate(entries, first_seq):
         if set(given) != set(GIVEN):
-            raise ValueError(f"entry fields differ: missing {sorted(set(GIVEN) - set(given))}, "
-                             f"unknown {sorted(set(given) - set(GIVEN))}")
+            raise ValueError(
+                f"entry fields differ: missing {sorted(set(GIVEN) - set(given))}, "
+                f"unknown {sorted(set(given) - set(GIVEN))}"
+            )
         if not _aware(given["done_at"]) or not (given["due_at"] is None or _aware(given["due_at"])):
             raise ValueError("ledger times must be timezone-aware datetimes (done_at is required)")
         token = given["subject_token"]
@@ -147,8 +150,9 @@ def _entry(line: bytes) -> Entry:
         raise ValueError(f"not JSON ({exc})") from None
     if not isinstance(record, dict) or set(record) != set(FIELDS):
         found = set(record) if isinstance(record, dict) else set()
-        raise ValueError(f"not a ledger entry: missing {sorted(set(FIELDS) - found)}, "
-                         f"unknown {sorted(found - set(FIELDS))}")
+        raise ValueError(
+            f"not a ledger entry: missing {sorted(set(FIELDS) - found)}, unknown {sorted(found - set(FIELDS))}"
+        )
     for name, value in record.items():
         if value is None and name in OPTIONAL:
             continue
@@ -208,8 +212,10 @@ def verify(files: list[tuple[str, bytes]]) -> list[str]:
         if not named:
             problems.append(f"{name}:1: name is not <seq:08d>-<run_id>.jsonl")
         elif int(named[1]) in first_file_of_seq:
-            problems.append(f"{name}:1: seq {int(named[1])} already starts {first_file_of_seq[int(named[1])]} "
-                            f"(two runs wrote the ledger at once)")
+            problems.append(
+                f"{name}:1: seq {int(named[1])} already starts {first_file_of_seq[int(named[1])]} "
+                f"(two runs wrote the ledger at once)"
+            )
         else:
             first_file_of_seq[int(named[1])] = name
         parsed = _parse(data, name)
@@ -237,8 +243,12 @@ def verify(files: list[tuple[str, bytes]]) -> list[str]:
 
 def _readable(files: list[tuple[str, bytes]]) -> list[tuple[str, int, Entry]]:
     """Every entry that parses, in file name and line order, with its file name and line number."""
-    return [(name, number, entry) for name, data in sorted(files) for number, entry in _parse(data, name)
-            if isinstance(entry, Entry)]
+    return [
+        (name, number, entry)
+        for name, data in sorted(files)
+        for number, entry in _parse(data, name)
+        if isinstance(entry, Entry)
+    ]
 
 
 def head(files: list[tuple[str, bytes]]) -> Head | None:
@@ -267,10 +277,12 @@ def check_head(files: list[tuple[str, bytes]], anchored: Head | None, anchor: st
     if anchored is None:
         if not files:
             return []
-        return [f"no head of this ledger is anchored in {anchor}, so entries cut off its end would go unnoticed: "
-                "the ledger was written before Veil kept anchors, or OUTPUT was moved or copied since (the anchor "
-                "is keyed by the output root's absolute location), or the key store given is not the one its "
-                "retention runs use (--keystore)"]
+        return [
+            f"no head of this ledger is anchored in {anchor}, so entries cut off its end would go unnoticed: "
+            "the ledger was written before Veil kept anchors, or OUTPUT was moved or copied since (the anchor "
+            "is keyed by the output root's absolute location), or the key store given is not the one its "
+            "retention runs use (--keystore)"
+        ]
     found = _readable(files)
     at = f"is seq {anchored.seq} (hash {anchored.hash}, in {anchored.file})"
     same_seq = [(name, number, entry) for name, number, entry in found if entry.seq == anchored.seq]
@@ -278,17 +290,21 @@ def check_head(files: list[tuple[str, bytes]], anchored: Head | None, anchor: st
         return []
     if same_seq:
         name, number, entry = same_seq[0]
-        return [f"{name}:{number}: seq {anchored.seq} has hash {entry.hash}, but the head anchored in {anchor} {at}: "
-                "the ledger was rewritten up to its anchored head"]
+        return [
+            f"{name}:{number}: seq {anchored.seq} has hash {entry.hash}, but the head anchored in {anchor} {at}: "
+            "the ledger was rewritten up to its anchored head"
+        ]
     last = max((entry.seq for _, _, entry in found), default=0)
     if not last:
-        return [f"the ledger holds no entries but its head anchored in {anchor} {at}: "
-                f"{_removed(1, anchored.seq)}"]
+        return [f"the ledger holds no entries but its head anchored in {anchor} {at}: {_removed(1, anchored.seq)}"]
     if last < anchored.seq:
-        return [f"the ledger ends at seq {last} but its head anchored in {anchor} {at}: "
-                f"{_removed(last + 1, anchored.seq)}"]
-    return [f"no readable entry has seq {anchored.seq}, the head anchored in {anchor} (hash {anchored.hash}, in "
-            f"{anchored.file})"]
+        return [
+            f"the ledger ends at seq {last} but its head anchored in {anchor} {at}: {_removed(last + 1, anchored.seq)}"
+        ]
+    return [
+        f"no readable entry has seq {anchored.seq}, the head anchored in {anchor} (hash {anchored.hash}, in "
+        f"{anchored.file})"
+    ]
 
 
 def subject_token(account_id: str, secret: bytes) -> str:

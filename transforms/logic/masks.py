@@ -3,6 +3,7 @@
 Every mode keeps at most a handful of samples of what was under a region: blur and pixelate
 average the face down to a few cells first, so no deconvolution can bring the detail back.
 """
+
 from __future__ import annotations
 
 import cv2
@@ -38,8 +39,8 @@ def plane_views(frame: np.ndarray, width: int, height: int) -> list[tuple[np.nda
     chroma = luma // 4
     return [
         (flat[:luma].reshape(height, width), 1),
-        (flat[luma:luma + chroma].reshape(height // 2, width // 2), 2),
-        (flat[luma + chroma:luma + 2 * chroma].reshape(height // 2, width // 2), 2),
+        (flat[luma : luma + chroma].reshape(height // 2, width // 2), 2),
+        (flat[luma + chroma : luma + 2 * chroma].reshape(height // 2, width // 2), 2),
     ]
 
 

@@ -1,4 +1,5 @@
 """Parquet bytes read into a table through memory Arrow owns, so that no Arrow thread holds a Python object."""
+
 from __future__ import annotations
 
 import pyarrow as pa

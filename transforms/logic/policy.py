@@ -5,6 +5,7 @@ at least ``zone_share`` of its detections, the face centre lies in the session's
 camera while the session runs. Every rule that cannot be checked redacts: the order of the checks
 below is the order of the reasons a redacted track reports.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -35,14 +36,18 @@ class PolicyConfig:
 def screen(media: MediaInfo, registry: Registry, config: PolicyConfig) -> tuple[QuarantineReason, str] | None:
     """Why an input must not be processed at all, or None: private locations and untrustworthy camera rows."""
     if media.camera_id in registry.invalid_cameras:
-        return (QuarantineReason.INVALID_CAMERA_REGISTRY,
-                f"camera {media.camera_id}'s registry row is malformed or contradictory, so its location "
-                f"category cannot be trusted; fix the registry and re-run")
+        return (
+            QuarantineReason.INVALID_CAMERA_REGISTRY,
+            f"camera {media.camera_id}'s registry row is malformed or contradictory, so its location "
+            f"category cannot be trusted; fix the registry and re-run",
+        )
     camera = registry.cameras.get(media.camera_id or "")
     if camera is not None and camera.location_category in config.private_categories:
-        return (QuarantineReason.PROHIBITED_LOCATION,
-                f"camera {camera.camera_id} is registered at a {camera.location_category} (Article 6): its "
-                f"footage is never processed and is due for purge")
+        return (
+            QuarantineReason.PROHIBITED_LOCATION,
+            f"camera {camera.camera_id} is registered at a {camera.location_category} (Article 6): its "
+            f"footage is never processed and is due for purge",
+        )
     return None
 
 
@@ -54,8 +59,9 @@ class _Fit:
     inside: int
 
 
-def decide(tracks: Sequence[Track], media: MediaInfo, stream: StreamInfo, registry: Registry,
-           config: PolicyConfig) -> list[Decision]:
+def decide(
+    tracks: Sequence[Track], media: MediaInfo, stream: StreamInfo, registry: Registry, config: PolicyConfig
+) -> list[Decision]:
     """A decision for every track of one input, in the order of ``tracks``."""
     camera = registry.cameras.get(media.camera_id or "")
     shared = _camera_reason(media, camera)
@@ -70,8 +76,11 @@ def decide(tracks: Sequence[Track], media: MediaInfo, stream: StreamInfo, regist
         elif camera.purpose is not Purpose.SERVICE:
             decided[track.track_id] = Decision(track.track_id, Action.REDACT, ReasonCode.PURPOSE_KEEPS_NO_FACES)
         else:
-            fits = [_fit(track, times[track.track_id], s, camera, stream)
-                    for s in registry.sessions if s.camera_id == camera.camera_id]
+            fits = [
+                _fit(track, times[track.track_id], s, camera, stream)
+                for s in registry.sessions
+                if s.camera_id == camera.camera_id
+            ]
             fits = [f for f in fits if f.share >= config.zone_share]
             if not fits:
                 decided[track.track_id] = Decision(track.track_id, Action.REDACT, ReasonCode.NO_SERVICE_LINK)
@@ -84,15 +93,22 @@ def decide(tracks: Sequence[Track], media: MediaInfo, stream: StreamInfo, regist
         if track_id in decided or seats[fit.session.session_id] == 0:
             continue
         seats[fit.session.session_id] -= 1
-        reason = _consent_reason(fit.session, registry.consents.get(fit.session.consent_id or ""),
-                                 times[track_id])
+        reason = _consent_reason(fit.session, registry.consents.get(fit.session.consent_id or ""), times[track_id])
         action = Action.KEEP if reason is ReasonCode.CONSENTED_SERVICE_SUBJECT else Action.REDACT
-        decided[track_id] = Decision(track_id, action, reason, round(fit.share, 4), fit.session.session_id,
-                                     fit.session.consent_id, fit.session.account_id)
+        decided[track_id] = Decision(
+            track_id,
+            action,
+            reason,
+            round(fit.share, 4),
+            fit.session.session_id,
+            fit.session.consent_id,
+            fit.session.account_id,
+        )
     for fit in candidates:
         if fit.track.track_id not in decided:
-            decided[fit.track.track_id] = Decision(fit.track.track_id, Action.REDACT, ReasonCode.EXCESS_SUBJECT,
-                                                   round(fit.share, 4))
+            decided[fit.track.track_id] = Decision(
+                fit.track.track_id, Action.REDACT, ReasonCode.EXCESS_SUBJECT, round(fit.share, 4)
+            )
     return [decided[t.track_id] for t in tracks]
 
 
@@ -117,9 +133,14 @@ def _normalised(box, stream: StreamInfo) -> tuple[float, float]:
 
 def _fit(track: Track, times: list[dt.datetime], session: Session, camera: Camera, stream: StreamInfo) -> _Fit:
     zone = camera.zones.get(session.zone_id)
-    inside = 0 if zone is None else sum(
-        session.start <= when < session.end and inside_polygon(_normalised(d.box, stream), zone)
-        for d, when in zip(track.detections, times))
+    inside = (
+        0
+        if zone is None
+        else sum(
+            session.start <= when < session.end and inside_polygon(_normalised(d.box, stream), zone)
+            for d, when in zip(track.detections, times)
+        )
+    )
     return _Fit(track, session, inside / len(track.detections), inside)
 
 
@@ -146,5 +167,6 @@ def revoke(registry: Registry, accounts: set[str]) -> Registry:
     taken for another session's subject."""
     if not accounts:
         return registry
-    return dataclasses.replace(registry, consents={k: c for k, c in registry.consents.items()
-                                                   if c.account_id not in accounts})
+    return dataclasses.replace(
+        registry, consents={k: c for k, c in registry.consents.items() if c.account_id not in accounts}
+    )

@@ -4,6 +4,7 @@ A file that cannot be read at all raises RegistryError, so the job refuses to st
 RegistryIssue and is left out; the cross-checks of ``load_registry`` only ever leave more out, so a broken
 registry can make Veil redact or quarantine more, never keep more.
 """
+
 from __future__ import annotations
 
 import csv
@@ -58,8 +59,9 @@ def parse_registry(kind: str, data: bytes, name: str) -> tuple[list, list[Regist
     return [row for _, row in rows], issues
 
 
-def load_registry(cameras: tuple[str, bytes] | None, sessions: tuple[str, bytes] | None,
-                  consents: tuple[str, bytes] | None) -> Registry:
+def load_registry(
+    cameras: tuple[str, bytes] | None, sessions: tuple[str, bytes] | None, consents: tuple[str, bytes] | None
+) -> Registry:
     """Parse the given registry files (name, bytes) and cross-check them into one Registry."""
     files = {"cameras": cameras, "sessions": sessions, "consents": consents}
     names = {kind: file[0] if file else "" for kind, file in files.items()}
@@ -79,11 +81,13 @@ def load_registry(cameras: tuple[str, bytes] | None, sessions: tuple[str, bytes]
             issues.append(RegistryIssue("sessions", names["sessions"], line, field, message, session.session_id))
         if problem is None or keep:
             linked.append(session)
-    return Registry(cameras=camera_rows,
-                    sessions=tuple(sorted(linked, key=lambda s: (s.camera_id, s.start, s.session_id))),
-                    consents=consent_rows,
-                    invalid_cameras=frozenset(dropped["cameras"]),
-                    issues=tuple(sorted(issues, key=lambda i: (list(ROWS).index(i.registry), i.line or 0))))
+    return Registry(
+        cameras=camera_rows,
+        sessions=tuple(sorted(linked, key=lambda s: (s.camera_id, s.start, s.session_id))),
+        consents=consent_rows,
+        invalid_cameras=frozenset(dropped["cameras"]),
+        issues=tuple(sorted(issues, key=lambda i: (list(ROWS).index(i.registry), i.line or 0))),
+    )
 
 
 def _parse(kind: str, data: bytes, name: str) -> tuple[list[tuple[int, object]], list[RegistryIssue]]:
@@ -112,19 +116,38 @@ def _unique(kind: str, name: str, rows: list, refused: list[RegistryIssue]) -> t
     for line, row in rows:
         key = getattr(row, id_field)
         if key in refused_at:
-            issues.append(RegistryIssue(kind, name, line, id_field, f"contradictory: {id_field} {key} also has a "
-                                        f"refused row (line {refused_at[key]}); neither row is used", key))
+            issues.append(
+                RegistryIssue(
+                    kind,
+                    name,
+                    line,
+                    id_field,
+                    f"contradictory: {id_field} {key} also has a "
+                    f"refused row (line {refused_at[key]}); neither row is used",
+                    key,
+                )
+            )
         elif key not in first:
             first[key] = (line, row)
         elif first[key][1] != row:
             dropped.add(key)
-            issues.append(RegistryIssue(kind, name, line, id_field, f"contradictory: {id_field} {key} is defined "
-                                        f"differently on line {first[key][0]}; neither row is used", key))
+            issues.append(
+                RegistryIssue(
+                    kind,
+                    name,
+                    line,
+                    id_field,
+                    f"contradictory: {id_field} {key} is defined "
+                    f"differently on line {first[key][0]}; neither row is used",
+                    key,
+                )
+            )
     return {key: found for key, found in first.items() if key not in dropped}, dropped, issues
 
 
-def _link_problem(session: Session, cameras: dict[str, Camera], invalid: set[str],
-                  consents: dict[str, Consent]) -> tuple[str, str, bool] | None:
+def _link_problem(
+    session: Session, cameras: dict[str, Camera], invalid: set[str], consents: dict[str, Consent]
+) -> tuple[str, str, bool] | None:
     """What is wrong with a session's links to cameras and consents: (field, message, kept?), or None."""
     camera = cameras.get(session.camera_id)
     if camera is None:
@@ -132,18 +155,30 @@ def _link_problem(session: Session, cameras: dict[str, Camera], invalid: set[str
         return "camera_id", f"camera {session.camera_id} {why}; the session is not used", False
     if session.zone_id not in camera.zones:
         zones = ", ".join(sorted(camera.zones)) or "none"
-        return ("zone_id", f"zone {session.zone_id} is not a zone of camera {camera.camera_id} (its zones: {zones}); "
-                f"the session is not used", False)
+        return (
+            "zone_id",
+            f"zone {session.zone_id} is not a zone of camera {camera.camera_id} (its zones: {zones}); "
+            f"the session is not used",
+            False,
+        )
     if session.consent_id is None:
         return None
     consent = consents.get(session.consent_id)
     if consent is None:
         # Kept: the policy redacts its faces as consent_missing, which is what an operator should see in the output.
-        return ("consent_id", f"consent {session.consent_id} is not in the consents registry (or its row was "
-                f"refused); the session's faces will be redacted", True)
+        return (
+            "consent_id",
+            f"consent {session.consent_id} is not in the consents registry (or its row was "
+            f"refused); the session's faces will be redacted",
+            True,
+        )
     if consent.account_id != session.account_id:
-        return ("consent_id", f"contradictory: consent {consent.consent_id} belongs to account {consent.account_id}, "
-                f"not {session.account_id}; the session is not used", False)
+        return (
+            "consent_id",
+            f"contradictory: consent {consent.consent_id} belongs to account {consent.account_id}, "
+            f"not {session.account_id}; the session is not used",
+            False,
+        )
     return None
 
 
@@ -182,12 +217,17 @@ def _row(kind: str, raw: object) -> object:
 def _check_order(kind: str, row: dict) -> None:
     """Refuse times that contradict each other: a session ending before it starts, a consent ending before it began."""
     if kind == "sessions" and row["end"] <= row["start"]:
-        raise _Refused("end", f"contradictory: end {row['end']:%Y-%m-%dT%H:%M:%SZ} is not after start "
-                              f"{row['start']:%Y-%m-%dT%H:%M:%SZ}")
+        raise _Refused(
+            "end",
+            f"contradictory: end {row['end']:%Y-%m-%dT%H:%M:%SZ} is not after start {row['start']:%Y-%m-%dT%H:%M:%SZ}",
+        )
     for name in ("expires_at", "withdrawn_at") if kind == "consents" else ():
         if row[name] is not None and row[name] < row["granted_at"]:
-            raise _Refused(name, f"contradictory: {name} {row[name]:%Y-%m-%dT%H:%M:%SZ} is before granted_at "
-                                 f"{row['granted_at']:%Y-%m-%dT%H:%M:%SZ}")
+            raise _Refused(
+                name,
+                f"contradictory: {name} {row[name]:%Y-%m-%dT%H:%M:%SZ} is before granted_at "
+                f"{row['granted_at']:%Y-%m-%dT%H:%M:%SZ}",
+            )
 
 
 def _value(field: pa.Field, value: object) -> object:
@@ -258,8 +298,10 @@ def _polygon(value: object) -> tuple[tuple[float, float], ...]:
         raise ValueError(f"expected a polygon: a list of at least 3 [x, y] points, got {_shown(value)}")
     for number, point in enumerate(value, start=1):
         if not (isinstance(point, list | tuple) and len(point) == 2 and all(_fraction(c) for c in point)):
-            raise ValueError(f"point {number} is {_shown(point)}; expected [x, y], each a number from 0 to 1 "
-                             f"(a fraction of the frame's width and height)")
+            raise ValueError(
+                f"point {number} is {_shown(point)}; expected [x, y], each a number from 0 to 1 "
+                f"(a fraction of the frame's width and height)"
+            )
     return tuple((float(x), float(y)) for x, y in value)
 
 
@@ -324,7 +366,7 @@ def _read(schema: pa.Schema, data: bytes, name: str) -> list[tuple[int, object]]
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as err:
-        line = data[:err.start].count(b"\n") + 1
+        line = data[: err.start].count(b"\n") + 1
         raise RegistryError(f"{name}:{line}: not UTF-8 text") from err
     if suffix in (".yaml", ".yml"):
         return _read_yaml(text, name)

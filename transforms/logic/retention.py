@@ -5,6 +5,7 @@ done), validation verdicts, account events and legal holds. It is a pure functio
 run that was killed half-way is completed by the next one: whatever the ledger does not record is
 planned again, and every action is idempotent.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -76,16 +77,34 @@ def artifact_id(kind: ArtifactKind, uri: str) -> str:
     return hashlib.sha256(f"{kind.value}\n{uri}".encode()).hexdigest()[:24]
 
 
-def catalog_entry(kind: ArtifactKind, uri: str, created_at: dt.datetime, camera_id: str | None,
-                  camera: Camera | None, policy: RetentionPolicy, basis: RetentionRule, media_id: str | None = None,
-                  account_id: str | None = None, requires_approval: bool = False, days: int | None = None) -> dict:
+def catalog_entry(
+    kind: ArtifactKind,
+    uri: str,
+    created_at: dt.datetime,
+    camera_id: str | None,
+    camera: Camera | None,
+    policy: RetentionPolicy,
+    basis: RetentionRule,
+    media_id: str | None = None,
+    account_id: str | None = None,
+    requires_approval: bool = False,
+    days: int | None = None,
+) -> dict:
     """The catalog row of one artifact: when it was made and when it must be gone (after ``days``, by default
     the policy's window for its kind and camera)."""
     days = policy.window(kind, camera) if days is None else days
-    return {"artifact_id": artifact_id(kind, uri), "kind": kind.value, "uri": uri, "media_id": media_id,
-            "camera_id": camera_id, "account_id": account_id, "created_at": created_at,
-            "retention_until": created_at + dt.timedelta(days=days), "basis": basis.value,
-            "requires_approval": requires_approval}
+    return {
+        "artifact_id": artifact_id(kind, uri),
+        "kind": kind.value,
+        "uri": uri,
+        "media_id": media_id,
+        "camera_id": camera_id,
+        "account_id": account_id,
+        "created_at": created_at,
+        "retention_until": created_at + dt.timedelta(days=days),
+        "basis": basis.value,
+        "requires_approval": requires_approval,
+    }
 
 
 def is_absolute(uri: str) -> bool:
@@ -127,21 +146,34 @@ class Plan:
     """(action, status, note) of actions not to be done now: held, awaiting approval, scheduled."""
 
 
-def plan(catalog: Iterable[dict], done: set[tuple], approved_runs: set[str], events: Iterable[AccountEventRow],
-         holds: Iterable[Hold], as_of: dt.datetime, calendar: WorkCalendar, policy: RetentionPolicy,
-         token: Callable[[str], str]) -> Plan:
+def plan(
+    catalog: Iterable[dict],
+    done: set[tuple],
+    approved_runs: set[str],
+    events: Iterable[AccountEventRow],
+    holds: Iterable[Hold],
+    as_of: dt.datetime,
+    calendar: WorkCalendar,
+    policy: RetentionPolicy,
+    token: Callable[[str], str],
+) -> Plan:
     """Every action the catalog, events and holds call for that the ledger does not record as done."""
     rows = list(catalog)
-    actions = _window_actions(rows, approved_runs) + _cancellation_actions(rows, events, as_of, calendar, policy,
-                                                                           token)
+    actions = _window_actions(rows, approved_runs) + _cancellation_actions(rows, events, as_of, calendar, policy, token)
     holds = list(holds)
     deleted = {(artifact, action) for artifact, action, _ in done if action == LedgerAction.DELETE_FILE.value}
-    pending = [(action, approved, _hold_on(action, cameras, holds)) for action, approved, cameras in _unique(actions)
-               # A file deleted for one reason is gone for all of them; keys and rows are done per event.
-               if action.key not in done and (action.artifact_id, action.action.value) not in deleted]
+    pending = [
+        (action, approved, _hold_on(action, cameras, holds))
+        for action, approved, cameras in _unique(actions)
+        # A file deleted for one reason is gone for all of them; keys and rows are done per event.
+        if action.key not in done and (action.artifact_id, action.action.value) not in deleted
+    ]
     # A held copy keeps the account's key: destroying it would make the copy as unreadable as deleting it would.
-    held_copies = {a.event_id: hold for a, _, hold in pending
-                   if hold is not None and a.event_id and a.kind == ArtifactKind.RESTRICTED_COPY.value}
+    held_copies = {
+        a.event_id: hold
+        for a, _, hold in pending
+        if hold is not None and a.event_id and a.kind == ArtifactKind.RESTRICTED_COPY.value
+    }
     due, waiting = [], []
     for action, approved, hold in pending:
         note = ""
@@ -150,9 +182,15 @@ def plan(catalog: Iterable[dict], done: set[tuple], approved_runs: set[str], eve
         if hold is not None:
             waiting.append((action, PlanStatus.HELD, f"legal hold {hold.hold_id}: {hold.reason}{note}"))
         elif action.action is not LedgerAction.DESTROY_KEY and not is_absolute(action.uri):
-            waiting.append((action, PlanStatus.REFUSED, f"the catalog names it by the relative path {action.uri!r}, "
-                            "which depends on the working directory of the run that wrote it (runs before "
-                            "paths were made absolute): Veil will not guess which file that is"))
+            waiting.append(
+                (
+                    action,
+                    PlanStatus.REFUSED,
+                    f"the catalog names it by the relative path {action.uri!r}, "
+                    "which depends on the working directory of the run that wrote it (runs before "
+                    "paths were made absolute): Veil will not guess which file that is",
+                )
+            )
         elif not approved:
             waiting.append((action, PlanStatus.AWAITING_APPROVAL, "its anonymized output has not passed validation"))
         elif action.due_at > as_of and action.rule is not RetentionRule.ACCOUNT_CANCELLATION:
@@ -173,14 +211,31 @@ def _window_actions(rows: list[dict], approved_runs: set[str]) -> list[tuple[Act
     found = []
     for row in rows:
         approved = not row["requires_approval"] or row["run_id"] in approved_runs
-        found.append((Action(row["artifact_id"], row["kind"], row["uri"], LedgerAction.DELETE_FILE,
-                             RetentionRule(row["basis"]), row["retention_until"], row["camera_id"]), approved))
+        found.append(
+            (
+                Action(
+                    row["artifact_id"],
+                    row["kind"],
+                    row["uri"],
+                    LedgerAction.DELETE_FILE,
+                    RetentionRule(row["basis"]),
+                    row["retention_until"],
+                    row["camera_id"],
+                ),
+                approved,
+            )
+        )
     return found
 
 
-def _cancellation_actions(rows: list[dict], events: Iterable[AccountEventRow], as_of: dt.datetime,
-                          calendar: WorkCalendar, policy: RetentionPolicy,
-                          token: Callable[[str], str]) -> list[tuple[Action, bool]]:
+def _cancellation_actions(
+    rows: list[dict],
+    events: Iterable[AccountEventRow],
+    as_of: dt.datetime,
+    calendar: WorkCalendar,
+    policy: RetentionPolicy,
+    token: Callable[[str], str],
+) -> list[tuple[Action, bool]]:
     """For each cancelled account: its restricted copies, its key, then its rows in Veil's tables."""
     found = []
     rule = RetentionRule.ACCOUNT_CANCELLATION
@@ -193,16 +248,42 @@ def _cancellation_actions(rows: list[dict], events: Iterable[AccountEventRow], a
         runs = {r["run_id"] for r in linked}
         for row in linked:
             if row["kind"] == ArtifactKind.RESTRICTED_COPY.value:
-                found.append(Action(row["artifact_id"], row["kind"], row["uri"], LedgerAction.DELETE_FILE, rule,
-                                    due, row["camera_id"], event.event_id, event.account_id))
+                found.append(
+                    Action(
+                        row["artifact_id"],
+                        row["kind"],
+                        row["uri"],
+                        LedgerAction.DELETE_FILE,
+                        rule,
+                        due,
+                        row["camera_id"],
+                        event.event_id,
+                        event.account_id,
+                    )
+                )
         key = f"key:{token(event.account_id)}"
-        found.append(Action(key, "data_key", key, LedgerAction.DESTROY_KEY, rule, due, None, event.event_id,
-                            event.account_id))
+        found.append(
+            Action(key, "data_key", key, LedgerAction.DESTROY_KEY, rule, due, None, event.event_id, event.account_id)
+        )
         for row in rows:
-            if (row["kind"] == ArtifactKind.TABLE_PARTITION.value and row["run_id"] in runs
-                    and table_of(row["uri"]) in ACCOUNT_TABLES):
-                found.append(Action(row["artifact_id"], row["kind"], row["uri"], LedgerAction.ANONYMIZE_ROWS, rule,
-                                    due, None, event.event_id, event.account_id))
+            if (
+                row["kind"] == ArtifactKind.TABLE_PARTITION.value
+                and row["run_id"] in runs
+                and table_of(row["uri"]) in ACCOUNT_TABLES
+            ):
+                found.append(
+                    Action(
+                        row["artifact_id"],
+                        row["kind"],
+                        row["uri"],
+                        LedgerAction.ANONYMIZE_ROWS,
+                        rule,
+                        due,
+                        None,
+                        event.event_id,
+                        event.account_id,
+                    )
+                )
     return [(a, True) for a in found]
 
 
@@ -217,8 +298,14 @@ def _unique(actions: list[tuple[Action, bool]]) -> list[tuple[Action, bool, set[
     grouped: dict[tuple, list[tuple[Action, bool]]] = defaultdict(list)
     for action, approved in actions:
         grouped[action.key].append((action, approved))
-    return [(max((a for a, _ in group), key=lambda a: a.due_at), all(ok for _, ok in group),
-             {a.camera_id for a, _ in group if a.camera_id is not None}) for group in grouped.values()]
+    return [
+        (
+            max((a for a, _ in group), key=lambda a: a.due_at),
+            all(ok for _, ok in group),
+            {a.camera_id for a, _ in group if a.camera_id is not None},
+        )
+        for group in grouped.values()
+    ]
 
 
 def _hold_on(action: Action, cameras: set[str], holds: list[Hold]) -> Hold | None:
@@ -230,8 +317,9 @@ def _hold_on(action: Action, cameras: set[str], holds: list[Hold]) -> Hold | Non
     return None
 
 
-def due_soon(waiting: Iterable[tuple[Action, str, str]], as_of: dt.datetime, calendar: WorkCalendar,
-             policy: RetentionPolicy) -> list[Action]:
+def due_soon(
+    waiting: Iterable[tuple[Action, str, str]], as_of: dt.datetime, calendar: WorkCalendar, policy: RetentionPolicy
+) -> list[Action]:
     """Scheduled actions due within the policy's next working days (for the report)."""
     horizon = calendar.add_working_days(as_of, policy.due_soon_working_days)
     return [a for a, status, _ in waiting if status == PlanStatus.SCHEDULED and a.due_at.date() <= horizon]

@@ -10,6 +10,7 @@ this file and key id, the counter fixes their order, and the flag on the last ch
 chunk boundary fail (an empty file is one empty final chunk). The random prefix keeps nonces distinct across
 the files sealed with one account's key.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -81,8 +82,10 @@ def open_sealed(src_path: str, dst_path: str, key_lookup: Callable[[str], bytes]
                 try:
                     dst.write(aead.decrypt(prefix + struct.pack(">I", counter), sealed, _aad(header, counter, last)))
                 except InvalidTag:
-                    raise SealError(f"chunk {counter} does not authenticate: wrong key, or the file was altered, "
-                                    "reordered or truncated") from None
+                    raise SealError(
+                        f"chunk {counter} does not authenticate: wrong key, or the file was altered, "
+                        "reordered or truncated"
+                    ) from None
 
 
 def sealed_key_id(path: str) -> str:
@@ -100,7 +103,7 @@ def _read_header(src: BinaryIO) -> tuple[bytes, str, bytes]:
     start = _read_exactly(src, len(MAGIC) + 2, "header")
     if start[: len(MAGIC)] != MAGIC:
         raise SealError("not a sealed file (bad magic)")
-    (length,) = struct.unpack(">H", start[len(MAGIC):])
+    (length,) = struct.unpack(">H", start[len(MAGIC) :])
     rest = _read_exactly(src, length + PREFIX_BYTES, "header")
     try:
         key_id = rest[:length].decode()

@@ -1,4 +1,5 @@
 """Face tracking by overlap, and the per-frame regions a track covers (with gaps filled, held and led)."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -38,8 +39,9 @@ class TrackerConfig:
         """This tracker for detections on one frame in ``every``: a face may appear up to ``every - 1`` frames before
         its first scanned frame and stay as long after its last, and two scans of it lie ``every`` frames apart."""
         reach = every - 1
-        return dataclasses.replace(self, lead=max(self.lead, reach), hold=max(self.hold, reach),
-                                   max_gap=max(self.max_gap, 2 * every))
+        return dataclasses.replace(
+            self, lead=max(self.lead, reach), hold=max(self.hold, reach), max_gap=max(self.max_gap, 2 * every)
+        )
 
 
 def link_tracks(detections: Iterable[Detection], config: TrackerConfig) -> list[Track]:

@@ -11,6 +11,7 @@ year whose notice is not in the data (outside it, or provisional like 2027, whic
 全国年节及纪念日放假办法 fixes by law) every day but those statutory days counts, weekends included: such deadlines
 come about a week early until the notice is added. ``covers`` and ``provisional`` tell callers when to warn.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -128,7 +129,8 @@ def load_calendar(*texts: tuple[str, str]) -> WorkCalendar:
         holidays=frozenset().union(*(holidays for holidays, _, _ in years.values())),
         workdays=frozenset().union(*(workdays for _, workdays, _ in years.values())),
         years=frozenset(years),
-        provisional=frozenset(year for year, (_, _, provisional) in years.items() if provisional))
+        provisional=frozenset(year for year, (_, _, provisional) in years.items() if provisional),
+    )
 
 
 @functools.cache
