@@ -6,7 +6,7 @@ DEMO_ARCHIVE ?= demo-archive
 DEMO_OUT     ?= demo-out
 
 .DEFAULT_GOAL := help
-.PHONY: help setup demo test bench bench-stream eval lint clean template
+.PHONY: help setup demo test bench bench-stream eval lint fmt clean template
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -35,7 +35,7 @@ demo: setup ## Generate a sample CCTV archive and anonymize it (offline, local r
 		--cameras $(DEMO_ARCHIVE)/cameras.yaml --sessions $(DEMO_ARCHIVE)/sessions.csv \
 		--consents $(DEMO_ARCHIVE)/consents.csv
 
-test: setup ## Run the whole test suite
+test: lint ## Static checks, then the whole test suite
 	$(BIN)/python -m pytest
 
 # A reduced scale: make bench BENCH_ARGS="--minutes 1 --clips 50" (bench/bench.py --help lists the flags).
@@ -52,8 +52,14 @@ EVAL_ARGS ?=
 eval: setup ## Detection benchmark: faces leaked, over-redaction and frames/s on every annotated clip, scaled down too
 	$(BIN)/python bench/eval.py $(EVAL_ARGS)
 
-lint: setup ## Static checks
-	$(BIN)/ruff check pipelines transforms schemas tests bench
+LINTED := pipelines transforms schemas tests bench
+lint: setup ## Static checks: ruff's lint rules, and the code as ruff format writes it
+	$(BIN)/ruff check $(LINTED)
+	$(BIN)/ruff format --check $(LINTED)
+
+fmt: setup ## Format the code (ruff format) and apply ruff's safe fixes
+	$(BIN)/ruff format $(LINTED)
+	$(BIN)/ruff check --fix $(LINTED)
 
 clean: ## Remove generated outputs (keeps the virtual environment)
 	rm -rf $(DEMO_ARCHIVE) $(DEMO_OUT) bench/out .pytest_cache
