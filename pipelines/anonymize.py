@@ -38,12 +38,12 @@ from pipelines.options import AnonymizeOptions, UsageError, make_absolute, parse
 from schemas import tables
 from schemas.codes import PRIVATE_LOCATIONS, MediaStatus, Purpose, RedactionMode
 from schemas.registries import Registry
-from transforms import storage
+from transforms import layout, storage
 from transforms.catalog import CatalogArtifacts
 from transforms.detection import DetectFaces, DetectorConfig
 from transforms.encoding import EncoderConfig, JoinSegments
 from transforms.ingest import ExpandInputs, IdentifyMedia
-from transforms.keystore import default_uri, open_keystore, subject_secret
+from transforms.keystore import open_keystore, subject_secret
 from transforms.logic.archive import ArchiveLimits
 from transforms.logic.audit import AuditConfig
 from transforms.logic.identity import compile_template, parse_manifest
@@ -90,7 +90,7 @@ def policy_config(opts: AnonymizeOptions) -> PolicyConfig:
 
 
 def keystore_uri(opts: AnonymizeOptions) -> str:
-    return opts.keystore or default_uri(opts.output)
+    return opts.keystore or layout.default_keystore(opts.output)
 
 
 def measures(opts: AnonymizeOptions) -> dict:
@@ -218,7 +218,7 @@ def build(pipeline: beam.Pipeline, opts: AnonymizeOptions, run_id: str) -> dict:
     started = dt.datetime.now(dt.UTC)
     s = job_settings(opts)
     output = s.output
-    work = storage.work_folder(output, run_id)
+    work = layout.work_folder(output, run_id)
     registry = s.registry
 
     sources = pipeline | "Expand Inputs" >> ExpandInputs(opts.input, storage.join(work, "staging"), s.limits)
@@ -247,7 +247,7 @@ def build(pipeline: beam.Pipeline, opts: AnonymizeOptions, run_id: str) -> dict:
         split["quarantine"],
         joined["quarantine"],
     ) | "All Quarantined" >> beam.Flatten()
-    quarantine_rows = refused | "Quarantine Inputs" >> QuarantineInputs(storage.join(output, "quarantine", run_id))
+    quarantine_rows = refused | "Quarantine Inputs" >> QuarantineInputs(layout.quarantine_folder(output, run_id))
     written = {
         "media": joined["media"] | "Write Media" >> WriteTable(output, "media", run_id),
         "face_tracks": joined["face_tracks"] | "Write Face Tracks" >> WriteTable(output, "face_tracks", run_id),
@@ -324,7 +324,7 @@ def run(argv: Sequence[str] | None = None) -> str:
     run_id = opts.run_id or new_run_id()
     pipeline = beam.Pipeline(options=options)
     build(pipeline, opts, run_id)
-    launch.run(pipeline, storage.work_folder(opts.output, run_id))
+    launch.run(pipeline, layout.work_folder(opts.output, run_id))
     return run_id
 
 

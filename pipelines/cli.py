@@ -28,7 +28,7 @@ USAGE = """usage: veil anonymize INPUT OUTPUT [--cameras FILE --sessions FILE --
 
 def summarize(output: str, run_id: str) -> tuple[str, int]:
     """A short report of one run, read back from its tables, and the number of quarantined inputs."""
-    from transforms import storage
+    from transforms import layout
     from transforms.sinks import read_table
 
     (row,) = read_table(output, "runs", run_id).to_pylist()
@@ -40,15 +40,15 @@ def summarize(output: str, run_id: str) -> tuple[str, int]:
         f"  skipped (done before): {row['skipped']}",
         f"  frames: {row['frames']}  faces redacted: {row['faces_redacted']} (in {row['tracks_redacted']} tracks)"
         f"  tracks kept for consented service subjects: {row['tracks_kept']}",
-        f"  videos: {storage.join(output, 'anonymized')}",
-        f"  tables: {storage.join(output, 'tables')}",
+        f"  videos: {layout.media_folder(output)}",
+        f"  tables: {layout.tables_folder(output)}",
     ]
     for r in refused:
         lines.append(f"  quarantined {r['input_uri']}: {r['reason_code']}: {r['message']}")
     if row["tracks_kept"]:
-        lines.append(f"  restricted copies (sealed per account): {storage.join(output, 'restricted')}")
+        lines.append(f"  restricted copies (sealed per account): {layout.media_folder(output, layout.RESTRICTED)}")
     if refused:
-        lines.append(f"  quarantine folder: {storage.join(output, 'quarantine', run_id)}")
+        lines.append(f"  quarantine folder: {layout.quarantine_folder(output, run_id)}")
     return "\n".join(lines), row["quarantined"]
 
 

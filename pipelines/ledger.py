@@ -14,8 +14,7 @@ from collections.abc import Sequence
 
 from pipelines.cli import EXIT_INVALID, EXIT_USAGE
 from pipelines.options import CommandParser
-from transforms import storage
-from transforms.keystore import default_uri
+from transforms import layout, storage
 from transforms.ledger_store import check_ledger
 from transforms.logic.ledger import from_lines, head
 
@@ -35,7 +34,7 @@ def run(argv: Sequence[str]) -> int:
     if not storage.exists(output):
         print(f"veil ledger: OUTPUT {output} does not exist", file=sys.stderr)
         return EXIT_USAGE
-    found = check_ledger(output, args.keystore or default_uri(output))
+    found = check_ledger(output, args.keystore or layout.default_keystore(output))
     if not found.files and not found.problems:
         # No anchor for the root either (or only the empty chain's): there is nothing to call intact.
         print(f"veil ledger: no ledger under OUTPUT {output}: no retention run has written one", file=sys.stderr)

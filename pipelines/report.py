@@ -19,7 +19,7 @@ from apache_beam.io.filesystems import FileSystems
 
 from schemas.codes import Action, ArtifactKind, QuarantineReason
 from schemas.registries import Camera, Registry, RegistryIssue
-from transforms import storage
+from transforms import layout, storage
 from transforms.logic.retention import default_policy
 from transforms.sinks import read_table
 
@@ -33,10 +33,6 @@ UNKNOWN_CAMERA = "unknown"
 PERSONAL_REGISTRIES = frozenset({"sessions", "consents"})
 """Registries whose rows are about people: their issue messages quote account ids and values, so stay out."""
 WITHHELD = "details withheld (personal data): see the registry file at this line"
-
-
-def report_folder(output: str, run_id: str) -> str:
-    return storage.join(output, "reports", run_id)
 
 
 def build_report(output: str, run_id: str, registry: Registry, measures: dict) -> dict:
@@ -152,7 +148,7 @@ def _issue(issue: RegistryIssue) -> dict:
 
 
 def _validation(output: str, run_id: str) -> dict | None:
-    uri = storage.join(report_folder(output, run_id), VALIDATION_LINK)
+    uri = layout.validation_uri(output, run_id)
     if not FileSystems.exists(uri):
         return None
     with FileSystems.open(uri) as handle:
@@ -162,7 +158,7 @@ def _validation(output: str, run_id: str) -> dict | None:
 
 
 def _link_if_present(output: str, run_id: str, link: str) -> str | None:
-    return link if FileSystems.exists(storage.join(report_folder(output, run_id), link)) else None
+    return link if FileSystems.exists(storage.join(layout.report_folder(output, run_id), link)) else None
 
 
 def warnings_in(report: dict) -> list[str]:
@@ -313,7 +309,7 @@ def _e(value) -> str:
 def write_report(output: str, run_id: str, report: dict, render=None) -> tuple[str, str]:
     """Publish report.json and report.html (by ``render``, the run report's by default) under
     OUTPUT/reports/<run_id>/ atomically; returns their URIs."""
-    folder = report_folder(output, run_id)
+    folder = layout.report_folder(output, run_id)
     json_uri, html_uri = storage.join(folder, "report.json"), storage.join(folder, "report.html")
     storage.publish_bytes(json.dumps(report, indent=1, ensure_ascii=False, default=str).encode(), json_uri)
     storage.publish_bytes((render or render_html)(report).encode(), html_uri)

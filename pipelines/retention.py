@@ -31,16 +31,16 @@ from pipelines.options import AnonymizeOptions, RetentionOptions, UsageError, ma
 from pipelines.work_folders import remove_abandoned_work
 from schemas import tables
 from schemas.codes import PlanStatus, RetentionRule
-from transforms import storage
+from transforms import layout, storage
 from transforms.keystore import open_keystore, subject_secret
-from transforms.ledger_store import append_entries, ledger_folder, read_ledger, verify_ledger
+from transforms.ledger_store import append_entries, read_ledger, verify_ledger
 from transforms.logic.identity import parse_moment
 from transforms.logic.ledger import from_lines, subject_token
 from transforms.logic.registry import RegistryError, parse_registry
 from transforms.logic.retention import Plan, default_policy, due_soon, plan
 from transforms.logic.workdays import default_calendar
 from transforms.retention import ApplyRetention, Fault, no_fault
-from transforms.sinks import read_table, table_uri, write_table
+from transforms.sinks import read_table, write_table
 
 DRY_RUN = ("--dry-run", "--dry_run")
 
@@ -86,7 +86,7 @@ def rows_of(kind: str, uri: str | None) -> list:
 def approved_runs(output: str) -> set[str]:
     """Runs whose tables passed validation: only their raw inputs may be purged."""
     approved = set()
-    for match in FileSystems.match([storage.join(output, "reports", "*", "validation.json")])[0].metadata_list:
+    for match in FileSystems.match([layout.validation_pattern(output)])[0].metadata_list:
         with FileSystems.open(match.path) as handle:
             verdict = json.loads(handle.read())
         if verdict.get("passed"):
@@ -208,10 +208,10 @@ def enforce(
 
     Holds the ledger's lock throughout: a streaming job applying events and a scheduled retention run on the same
     output root take turns, so both plan from a ledger that records the other's deletions."""
-    if not FileSystems.match([table_uri(output, "catalog", "*")])[0].metadata_list:
+    if not FileSystems.match([layout.table_uri(output, "catalog", "*")])[0].metadata_list:
         # Before the lock file is made: a mistyped OUTPUT must not grow one.
         raise ValueError(no_catalog(output))
-    with storage.locked(ledger_folder(output)):
+    with storage.locked(layout.ledger_folder(output)):
         return _enforce(output, keystore, run_id, events, holds, as_of, calendars, apply, say)
 
 
@@ -238,7 +238,9 @@ def _enforce(
         append_entries(output, run_id, [], keystore)
     rows = plan_rows(found, as_of, done=True)
     write_table(
-        [{**r, "run_id": run_id} for r in rows], tables.RETENTION_PLAN, table_uri(output, "retention_plan", run_id)
+        [{**r, "run_id": run_id} for r in rows],
+        tables.RETENTION_PLAN,
+        layout.table_uri(output, "retention_plan", run_id),
     )
     soon = due_soon(found.waiting, as_of, context["calendar"], context["policy"])
     report.write_report(
@@ -277,5 +279,5 @@ def run(argv: Sequence[str] | None = None, fault: Fault = no_fault) -> tuple[str
     if not (dry_run or opts.plan):
         # Staged raw footage of anonymize runs whose launcher was killed on this machine: the daily run is the
         # janitor when no further anonymize run comes.
-        remove_abandoned_work(storage.work_root(output))
+        remove_abandoned_work(layout.work_root(output))
     return output, run_id, rows, keystore

@@ -35,7 +35,7 @@ from apache_beam.options.pipeline_options import DirectOptions, PipelineOptions,
 from pipelines import anonymize, launch, report, retention, validate
 from pipelines.options import AnonymizeOptions, RetentionOptions, StreamOptions, make_absolute
 from schemas.registries import Registry
-from transforms import landing, storage
+from transforms import landing, layout, storage
 from transforms.events import ApplyAccountEvents
 from transforms.logic.landing import parse_duration
 from transforms.recording import AnonymizeRecordings
@@ -237,7 +237,7 @@ def run(argv: Sequence[str]) -> tuple[AnonymizeOptions, str, float]:
     pipeline = beam.Pipeline(options=options)
     build(pipeline, opts, stream, events, stream_id)
     started = time.monotonic()
-    work = storage.work_folder(opts.output, stream_id)
+    work = layout.work_folder(opts.output, stream_id)
     with stop_on_signals():
         launch.run(pipeline, work)
     storage.delete_work(work)
@@ -260,6 +260,6 @@ def summarize(output: str, stream_id: str, seconds: float) -> str:
             f"anonymized: {totals['anonymized']}  quarantined: {totals['quarantined']}  skipped: {totals['skipped']}",
             f"  lag from landing to output: median of windows {lag_median:.1f} s, max {lag_max:.1f} s",
             f"  windows: {len(windows)} ({len(failed)} failed validation)",
-            f"  stream report: {storage.join(report.report_folder(output, stream_id), 'report.html')}",
+            f"  stream report: {storage.join(layout.report_folder(output, stream_id), 'report.html')}",
         ]
     )

@@ -20,10 +20,9 @@ from apache_beam.io.filesystems import FileSystems
 
 from pipelines.options import CommandParser, UsageError
 from schemas import tables
-from transforms import data_docs, storage
-from transforms.keystore import default_uri
+from transforms import data_docs, layout, storage
 from transforms.ledger_store import verify_ledger
-from transforms.sinks import read_table, table_uri, write_table
+from transforms.sinks import read_table, write_table
 from transforms.validation import Outcome, failure_rows, file_context, validate_run
 
 
@@ -34,33 +33,28 @@ def latest_run(output: str) -> str:
     return max(runs.to_pylist(), key=lambda r: r["finished_at"])["run_id"]
 
 
-def docs_uri(output: str, run_id: str) -> str:
-    """The folder of a run's Data Docs."""
-    return storage.join(output, "reports", run_id, "data_docs")
-
-
 def validate(output: str, run_id: str, keystore: str | None = None) -> list[Outcome]:
     """Validate a run, record the verdict and publish its Data Docs; returns every expectation's outcome. The
     retention ledger is checked against its head anchored beside ``keystore`` (default OUTPUT/keys/keystore.json)."""
     with file_context() as context:
-        outcomes = validate_run(context, output, run_id) + [ledger_outcome(output, keystore or default_uri(output))]
+        outcomes = validate_run(context, output, run_id) + [
+            ledger_outcome(output, keystore or layout.default_keystore(output))
+        ]
         write_table(
             [{**row, "run_id": run_id} for row in failure_rows(outcomes)],
             tables.VALIDATION_FAILURES,
-            table_uri(output, "validation_failures", run_id),
+            layout.table_uri(output, "validation_failures", run_id),
         )
         summary = {
             "run_id": run_id,
             "passed": not critical_failures(outcomes),
             "expectations": [dataclasses.asdict(o) for o in outcomes],
         }
-        storage.publish_bytes(
-            json.dumps(summary, indent=1).encode(), storage.join(output, "reports", run_id, "validation.json")
-        )
-        data_docs.publish(data_docs.build(context), docs_uri(output, run_id))
+        storage.publish_bytes(json.dumps(summary, indent=1).encode(), layout.validation_uri(output, run_id))
+        data_docs.publish(data_docs.build(context), layout.data_docs_folder(output, run_id))
         # The GX project itself goes under the output root too, so an analyst can reopen it (and its results) with
         # gx.get_context(mode="file", project_root_dir=OUTPUT/reports/<run_id>); its built site is published above.
-        data_docs.publish(context.root_directory, storage.join(output, "reports", run_id, "gx"), skip=("data_docs",))
+        data_docs.publish(context.root_directory, layout.gx_folder(output, run_id), skip=("data_docs",))
     return outcomes
 
 
@@ -95,8 +89,8 @@ def describe(outcomes: list[Outcome], output: str, run_id: str) -> str:
             f"(Article {o.article}: {o.why}) on {len(o.failing_rows)} row(s)"
         )
     if failed:
-        lines.append(f"  failing rows: {table_uri(output, 'validation_failures', run_id)}")
-    lines.append(f"  data docs: {storage.join(docs_uri(output, run_id), 'index.html')}")
+        lines.append(f"  failing rows: {layout.table_uri(output, 'validation_failures', run_id)}")
+    lines.append(f"  data docs: {storage.join(layout.data_docs_folder(output, run_id), 'index.html')}")
     return "\n".join(lines)
 
 
@@ -127,4 +121,4 @@ def run(argv: Sequence[str] | None = None) -> tuple[str, str, list[Outcome]]:
 
 def wrote_tables(output: str, run_id: str) -> bool:
     """Whether a run wrote any table partition under ``output``."""
-    return bool(FileSystems.match([table_uri(output, "*", run_id)])[0].metadata_list)
+    return bool(FileSystems.match([layout.table_uri(output, "*", run_id)])[0].metadata_list)

@@ -73,3 +73,19 @@ def test_a_row_that_does_not_fit_its_schema_is_refused_before_anything_is_writte
         write_table([{**{k: v for k, v in row.items() if k != "message"}, "msg": "m"}], tables.QUARANTINE, target)
     with pytest.raises(ValueError, match="required column"):
         write_table([{**row, "reason_code": None}], tables.QUARANTINE, target)
+
+
+LAYOUT_FOLDERS = {"tables", "reports", "quarantine", "keys", "ledger", ".work", "anonymized", "restricted", "gx"}
+
+
+def test_only_the_layout_module_spells_a_folder_of_the_output_root():
+    offenders = []
+    for path in [*(ROOT / "pipelines").glob("*.py"), *(ROOT / "transforms").rglob("*.py")]:
+        if path.name == "layout.py":
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Call) and getattr(node.func, "attr", getattr(node.func, "id", "")) == "join":
+                named = {a.value for a in node.args if isinstance(a, ast.Constant)} & LAYOUT_FOLDERS
+                if named:
+                    offenders.append(f"{path.relative_to(ROOT)}:{node.lineno} {sorted(named)}")
+    assert offenders == []

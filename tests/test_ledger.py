@@ -9,12 +9,11 @@ import shutil
 import pytest
 
 from pipelines import cli
-from transforms import ledger_store
+from transforms import layout, ledger_store
 from transforms.ledger_store import (
     anchor_uri,
     anchored_head,
     append_entries,
-    ledger_folder,
     read_ledger,
     verify_ledger,
 )
@@ -94,7 +93,7 @@ def test_a_chain_across_three_files_verifies(out):
     assert entries[0].prev_hash == GENESIS
     assert all(later.prev_hash == earlier.hash for earlier, later in zip(entries, entries[1:]))
     assert verify_ledger(str(out), keys(out)) == []
-    assert ledger_folder(str(out)) == str(folder(out))
+    assert layout.ledger_folder(str(out)) == str(folder(out))
 
 
 @pytest.mark.parametrize(

@@ -11,7 +11,8 @@ from pipelines import report
 from schemas import tables
 from schemas.codes import Purpose
 from schemas.registries import Camera, Registry, RegistryIssue
-from transforms.sinks import table_uri, write_table
+from transforms import layout
+from transforms.sinks import write_table
 
 T0 = dt.datetime(2024, 5, 6, 8, 0, tzinfo=dt.UTC)
 AREA = ((0.0, 0.0), (1.0, 0.0), (1.0, 1.0), (0.0, 1.0))
@@ -119,7 +120,7 @@ def _run(run_id, inputs, anonymized, quarantined):
 
 
 def _write(root, table, run_id, rows):
-    write_table(rows, tables.TABLES[table], table_uri(root, table, run_id))
+    write_table(rows, tables.TABLES[table], layout.table_uri(root, table, run_id))
 
 
 def _camera(camera_id, site, location, purpose, signage, raw=None):

@@ -15,13 +15,13 @@ from pipelines import cli, retention, stream, work_folders
 from schemas import tables
 from schemas.codes import AccountEvent, ArtifactKind, LedgerAction
 from tests.conftest import killed_launcher_claim, registry_args
-from transforms import ledger_store
+from transforms import layout, ledger_store
 from transforms.keystore import open_keystore
 from transforms.ledger_store import read_ledger
 from transforms.logic.identity import parse_time
 from transforms.logic.ledger import EMPTY, Head, from_lines
 from transforms.retention import step_name
-from transforms.sinks import read_table, table_uri, write_table
+from transforms.sinks import read_table, write_table
 
 ACCOUNT, SESSION, CONSENT = "acct-0042", "s-1001", "c-0042"
 CANCELLED_AT = "2026-09-28T02:00:00Z"
@@ -410,7 +410,7 @@ def test_a_catalog_entry_with_a_relative_path_is_refused_not_guessed(root, capsy
     write_table(
         [{**r, "uri": relative} if r["uri"] == raw["uri"] else r for r in catalog],
         tables.CATALOG,
-        table_uri("out", "catalog", partition),
+        layout.table_uri("out", "catalog", partition),
     )
     created = min(r["created_at"] for r in catalog)
     assert cli.main(["retention", "out", "--as-of", (created + dt.timedelta(days=400)).isoformat()]) == cli.EXIT_INVALID

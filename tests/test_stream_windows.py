@@ -13,7 +13,7 @@ from apache_beam.utils.timestamp import Timestamp
 
 from pipelines.stream import publish_window
 from schemas import tables
-from transforms.keystore import default_uri
+from transforms import layout
 from transforms.logic.retention import default_policy
 from transforms.recording import RecordingDone
 from transforms.sinks import read_table, write_table
@@ -94,7 +94,7 @@ def test_windows_fire_on_time_and_again_for_a_late_recording_and_each_pane_passe
 
 
 def _publish(output: str, run_id: str) -> bool:
-    return publish_window(output, run_id, STREAM, default_uri(output))
+    return publish_window(output, run_id, STREAM, layout.default_keystore(output))
 
 
 def test_a_window_with_a_recording_that_failed_validation_fails_its_own(tmp_path):
@@ -107,7 +107,7 @@ def test_a_window_with_a_recording_that_failed_validation_fails_its_own(tmp_path
         "run_id": run_id,
     }
     write_table([row], tables.STREAM_WINDOWS, os.path.join(out, "tables", "stream_windows", f"{run_id}.parquet"))
-    assert publish_window(out, run_id, STREAM, default_uri(out)) is False
+    assert publish_window(out, run_id, STREAM, layout.default_keystore(out)) is False
     failures = read_table(out, "validation_failures", run_id).to_pylist()
     assert {f["expectation"] for f in failures} >= {
         "expect_column_values_to_be_between",

@@ -10,9 +10,9 @@ import pytest
 
 from pipelines import cli, sample, validate
 from schemas import tables
-from transforms.keystore import default_uri
+from transforms import layout
 from transforms.ledger_store import append_entries
-from transforms.sinks import read_table, table_uri, write_table
+from transforms.sinks import read_table, write_table
 from transforms.validation import gx_run, load_suite
 
 
@@ -42,7 +42,7 @@ def run_copy(sample_run, tmp_path):
 def _rewrite(output, table, run_id, change):
     found = read_table(output, table)
     rows = [r for r in found.to_pylist() if r["run_id"] == run_id]
-    write_table(change(rows), tables.TABLES[table], table_uri(output, table, run_id))
+    write_table(change(rows), tables.TABLES[table], layout.table_uri(output, table, run_id))
 
 
 def test_the_sample_run_passes_every_expectation(run_copy):
@@ -81,7 +81,7 @@ def test_an_input_missing_from_the_tables_breaks_conservation(run_copy):
 def test_a_table_with_a_column_too_many_fails_its_structure_check(run_copy):
     output, run_id = run_copy
     schema = tables.QUARANTINE.append(pa.field("face_crop", pa.binary()))
-    pq.write_table(pa.Table.from_pylist([], schema=schema), table_uri(output, "quarantine", run_id))
+    pq.write_table(pa.Table.from_pylist([], schema=schema), layout.table_uri(output, "quarantine", run_id))
     failed = [o for o in validate.validate(output, run_id) if not o.success]
     assert [(o.table, o.expectation, o.critical) for o in failed] == [
         ("quarantine", "expect_table_columns_to_match_set", True)
@@ -123,7 +123,7 @@ def _purged(run_id: str) -> list[dict]:
 
 def test_a_tampered_retention_ledger_fails_every_run(run_copy, capsys):
     output, run_id = run_copy
-    append_entries(output, "ret-1", _purged("ret-1"), default_uri(output))
+    append_entries(output, "ret-1", _purged("ret-1"), layout.default_keystore(output))
     assert validate.critical_failures(validate.validate(output, run_id)) == []
     (ledger,) = (pathlib.Path(output) / "ledger").iterdir()
     ledger.write_text(ledger.read_text().replace('"deleted"', '"kept"'))

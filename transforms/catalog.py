@@ -8,10 +8,9 @@ import apache_beam as beam
 
 from schemas.codes import ArtifactKind, QuarantineReason, RetentionRule
 from schemas.registries import Registry
-from transforms import storage
+from transforms import layout, storage
 from transforms.logic.identity import media_id as media_id_of
 from transforms.logic.retention import RetentionPolicy, catalog_entry, raw_uri
-from transforms.sinks import table_uri
 
 RUN_TABLES = (
     "media",
@@ -112,7 +111,7 @@ def run_entries(
     entries = [
         catalog_entry(
             ArtifactKind.TABLE_PARTITION,
-            table_uri(output, table, run_id),
+            layout.table_uri(output, table, run_id),
             started,
             None,
             None,
@@ -124,7 +123,7 @@ def run_entries(
     entries.append(
         catalog_entry(
             ArtifactKind.RUN_REPORT,
-            storage.join(output, "reports", run_id),
+            layout.report_folder(output, run_id),
             started,
             None,
             None,
@@ -145,7 +144,7 @@ class CatalogArtifacts(beam.PTransform):
     def expand(self, rows):
         output, run_id, registry, policy, started = self._args
         media, restricted, quarantine = rows
-        folder = storage.join(output, "quarantine", run_id)
+        folder = layout.quarantine_folder(output, run_id)
         return (
             media | "Catalog Media" >> beam.FlatMap(media_entries, registry, policy, started),
             restricted | "Catalog Restricted" >> beam.Map(restricted_entry, registry, policy, started),

@@ -16,7 +16,7 @@ import av
 from schemas import tables
 from schemas.codes import Action, MediaStatus, QuarantineReason
 from schemas.elements import EncodedSegment, Failure, MediaPlan, QuarantineRecord
-from transforms import storage
+from transforms import layout, storage
 from transforms.keystore import KeyStore, open_keystore
 from transforms.logic.masks import pixel_format
 from transforms.logic.sealing import open_sealed, seal_file
@@ -223,12 +223,12 @@ class JoinFn(beam.DoFn):
             joined, sealed = os.path.join(workdir, "joined.mp4"), os.path.join(workdir, "joined.sealed")
             frames = join_segments(local_parts, joined, plan.tracks.stream.fps, None)
             seal_file(joined, sealed, key, key_id)
-            uri = output_uri(self._output_root, plan, RESTRICTED, f".{key_id}.mp4.sealed")
+            uri = output_uri(self._output_root, plan, layout.RESTRICTED, f".{key_id}.mp4.sealed")
             storage.publish_file(sealed, uri)
         return uri, key_id, frames
 
 
-def output_uri(root: str, plan: MediaPlan, folder: str = "anonymized", suffix: str = ".mp4") -> str:
+def output_uri(root: str, plan: MediaPlan, folder: str = layout.ANONYMIZED, suffix: str = ".mp4") -> str:
     """OUT/<folder>/<camera_id>/<yyyy-mm-dd>/<name>-<id><suffix> for an input."""
     media = plan.media
     camera = media.camera_id or "unknown-camera"
@@ -236,7 +236,10 @@ def output_uri(root: str, plan: MediaPlan, folder: str = "anonymized", suffix: s
     stem = posixpath.splitext(posixpath.basename(media.source.origin_uri.rstrip("/").split("!")[-1]))[0]
     safe_stem = re.sub(r"[^A-Za-z0-9._-]+", "_", stem) or "input"
     return storage.join(
-        root, folder, re.sub(r"[^A-Za-z0-9._-]+", "_", camera), day, f"{safe_stem}-{media.media_id[:8]}{suffix}"
+        layout.media_folder(root, folder),
+        re.sub(r"[^A-Za-z0-9._-]+", "_", camera),
+        day,
+        f"{safe_stem}-{media.media_id[:8]}{suffix}",
     )
 
 

@@ -12,14 +12,14 @@ from apache_beam.io.filesystems import FileSystems
 from schemas import tables
 from schemas.codes import QuarantineReason
 from schemas.elements import QuarantineRecord
-from transforms import storage
+from transforms import layout
 from transforms.catalog import quarantine_entries, run_entries
 from transforms.logic.identity import media_id
 from transforms.logic.landing import Listed, recording_run_id
 from transforms.logic.registry import parse_registry
 from transforms.logic.retention import RetentionPolicy
 from transforms.quarantine import QuarantineFn
-from transforms.sinks import table_uri, write_table
+from transforms.sinks import write_table
 
 Enforce = Callable[[str, str, list], int]
 """Runs retention on (output, run_id, events): plans as of now, does what is due, records it; returns the number of
@@ -62,7 +62,7 @@ class ApplyEventsFn(beam.DoFn):
 
     def _quarantine(self, run_id: str, record: QuarantineRecord) -> None:
         started = dt.datetime.now(dt.UTC)
-        folder = storage.join(self._output, "quarantine", run_id)
+        folder = layout.quarantine_folder(self._output, run_id)
         rows = list(QuarantineFn(folder).process(record))
         catalog = [e for row in rows for e in quarantine_entries(row, folder, self._policy, started)] + run_entries(
             self._output, run_id, self._policy, started, ("quarantine", "catalog")
@@ -71,7 +71,7 @@ class ApplyEventsFn(beam.DoFn):
             write_table(
                 [{**row, "run_id": run_id} for row in found],
                 tables.TABLES[table],
-                table_uri(self._output, table, run_id),
+                layout.table_uri(self._output, table, run_id),
             )
 
 

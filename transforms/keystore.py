@@ -115,11 +115,6 @@ def subject_secret(store: KeyStore) -> bytes:
     return store.key_for(SUBJECT_SECRET)[1]
 
 
-def default_uri(output: str) -> str:
-    """The key store of an output root when none is given: OUTPUT/keys/keystore.json (keep it apart in production)."""
-    return storage.join(output, "keys", "keystore.json")
-
-
 def open_keystore(uri: str) -> KeyStore:
     """The key store at ``uri``: a key file on a local path or Beam filesystem; KMS stores plug in here later."""
     if not storage.is_local(uri):

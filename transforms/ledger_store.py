@@ -24,7 +24,7 @@ from typing import NamedTuple
 
 from apache_beam.io.filesystems import FileSystems
 
-from transforms import storage
+from transforms import layout, storage
 from transforms.logic.ledger import (
     EMPTY,
     FILE_NAME,
@@ -39,10 +39,6 @@ from transforms.logic.ledger import (
 )
 
 ANCHOR_NAME = "ledger-anchor.json"
-
-
-def ledger_folder(output: str) -> str:
-    return storage.join(output, "ledger")
 
 
 def anchor_uri(keystore: str) -> str:
@@ -61,7 +57,7 @@ def anchor_key(output: str) -> str:
 
 def read_ledger(output: str) -> list[tuple[str, bytes]]:
     """Every ledger file under an output root as (file name, content), sorted by name; empty when there is none."""
-    pattern = storage.join(ledger_folder(output), "*.jsonl")
+    pattern = storage.join(layout.ledger_folder(output), "*.jsonl")
     files = []
     for path in (m.path for m in FileSystems.match([pattern])[0].metadata_list):
         with FileSystems.open(path) as handle:
@@ -162,7 +158,7 @@ def append_entries(output: str, run_id: str, entries: list[dict], keystore: str)
                 # head leaves a ledger ahead of its anchor, which verifies, not one with none, which does not.
                 _move_anchor(output, anchor, EMPTY)
             name = f"{chained[0].seq:08d}-{run_id}.jsonl"
-            storage.publish_bytes(to_lines(chained), storage.join(ledger_folder(output), name))
+            storage.publish_bytes(to_lines(chained), storage.join(layout.ledger_folder(output), name))
             last = Head(chained[-1].seq, chained[-1].hash, name)
         if last not in (found.anchored, EMPTY):
             _move_anchor(output, anchor, last)

@@ -23,7 +23,7 @@ from apache_beam.utils.timestamp import Timestamp
 from schemas import tables
 from schemas.codes import QuarantineReason
 from schemas.elements import MediaInfo, QuarantineRecord
-from transforms import storage
+from transforms import layout, storage
 from transforms.catalog import media_entries, quarantine_entries, restricted_entry, run_entries
 from transforms.detection import DetectSegmentFn, FaceModelHandler
 from transforms.encoding import RESTRICTED, TRACKS, JoinFn
@@ -35,7 +35,7 @@ from transforms.quarantine import QUARANTINE, QuarantineFn, guarded
 from transforms.redaction import AUDIT, RedactSegmentFn, segment_jobs
 from transforms.segments import SplitFn
 from transforms.settings import JobSettings
-from transforms.sinks import table_uri, write_table
+from transforms.sinks import write_table
 from transforms.tags import SplitByTag
 from transforms.tracking import assemble
 
@@ -87,7 +87,7 @@ class AnonymizeRecordingFn(beam.DoFn):
         self._settings = settings
         self._stream_id = stream_id
         self._publish = publish
-        work = storage.work_folder(s.output, stream_id)
+        work = layout.work_folder(s.output, stream_id)
         self._staging, self._parts = storage.join(work, "staging"), storage.join(work, "parts")
         # The batch job's stages, each behind the same guard as in the batch graph.
         self._list = guarded(ListFilesFn(), "List Files", "sources", "archives").pairs
@@ -153,7 +153,7 @@ class AnonymizeRecordingFn(beam.DoFn):
                     landed.path,
                 )
             ]
-        folder = storage.join(self._settings.output, "quarantine", run_id)
+        folder = layout.quarantine_folder(self._settings.output, run_id)
         quarantine = QuarantineFn(folder)
         rows["quarantine"] = [row for record in refused for row in quarantine.process(record)]
         self._write(run_id, rows, skipped, started, folder)
@@ -270,7 +270,7 @@ class AnonymizeRecordingFn(beam.DoFn):
             write_table(
                 [{**row, "run_id": run_id} for row in rows[table]],
                 tables.TABLES[table],
-                table_uri(s.output, table, run_id),
+                layout.table_uri(s.output, table, run_id),
             )
 
 

@@ -10,12 +10,8 @@ import pyarrow.parquet as pq
 from apache_beam.io.filesystems import FileSystems
 
 from schemas import tables
-from transforms import storage
+from transforms import layout, storage
 from transforms.logic.parquet import table_from_bytes
-
-
-def table_uri(root: str, table: str, run_id: str) -> str:
-    return storage.join(root, "tables", table, f"{run_id}.parquet")
 
 
 def write_table(rows: list[dict], schema: pa.Schema, uri: str) -> int:
@@ -41,7 +37,7 @@ def write_table(rows: list[dict], schema: pa.Schema, uri: str) -> int:
 
 def read_table(root: str, table: str, run_id: str | None = None) -> pa.Table | None:
     """A table's rows under an output root, of every run or of one, or None when there are none."""
-    pattern = table_uri(root, table, run_id) if run_id else storage.join(root, "tables", table, "*.parquet")
+    pattern = layout.table_uri(root, table, run_id) if run_id else layout.table_pattern(root, table)
     paths = sorted(m.path for m in FileSystems.match([pattern])[0].metadata_list)
     if not paths:
         return None
@@ -80,7 +76,7 @@ class WriteTable(beam.PTransform):
 
     def __init__(self, root: str, table: str, run_id: str):
         super().__init__()
-        self._uri = table_uri(root, table, run_id)
+        self._uri = layout.table_uri(root, table, run_id)
         self._schema = tables.TABLES[table]
         self._run_id = run_id
 

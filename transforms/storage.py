@@ -135,16 +135,6 @@ def exists(uri: str) -> bool:
     return FileSystems.exists(uri) or bool(FileSystems.match([uri.rstrip("/") + "/**"])[0].metadata_list)
 
 
-def work_root(output: str) -> str:
-    """The folder of the runs' work folders."""
-    return join(output, ".work")
-
-
-def work_folder(output: str, run_id: str) -> str:
-    """Where a run keeps its staged archive members and encoded parts until it has published its outputs."""
-    return join(work_root(output), run_id)
-
-
 def delete_work(work: str) -> None:
     """Remove a run's work folder, and the folder of work folders once no other run uses it."""
     delete_path(work)

@@ -12,10 +12,11 @@ from apache_beam.transforms import trigger, window
 from apache_beam.utils.windowed_value import PaneInfoTiming
 
 from schemas import tables
+from transforms import layout
 from transforms.catalog import run_entries
 from transforms.logic.retention import RetentionPolicy
 from transforms.recording import RecordingDone
-from transforms.sinks import table_uri, write_table
+from transforms.sinks import write_table
 
 WINDOW_TABLES = ("stream_windows", "validation_failures", "catalog")
 """The partitions a window writes (validation adds validation_failures)."""
@@ -74,10 +75,12 @@ class WindowRowFn(beam.DoFn):
             **window_row(self._stream_id, start, end, pane.index, PaneInfoTiming.to_string(pane.timing), recordings),
             "run_id": run_id,
         }
-        write_table([row], tables.STREAM_WINDOWS, table_uri(self._output, "stream_windows", run_id))
+        write_table([row], tables.STREAM_WINDOWS, layout.table_uri(self._output, "stream_windows", run_id))
         catalog = run_entries(self._output, run_id, self._policy, row["written_at"], WINDOW_TABLES)
         write_table(
-            [{**e, "run_id": run_id} for e in catalog], tables.CATALOG, table_uri(self._output, "catalog", run_id)
+            [{**e, "run_id": run_id} for e in catalog],
+            tables.CATALOG,
+            layout.table_uri(self._output, "catalog", run_id),
         )
         try:
             self._publish(self._output, run_id)

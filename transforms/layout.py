@@ -1,0 +1,80 @@
+"""Every path Veil writes under an output root (DESIGN.md's output layout), spelled here and nowhere else."""
+
+from __future__ import annotations
+
+from transforms import storage
+
+ANONYMIZED = "anonymized"
+"""OUTPUT/anonymized/<camera>/<day>/: the public copies."""
+RESTRICTED = "restricted"
+"""OUTPUT/restricted/<camera>/<day>/: each account's sealed copy of the faces it may keep."""
+VALIDATION_FILE = "validation.json"
+"""A run's validation summary, in its report folder."""
+DATA_DOCS = "data_docs"
+"""A run's published Data Docs, in its report folder."""
+
+
+def media_folder(output: str, kind: str = ANONYMIZED) -> str:
+    """Where the videos of one kind (ANONYMIZED or RESTRICTED) go."""
+    return storage.join(output, kind)
+
+
+def tables_folder(output: str) -> str:
+    return storage.join(output, "tables")
+
+
+def table_uri(output: str, table: str, run_id: str) -> str:
+    """One run's partition of a table."""
+    return storage.join(tables_folder(output), table, f"{run_id}.parquet")
+
+
+def table_pattern(output: str, table: str) -> str:
+    """Every run's partition of a table."""
+    return storage.join(tables_folder(output), table, "*.parquet")
+
+
+def quarantine_folder(output: str, run_id: str) -> str:
+    """A run's quarantined inputs, each with its reason.json."""
+    return storage.join(output, "quarantine", run_id)
+
+
+def report_folder(output: str, run_id: str) -> str:
+    """A run's report, validation summary and Data Docs."""
+    return storage.join(output, "reports", run_id)
+
+
+def validation_uri(output: str, run_id: str) -> str:
+    return storage.join(report_folder(output, run_id), VALIDATION_FILE)
+
+
+def validation_pattern(output: str) -> str:
+    """The validation summaries of every run."""
+    return storage.join(output, "reports", "*", VALIDATION_FILE)
+
+
+def data_docs_folder(output: str, run_id: str) -> str:
+    return storage.join(report_folder(output, run_id), DATA_DOCS)
+
+
+def gx_folder(output: str, run_id: str) -> str:
+    """Great Expectations' own project files of a run's validation, beside its Data Docs."""
+    return storage.join(report_folder(output, run_id), "gx")
+
+
+def ledger_folder(output: str) -> str:
+    return storage.join(output, "ledger")
+
+
+def default_keystore(output: str) -> str:
+    """The key store of an output root when none is given: OUTPUT/keys/keystore.json (keep it apart in production)."""
+    return storage.join(output, "keys", "keystore.json")
+
+
+def work_root(output: str) -> str:
+    """The folder of the runs' work folders."""
+    return storage.join(output, ".work")
+
+
+def work_folder(output: str, run_id: str) -> str:
+    """Where a run keeps its staged archive members and encoded parts until it has published its outputs."""
+    return storage.join(work_root(output), run_id)
