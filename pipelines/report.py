@@ -27,8 +27,8 @@ FILING_THRESHOLD = 10_000
 """Article 16: filing is due once the faces of more than this many distinct people are stored."""
 
 RUN_COUNTS = ("inputs", "anonymized", "quarantined", "skipped", "frames")
-VALIDATION_LINK = "validation.json"
-DATA_DOCS_LINK = "data_docs/index.html"
+VALIDATION_LINK = layout.VALIDATION_FILE
+DATA_DOCS_LINK = layout.DATA_DOCS_INDEX
 UNKNOWN_CAMERA = "unknown"
 PERSONAL_REGISTRIES = frozenset({"sessions", "consents"})
 """Registries whose rows are about people: their issue messages quote account ids and values, so stay out."""
@@ -378,7 +378,7 @@ def render_retention_html(report: dict) -> str:
         table(refused),
         "<h2>Done by this run</h2>",
         table(report["done"]),
-        '<p><a href="validation.json">validation summary</a> · <a href="data_docs/index.html">Data Docs</a></p>',
+        f'<p><a href="{VALIDATION_LINK}">validation summary</a> · <a href="{DATA_DOCS_LINK}">Data Docs</a></p>',
     ]
     return (
         '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'

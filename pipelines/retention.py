@@ -86,7 +86,7 @@ def rows_of(kind: str, uri: str | None) -> list:
 def approved_runs(output: str) -> set[str]:
     """Runs whose tables passed validation: only their raw inputs may be purged."""
     approved = set()
-    for match in FileSystems.match([layout.validation_pattern(output)])[0].metadata_list:
+    for match in FileSystems.match([layout.validation_uri(output, "*")])[0].metadata_list:
         with FileSystems.open(match.path) as handle:
             verdict = json.loads(handle.read())
         if verdict.get("passed"):

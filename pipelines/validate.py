@@ -90,7 +90,7 @@ def describe(outcomes: list[Outcome], output: str, run_id: str) -> str:
         )
     if failed:
         lines.append(f"  failing rows: {layout.table_uri(output, 'validation_failures', run_id)}")
-    lines.append(f"  data docs: {storage.join(layout.data_docs_folder(output, run_id), 'index.html')}")
+    lines.append(f"  data docs: {storage.join(layout.report_folder(output, run_id), layout.DATA_DOCS_INDEX)}")
     return "\n".join(lines)
 
 

@@ -2,8 +2,8 @@
 
 The design follows bench/frontier.md (recall against CPU time of every detector that ships its weights) and the
 per-stage costs of bench/stages.py:
-- BlazeFace (MediaPipe's back-camera model) on the letterboxed frame, about 6 ms a frame: its detections scoring at
-  least ``face_threshold`` are faces;
+- BlazeFace (MediaPipe's back-camera model) on the letterboxed frame, 7.7-9.4 ms a frame on one core: its detections
+  scoring at least ``face_threshold`` are faces;
 - its weaker candidates (``candidate_threshold`` up to ``face_threshold``) are where a face may be that it cannot
   tell: CenterFace, the strongest detector here but ten times BlazeFace's cost on a whole frame, looks at a square
   around each of them cut at the frame's own resolution, and what it finds there is a face. On the tune clips this

@@ -12,6 +12,8 @@ VALIDATION_FILE = "validation.json"
 """A run's validation summary, in its report folder."""
 DATA_DOCS = "data_docs"
 """A run's published Data Docs, in its report folder."""
+DATA_DOCS_INDEX = f"{DATA_DOCS}/index.html"
+"""The Data Docs' front page, relative to the report folder (the report links it)."""
 
 
 def media_folder(output: str, kind: str = ANONYMIZED) -> str:
@@ -24,13 +26,8 @@ def tables_folder(output: str) -> str:
 
 
 def table_uri(output: str, table: str, run_id: str) -> str:
-    """One run's partition of a table."""
+    """One run's partition of a table (run_id "*": every run's)."""
     return storage.join(tables_folder(output), table, f"{run_id}.parquet")
-
-
-def table_pattern(output: str, table: str) -> str:
-    """Every run's partition of a table."""
-    return storage.join(tables_folder(output), table, "*.parquet")
 
 
 def quarantine_folder(output: str, run_id: str) -> str:
@@ -44,12 +41,8 @@ def report_folder(output: str, run_id: str) -> str:
 
 
 def validation_uri(output: str, run_id: str) -> str:
+    """A run's validation summary (run_id "*": every run's)."""
     return storage.join(report_folder(output, run_id), VALIDATION_FILE)
-
-
-def validation_pattern(output: str) -> str:
-    """The validation summaries of every run."""
-    return storage.join(output, "reports", "*", VALIDATION_FILE)
 
 
 def data_docs_folder(output: str, run_id: str) -> str:

@@ -37,7 +37,7 @@ def write_table(rows: list[dict], schema: pa.Schema, uri: str) -> int:
 
 def read_table(root: str, table: str, run_id: str | None = None) -> pa.Table | None:
     """A table's rows under an output root, of every run or of one, or None when there are none."""
-    pattern = layout.table_uri(root, table, run_id) if run_id else layout.table_pattern(root, table)
+    pattern = layout.table_uri(root, table, run_id or "*")
     paths = sorted(m.path for m in FileSystems.match([pattern])[0].metadata_list)
     if not paths:
         return None
