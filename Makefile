@@ -6,7 +6,7 @@ DEMO_ARCHIVE ?= demo-archive
 DEMO_OUT     ?= demo-out
 
 .DEFAULT_GOAL := help
-.PHONY: help setup demo test bench bench-stream eval lint fmt clean template
+.PHONY: help setup demo test bench bench-stream eval lint fmt docs clean template
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -52,10 +52,13 @@ EVAL_ARGS ?=
 eval: setup ## Detection benchmark: faces leaked, over-redaction and frames/s on every annotated clip, scaled down too
 	$(BIN)/python bench/eval.py $(EVAL_ARGS)
 
-LINTED := pipelines transforms schemas tests bench
+LINTED := pipelines transforms schemas tests bench deploy
 lint: setup ## Static checks: ruff's lint rules, and the code as ruff format writes it
 	$(BIN)/ruff check $(LINTED)
 	$(BIN)/ruff format --check $(LINTED)
+
+docs: setup ## Write the files derived from the option definitions: docs/cli.md and the template's metadata.json
+	$(BIN)/python -m pipelines.reference
 
 fmt: setup ## Format the code (ruff format) and apply ruff's safe fixes
 	$(BIN)/ruff format $(LINTED)

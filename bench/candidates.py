@@ -26,8 +26,9 @@ sys.path += [p for p in (str(HERE), str(HERE.parent)) if p not in sys.path]
 from frontier import annotated_frames, found_flags, scaled_frames  # noqa: E402
 
 from tests.footage_clips import discover  # noqa: E402
-from transforms.detection import DetectorConfig, check_crop, check_rects, shifted  # noqa: E402
-from transforms.detectors import BlazeFaceBack, CenterFace, PoseHeads  # noqa: E402
+from transforms.detection import check_crop, check_rects, shifted  # noqa: E402
+from transforms.logic.scanning import DetectorConfig  # noqa: E402
+from transforms.services.detectors import BlazeFaceBack, CenterFace, PoseHeads  # noqa: E402
 
 CANDIDATE_THRESHOLDS = (0.1, 0.2, 0.3)
 CENTERFACE_THRESHOLDS = (0.2, 0.3)

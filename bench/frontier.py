@@ -1,5 +1,5 @@
 """Detector frontier: per-frame recall, false detections, needless redaction and cost of each candidate detector
-(transforms/detectors.py) and of unions of a face detector with pose-detector heads, without tracking.
+(transforms/services/detectors.py) and of unions of a face detector with pose-detector heads, without tracking.
 
     .venv/bin/python bench/frontier.py [--out DIR] [--scales 1,0.7,0.5] [--clips NAME,...] [--no-timing]
 
@@ -43,8 +43,8 @@ import eval as scaling  # noqa: E402  (bench/eval.py: how scaled copies and thei
 
 import bench  # noqa: E402
 from tests.footage_clips import SETS, discover  # noqa: E402
-from transforms.detectors import DETECTORS  # noqa: E402
 from transforms.logic.geometry import centre, clip_box, iou, merge_overlapping, pad_box  # noqa: E402
+from transforms.services.detectors import DETECTORS  # noqa: E402
 
 THRESHOLDS = {
     "centerface": (0.1, 0.2, 0.3, 0.5),

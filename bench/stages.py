@@ -43,11 +43,12 @@ import eval as bench_eval  # noqa: E402
 
 import bench  # noqa: E402
 from schemas.codes import RedactionMode  # noqa: E402
-from transforms.detection import DetectorConfig, FaceDetector, ScanCounts, cue_rects, scan  # noqa: E402
-from transforms.detectors import BlazeFaceBack, CenterFace, PoseHeads  # noqa: E402
-from transforms.encoding import EncoderConfig, SegmentEncoder  # noqa: E402
+from transforms.detection import FaceDetector, ScanCounts, cue_rects, scan  # noqa: E402
 from transforms.logic.masks import pixel_format, redact  # noqa: E402
+from transforms.logic.scanning import DetectorConfig  # noqa: E402
 from transforms.logic.tracking import TrackerConfig, link_tracks, track_regions  # noqa: E402
+from transforms.services.detectors import BlazeFaceBack, CenterFace, PoseHeads  # noqa: E402
+from transforms.services.media import EncoderConfig, SegmentEncoder  # noqa: E402
 
 
 def timed(work: Callable[[], object]) -> tuple[float, object]:

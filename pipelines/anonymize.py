@@ -24,40 +24,46 @@ import dataclasses
 import datetime as dt
 import hashlib
 import json
+import logging
 import sys
-import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from fractions import Fraction
+from typing import NamedTuple
 
 import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.options.pipeline_options import PipelineOptions
 
 from pipelines import launch
-from pipelines.options import AnonymizeOptions, UsageError, make_absolute, parse_command
+from pipelines.options import AnonymizeOptions, UsageError, config_of, make_absolute, parse_command
 from schemas import tables
 from schemas.codes import PRIVATE_LOCATIONS, MediaStatus, Purpose, RedactionMode
 from schemas.registries import Registry
-from transforms import layout, storage
 from transforms.catalog import CatalogArtifacts
-from transforms.detection import DetectFaces, DetectorConfig
-from transforms.encoding import EncoderConfig, JoinSegments
-from transforms.ingest import ExpandInputs, IdentifyMedia
-from transforms.keystore import open_keystore, subject_secret
+from transforms.chain import AnonymizeInputs, anonymize_stages
+from transforms.encoding import RESTRICTED, TRACKS
+from transforms.ingest import SKIPPED, list_input
 from transforms.logic.archive import ArchiveLimits
 from transforms.logic.audit import AuditConfig
-from transforms.logic.identity import compile_template, parse_manifest
+from transforms.logic.identity import compile_template, new_run_id, parse_manifest
 from transforms.logic.policy import PolicyConfig
 from transforms.logic.registry import load_registry
 from transforms.logic.retention import default_policy
+from transforms.logic.scanning import DetectorConfig
 from transforms.logic.tracking import TrackerConfig
-from transforms.policy import ApplyPolicy, ScreenCameras, without_cancelled
-from transforms.quarantine import QuarantineInputs
-from transforms.redaction import RedactFrames
-from transforms.segments import SplitSegments
-from transforms.settings import JobSettings
-from transforms.sinks import GatherAll, WriteTable, read_table
-from transforms.tracking import TrackFaces
+from transforms.policy import without_cancelled
+from transforms.quarantine import QUARANTINE, QuarantineInputs
+from transforms.redaction import AUDIT
+from transforms.services import layout, report, storage, validation
+from transforms.services.keystore import open_keystore, subject_secret
+from transforms.services.media import EncoderConfig
+from transforms.services.settings import JobSettings
+from transforms.services.table_files import read_table
+from transforms.services.validation import Outcome
+from transforms.sinks import GatherAll, WriteTable
+
+Notify = Callable[[str], object]
+"""Told, line by line, what the operator should know before a job starts."""
 
 PATH_OPTIONS = ("input", "output", "manifest", "cameras", "sessions", "consents", "keystore")
 """The options that name files or folders."""
@@ -86,16 +92,12 @@ def settings_hash(opts: AnonymizeOptions, registry_digest: str) -> str:
 
 def policy_config(opts: AnonymizeOptions) -> PolicyConfig:
     extra = {c.strip() for c in opts.private_categories.split(",") if c.strip()}
-    return PolicyConfig(zone_share=opts.zone_share, private_categories=PRIVATE_LOCATIONS | extra)
-
-
-def keystore_uri(opts: AnonymizeOptions) -> str:
-    return opts.keystore or layout.default_keystore(opts.output)
+    return config_of(PolicyConfig, "policy", opts, private_categories=PRIVATE_LOCATIONS | extra)
 
 
 def measures(opts: AnonymizeOptions) -> dict:
     """The protective measures a run had in force, for its report (Article 15)."""
-    keystore = keystore_uri(opts)
+    keystore = layout.keystore_of(opts.output, opts.keystore)
     policy = policy_config(opts)
     return {
         "redaction_mode": opts.redact,
@@ -161,15 +163,7 @@ def done_inputs(output: str, force: bool) -> frozenset:
 
 
 def detector_config(opts: AnonymizeOptions, threads: int = 1) -> DetectorConfig:
-    return DetectorConfig(
-        every=opts.detect_every,
-        face_threshold=opts.face_threshold,
-        candidate_threshold=opts.candidate_threshold,
-        head_threshold=opts.head_threshold,
-        head_every=opts.head_every,
-        centerface_threshold=opts.centerface_threshold,
-        threads=threads,
-    )
+    return config_of(DetectorConfig, "detector", opts, threads=threads)
 
 
 def tracker_config(opts: AnonymizeOptions) -> TrackerConfig:
@@ -177,22 +171,31 @@ def tracker_config(opts: AnonymizeOptions) -> TrackerConfig:
     return TrackerConfig().covering(detector_config(opts).head_stride)
 
 
-def new_run_id() -> str:
-    return dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ") + "-" + uuid.uuid4().hex[:6]
+def prepare(opts: AnonymizeOptions) -> JobSettings:
+    """All the I/O before the graph: the input listed (a missing one is refused before anything is made), then what
+    ``stage_settings`` reads and creates."""
+    list_input(opts.input)
+    return stage_settings(opts, opts.run_id or new_run_id())
 
 
-def job_settings(opts: AnonymizeOptions) -> JobSettings:
-    """Everything the stages are configured with; creates the accounts' keys first (see prepare_keys)."""
+def stage_settings(opts: AnonymizeOptions, run_id: str) -> JobSettings:
+    """What the stages are configured with, batch or streaming (``run_id`` a stream's id): registries and manifest
+    read, accounts' keys created (see prepare_keys), the inputs earlier runs did looked up."""
+    storage.check_writable(opts.output)
     registry, registry_digest = load_registries(opts)
     threads = launch.threads_per_worker(opts)
-    keystore = keystore_uri(opts)
+    keystore = layout.keystore_of(opts.output, opts.keystore)
     registry = without_cancelled(registry, opts.output, keystore)
     prepare_keys(registry, keystore)
     options_json = json.dumps(
         {k: v for k, v in opts.get_all_options(drop_default=True).items()}, default=str, sort_keys=True
     )
     return JobSettings(
+        input=opts.input,
         output=opts.output,
+        run_id=run_id,
+        started=dt.datetime.now(dt.UTC),
+        done=done_inputs(opts.output, opts.force),
         manifest=load_manifest(opts.manifest),
         template=compile_template(opts.path_template) if opts.path_template else None,
         settings_hash=settings_hash(opts, registry_digest),
@@ -203,62 +206,45 @@ def job_settings(opts: AnonymizeOptions) -> JobSettings:
         detector=detector_config(opts, threads),
         tracker=tracker_config(opts),
         mode=RedactionMode(opts.redact),
-        encoder=EncoderConfig(crf=opts.crf, preset=opts.preset),
-        audit=AuditConfig(rate=opts.audit_rate),
+        encoder=config_of(EncoderConfig, "encoder", opts),
+        audit=config_of(AuditConfig, "audit", opts),
         keystore=keystore,
         keep_audio=opts.keep_audio,
-        limits=ArchiveLimits(max_total_bytes=opts.max_archive_bytes),
+        limits=config_of(ArchiveLimits, "limits", opts),
         retention=default_policy(),
         options_json=options_json,
+        measures=measures(opts),
     )
 
 
-def build(pipeline: beam.Pipeline, opts: AnonymizeOptions, run_id: str) -> dict:
-    """Compose the anonymize job; returns its named outputs (table rows per table) for tests to assert on."""
-    started = dt.datetime.now(dt.UTC)
-    s = job_settings(opts)
-    output = s.output
-    work = layout.work_folder(output, run_id)
-    registry = s.registry
+class Outputs(NamedTuple):
+    """The rows of each table an anonymize run writes, for tests to assert on."""
 
-    sources = pipeline | "Expand Inputs" >> ExpandInputs(opts.input, storage.join(work, "staging"), s.limits)
-    media = sources["sources"] | "Identify Media" >> IdentifyMedia(
-        s.manifest, s.template, done_inputs(output, opts.force), s.settings_hash
-    )
-    screened = media["media"] | "Screen Cameras" >> ScreenCameras(registry, s.policy)
-    split = screened["media"] | "Split Segments" >> SplitSegments(s.image_fps, s.segment_frames)
-    plans = (
-        split["segments"]
-        | "Detect Faces" >> DetectFaces(s.detector)
-        | "Track Faces" >> TrackFaces(s.tracker)
-        | "Apply Policy" >> ApplyPolicy(registry, s.policy, s.tracker)
-    )
-    redacted = plans | "Redact Frames" >> RedactFrames(
-        s.mode, s.encoder, storage.join(work, "parts"), s.audit, s.keystore
-    )
-    joined = (plans, redacted["parts"]) | "Join Segments" >> JoinSegments(
-        output, opts.redact, s.settings_hash, opts.keep_audio, s.keystore
-    )
+    media: beam.PCollection
+    face_tracks: beam.PCollection
+    restricted: beam.PCollection
+    quarantine: beam.PCollection
+    leak_audit: beam.PCollection
+    runs: beam.PCollection
 
-    refused = (
-        sources["quarantine"],
-        media["quarantine"],
-        screened["quarantine"],
-        split["quarantine"],
-        joined["quarantine"],
-    ) | "All Quarantined" >> beam.Flatten()
-    quarantine_rows = refused | "Quarantine Inputs" >> QuarantineInputs(layout.quarantine_folder(output, run_id))
+
+def build(pipeline: beam.Pipeline, s: JobSettings) -> Outputs:
+    """Compose the anonymize job from prepared settings (no I/O here)."""
+    output, run_id, started = s.output, s.run_id, s.started
+    chain = (
+        pipeline | "Input Spec" >> beam.Create([s.input]) | "Anonymize Inputs" >> AnonymizeInputs(anonymize_stages(s))
+    )
+    quarantine_rows = chain[QUARANTINE] | "Quarantine Inputs" >> QuarantineInputs(
+        layout.quarantine_folder(output, run_id)
+    )
+    rows = {table: chain[table] for table in ("media", TRACKS, RESTRICTED, AUDIT)} | {"quarantine": quarantine_rows}
+    rows["catalog"] = (rows["media"], rows["restricted"], quarantine_rows) | "Catalog Artifacts" >> CatalogArtifacts(
+        output, run_id, s.registry, s.retention, started
+    )
     written = {
-        "media": joined["media"] | "Write Media" >> WriteTable(output, "media", run_id),
-        "face_tracks": joined["face_tracks"] | "Write Face Tracks" >> WriteTable(output, "face_tracks", run_id),
-        "restricted": joined["restricted"] | "Write Restricted" >> WriteTable(output, "restricted", run_id),
-        "quarantine": quarantine_rows | "Write Quarantine" >> WriteTable(output, "quarantine", run_id),
-        "leak_audit": redacted["leak_audit"] | "Write Leak Audit" >> WriteTable(output, "leak_audit", run_id),
-        "catalog": (
-            (joined["media"], joined["restricted"], quarantine_rows)
-            | "Catalog Artifacts" >> CatalogArtifacts(output, run_id, registry, s.retention, started)
-            | "Write Catalog" >> WriteTable(output, "catalog", run_id)
-        ),
+        table: rows[table] | f"Write {table.replace('_', ' ').title()}" >> WriteTable(output, table, run_id)
+        for table in tables.ANONYMIZE_TABLES
+        if table != "runs"
     }
 
     def run_row(facts):
@@ -274,22 +260,16 @@ def build(pipeline: beam.Pipeline, opts: AnonymizeOptions, run_id: str) -> dict:
     # Main inputs only, no side inputs: the run row then waits for every table on every runner, and DaskRunner,
     # which computes only the graph's last leaf and re-runs a side input's upstream per consumer, runs it all once.
     facts = (
-        joined["media"] | "Fact Media" >> beam.Map(lambda row: ("media", row)),
+        rows["media"] | "Fact Media" >> beam.Map(lambda row: ("media", row)),
         quarantine_rows | "Fact Quarantined" >> beam.Map(lambda _: ("quarantined", None)),
-        media["skipped"] | "Fact Skipped" >> beam.Map(lambda _: ("skipped", None)),
+        chain[SKIPPED] | "Fact Skipped" >> beam.Map(lambda _: ("skipped", None)),
         *[count | f"Fact Wrote {table}" >> beam.Map(lambda _: ("written", None)) for table, count in written.items()],
     ) | "Run Facts" >> beam.Flatten()
     runs = facts | "Gather Run Facts" >> GatherAll() | "Summarize Run" >> beam.Map(run_row)
     done = runs | "Write Runs" >> WriteTable(output, "runs", run_id)
+    work = layout.work_folder(output, run_id)
     _ = done | "Remove Work Files" >> beam.Map(lambda _: storage.delete_work(work))
-    return {
-        "media": joined["media"],
-        "face_tracks": joined["face_tracks"],
-        "restricted": joined["restricted"],
-        "quarantine": quarantine_rows,
-        "leak_audit": redacted["leak_audit"],
-        "runs": runs,
-    }
+    return Outputs(rows["media"], rows[TRACKS], rows["restricted"], quarantine_rows, rows[AUDIT], runs)
 
 
 def parse(argv: Sequence[str], command: str = "anonymize") -> tuple[AnonymizeOptions, PipelineOptions]:
@@ -310,22 +290,46 @@ def parse(argv: Sequence[str], command: str = "anonymize") -> tuple[AnonymizeOpt
     if storage.contains(opts.input, opts.output):
         raise ValueError(f"OUTPUT {opts.output} lies inside INPUT {opts.input}: a re-run would ingest its own outputs")
     RedactionMode(opts.redact)
-    AuditConfig(rate=opts.audit_rate)
-    EncoderConfig(crf=opts.crf, preset=opts.preset)
+    for config, name in ((AuditConfig, "audit"), (EncoderConfig, "encoder"), (ArchiveLimits, "limits")):
+        config_of(config, name, opts)
     detector_config(opts)
     policy_config(opts)
     return opts, options
 
 
-def run(argv: Sequence[str] | None = None) -> str:
-    """Parse, build and run the job; returns the run id."""
+class Result(NamedTuple):
+    """What a finished run did: its settings, and the verdict and report published for it (None when the job was
+    only submitted)."""
+
+    settings: JobSettings
+    outcomes: list[Outcome] | None
+    report: str | None
+
+
+def run(argv: Sequence[str] | None = None, wait: bool = True, notify: Notify = logging.info) -> Result:
+    """Parse, prepare, build and run the job. With ``wait``, wait for it, then validate the run's tables and publish
+    its run report; without, only submit it (a Flex Template's launcher must return at once, and a scheduled
+    ``veil validate`` then validates). ``notify`` is told what the operator should know before the job starts."""
     opts, options = parse(sys.argv[1:] if argv is None else argv)
-    storage.check_writable(opts.output)
-    run_id = opts.run_id or new_run_id()
+    settings = prepare(opts)
+    for issue in settings.registry.issues:
+        notify(f"registry row refused (keeps nothing more): {issue}")
     pipeline = beam.Pipeline(options=options)
-    build(pipeline, opts, run_id)
-    launch.run(pipeline, layout.work_folder(opts.output, run_id))
-    return run_id
+    build(pipeline, settings)
+    if not wait:
+        pipeline.run()
+        return Result(settings, None, None)
+    launch.run(pipeline, layout.work_folder(settings.output, settings.run_id))
+    outcomes, page = publish(settings)
+    return Result(settings, outcomes, page)
+
+
+def publish(s: JobSettings, run_id: str | None = None) -> tuple[list[Outcome], str]:
+    """Validate a finished run's tables and publish its run report; returns the outcomes and the report's page."""
+    run_id = run_id or s.run_id
+    outcomes = validation.validate(s.output, run_id, s.keystore)
+    _, page = report.write_report(s.output, run_id, report.build_report(s.output, run_id, s.registry, s.measures))
+    return outcomes, page
 
 
 if __name__ == "__main__":

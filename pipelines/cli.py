@@ -2,9 +2,16 @@
 
 from __future__ import annotations
 
+import ast
+import importlib
+import importlib.metadata
+import importlib.util
 import logging
 import sys
+import textwrap
 from collections.abc import Sequence
+
+__version__ = importlib.metadata.version("veil")
 
 EXIT_USAGE = 2
 """Exit status of a command line or set-up Veil refused before starting anything."""
@@ -13,23 +20,52 @@ EXIT_QUARANTINED = 3
 EXIT_INVALID = 4
 """Exit status of a run whose tables failed a critical expectation."""
 
-USAGE = """usage: veil anonymize INPUT OUTPUT [--cameras FILE --sessions FILE --consents FILE] [--manifest FILE]
-                      [--redact blur|pixelate|mask|drop-frame] [--path-template T] [--zone-share F]
-                      [--keystore URI] [--detect-every N] [--crf N] [--preset P] [--keep-audio]
-                      [--force] [--runner ...any Beam pipeline option]
-       veil anonymize --streaming LANDING OUTPUT [--events PREFIX] [--window 60s] [--stop-after 10m]
-                      [--settle 5s] [--allowed-lateness 1h] [--pubsub-subscription S] [...anonymize options]
-       veil validate OUTPUT [--run RUN_ID] [--keystore URI]
-       veil retention OUTPUT [--as-of T] [--events FILE] [--holds FILE] [--calendar FILE] [--dry-run | --plan]
-       veil ledger verify OUTPUT [--keystore URI]
-       veil decrypt SEALED_URI DEST_PATH --keystore URI   (open a restricted copy)
-       veil sample DIR        (write a sample archive with known face boxes and registries)"""
+COMMANDS = {
+    "anonymize": ("pipelines.anonymize", "INPUT OUTPUT [options]"),
+    "anonymize --streaming": ("pipelines.stream", "LANDING OUTPUT [options]"),
+    "validate": ("pipelines.validate", "OUTPUT [--run RUN_ID] [--keystore URI]"),
+    "retention": ("pipelines.retention", "OUTPUT [options] [--dry-run | --plan]"),
+    "ledger verify": ("pipelines.ledger", "OUTPUT [--keystore URI]"),
+    "decrypt": ("pipelines.decrypt", "SEALED_URI DEST_PATH --keystore URI"),
+    "sample": ("pipelines.sample", "DIR"),
+}
+"""Each command: the module that runs it (its docstring's first line describes it) and its arguments."""
+
+
+def _summary_line(module: str) -> str:
+    """The first sentence of a module's docstring, read without importing it (Beam's import costs seconds)."""
+    spec = importlib.util.find_spec(module)
+    first = ast.get_docstring(ast.parse(spec.loader.get_source(module))).split("\n\n")[0]
+    return " ".join(first.split())
+
+
+def usage() -> str:
+    """``veil --help``: every command with what it does."""
+    lines = ["usage: veil COMMAND ARGUMENTS [options]", "", "commands:"]
+    for command, (module, arguments) in COMMANDS.items():
+        lines += [
+            f"  veil {command} {arguments}",
+            *textwrap.wrap(_summary_line(module), 100, initial_indent=" " * 6, subsequent_indent=" " * 6),
+        ]
+    lines += ["", "'veil COMMAND --help' lists a command's options with their defaults; 'veil --version'."]
+    return "\n".join(lines)
+
+
+def command_help(command: str) -> str:
+    """``veil COMMAND --help``, from the parser the command uses."""
+    from pipelines import options
+
+    module, arguments = COMMANDS[command]
+    if command in options.COMMANDS:
+        extra = "--dry-run: print the plan and change nothing (like --plan).\n" if command == "retention" else ""
+        return options.command_help(command, f"veil {command} {arguments}", _summary_line(module), extra)
+    return importlib.import_module(module).parser().format_help()
 
 
 def summarize(output: str, run_id: str) -> tuple[str, int]:
     """A short report of one run, read back from its tables, and the number of quarantined inputs."""
-    from transforms import layout
-    from transforms.sinks import read_table
+    from transforms.services import layout
+    from transforms.services.table_files import read_table
 
     (row,) = read_table(output, "runs", run_id).to_pylist()
     quarantine = read_table(output, "quarantine", run_id)
@@ -52,21 +88,26 @@ def summarize(output: str, run_id: str) -> tuple[str, int]:
     return "\n".join(lines), row["quarantined"]
 
 
+def _say(line: str) -> None:
+    print(f"veil: {line}", file=sys.stderr)
+
+
 def _retention(argv: list[str]) -> int:
     """Run the retention job; exit 4 when anything is overdue after it (a deadline was or will be missed)."""
     from pipelines import retention, validate
+    from transforms.services import validation
 
     try:
-        output, run_id, rows, keystore = retention.run(argv)
+        result = retention.run(argv)
     except ValueError as err:
         print(f"veil: {err}", file=sys.stderr)
         return 2
+    s, rows = result.settings, result.rows
     overdue = [r for r in rows if r["overdue"]]
     held = [r for r in rows if r["status"] == "held"]
     refused = [r for r in rows if r["status"] == "refused"]
-    planning = any(flag in argv for flag in ("--dry-run", "--dry_run", "--plan"))
     print(
-        f"{'plan only, nothing changed' if planning else f'retention run {run_id}'}: "
+        f"{'plan only, nothing changed' if s.plan_only else f'retention run {s.run_id}'}: "
         f"{sum(r['status'] == 'done' for r in rows)} done, {len(held)} held, {len(overdue)} overdue, "
         f"{len(refused)} refused"
     )
@@ -80,79 +121,69 @@ def _retention(argv: list[str]) -> int:
             print(f"  REFUSED {row['action']} {row['kind']} {row['artifact_id']}: {row['note']}")
     # A refused action is never done by a later run on its own: it needs the operator as much as an overdue one.
     failed = overdue or refused
-    if planning:
+    if result.outcomes is None:
         return EXIT_INVALID if failed else 0
-    outcomes = validate.validate(output, run_id, keystore)
-    print(validate.describe(outcomes, output, run_id))
-    return EXIT_INVALID if failed or validate.critical_failures(outcomes) else 0
+    print(validate.describe(result.outcomes, s.output, s.run_id))
+    return EXIT_INVALID if failed or validation.critical_failures(result.outcomes) else 0
 
 
 def _stream(argv: list[str]) -> int:
     """Run the streaming job until it is stopped; exit 4 when a window failed validation, 3 when anything was
     quarantined."""
-    from pipelines import anonymize, report, stream
+    from pipelines import stream
+    from transforms.services import report
 
     try:
-        opts, _, _, _ = stream.parse(argv)
-        registry, _ = anonymize.load_registries(opts)
-        for issue in registry.issues:
-            print(f"veil: registry row refused (keeps nothing more): {issue}", file=sys.stderr)
-        print(
-            f"veil: watching {opts.input}; stop with Ctrl-C (the recording in hand is finished first)", file=sys.stderr
-        )
-        opts, stream_id, seconds = stream.run(argv)
+        result = stream.run(argv, notify=_say)
     except ValueError as err:
         print(f"veil: {err}", file=sys.stderr)
         return 2
-    print(stream.summarize(opts.output, stream_id, seconds))
-    found = report.stream_report(opts.output, stream_id)
+    job = result.settings.job
+    print(stream.summarize(job.output, job.run_id, result.seconds))
+    found = report.stream_report(job.output, job.run_id)
     if any(not (w["validation"] or {}).get("passed") for w in found["windows"]):
         return EXIT_INVALID
     return EXIT_QUARANTINED if found["totals"]["quarantined"] else 0
+
+
+def _anonymize(argv: list[str]) -> int:
+    """Run the anonymize job, print what it did and its verdict; exit 4 when a critical expectation failed, 3 when
+    anything was quarantined."""
+    from pipelines import anonymize, validate
+    from transforms.services import validation
+
+    try:
+        result = anonymize.run(argv, notify=_say)
+    except ValueError as err:
+        print(f"veil: {err}", file=sys.stderr)
+        return 2
+    s = result.settings
+    summary, quarantined = summarize(s.output, s.run_id)
+    print(summary)
+    print(validate.describe(result.outcomes, s.output, s.run_id))
+    print(f"  run report: {result.report}")
+    if validation.critical_failures(result.outcomes):
+        return EXIT_INVALID
+    return EXIT_QUARANTINED if quarantined else 0
 
 
 HELP = ("-h", "--help")
 
 
 def _help(args: list[str]) -> str | None:
-    """The --help text of ``veil anonymize`` (batch or streaming) or ``veil retention``, when asked for."""
-    if not any(a in HELP for a in args[1:]):
+    """The --help text of the command ``args`` name, when asked for; None when not asked or not a command."""
+    if not any(a in HELP for a in args):
         return None
-    from pipelines import options
-
-    if args[0] == "retention":
-        from pipelines import retention
-
-        return options.command_help(
-            "retention",
-            "veil retention OUTPUT [options] [--dry-run | --plan]",
-            retention.__doc__.split("\n\n")[0],
-            "--dry-run: print the plan and change nothing (like --plan).\n",
-        )
-    from pipelines import anonymize, stream
-
-    if stream.is_streaming(args):
-        return options.command_help(
-            "anonymize --streaming",
-            "veil anonymize --streaming LANDING OUTPUT [options]",
-            stream.__doc__.split("\n\n")[0],
-        )
-    return options.command_help(
-        "anonymize", "veil anonymize INPUT OUTPUT [options]", anonymize.__doc__.split("\n\n")[0]
-    )
+    if args[:1] == ["anonymize"] and "--streaming" in args:
+        return command_help("anonymize --streaming")
+    command = next((c for c in (" ".join(args[:2]), " ".join(args[:1])) if c in COMMANDS), None)
+    return command_help(command) if command else None
 
 
 def _sample(argv: list[str]) -> int:
     from pipelines import sample
-    from pipelines.options import CommandParser
 
-    parser = CommandParser(prog="veil sample", description=sample.__doc__.split("\n\n")[0])
-    parser.add_argument(
-        "dir",
-        metavar="DIR",
-        help="folder to write the archive, manifest, registries and ground truth into (created if missing)",
-    )
-    for name, path in sample.generate(parser.parse_args(argv).dir).items():
+    for name, path in sample.generate(sample.parser().parse_args(argv).dir).items():
         print(f"{name}: {path}")
     return 0
 
@@ -174,7 +205,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _dispatch(args: list[str]) -> int:
-    if args[:1] in (["anonymize"], ["retention"]) and (text := _help(args)):
+    if args[:1] in (["--version"], ["-V"]):
+        print(f"veil {__version__}")
+        return 0
+    if (text := _help(args)) is not None:
         print(text)
         return 0
     if args[:1] == ["sample"]:
@@ -191,6 +225,7 @@ def _dispatch(args: list[str]) -> int:
         return decrypt.run(args[1:])
     if args[:1] == ["validate"]:
         from pipelines import validate
+        from transforms.services import validation
 
         try:
             output, run_id, outcomes = validate.run(args[1:])
@@ -198,37 +233,18 @@ def _dispatch(args: list[str]) -> int:
             print(f"veil: {err}", file=sys.stderr)
             return 2
         print(validate.describe(outcomes, output, run_id))
-        return EXIT_INVALID if validate.critical_failures(outcomes) else 0
+        return EXIT_INVALID if validation.critical_failures(outcomes) else 0
     if not args or args[0] != "anonymize":
         if args[:1] in (["-h"], ["--help"]):
-            print(USAGE)
+            print(usage())
             return 0
-        print(f"{USAGE}\n\nveil: {f'unknown command {args[0]!r}' if args else 'no command given'}", file=sys.stderr)
+        print(f"{usage()}\n\nveil: {f'unknown command {args[0]!r}' if args else 'no command given'}", file=sys.stderr)
         return EXIT_USAGE
-    from pipelines import anonymize, report, stream, validate
+    from pipelines import stream
 
     if stream.is_streaming(args[1:]):
         return _stream(args[1:])
-    try:
-        opts, _ = anonymize.parse(args[1:])
-        registry, _ = anonymize.load_registries(opts)
-        for issue in registry.issues:
-            print(f"veil: registry row refused (keeps nothing more): {issue}", file=sys.stderr)
-        run_id = anonymize.run(args[1:])
-    except ValueError as err:
-        print(f"veil: {err}", file=sys.stderr)
-        return 2
-    summary, quarantined = summarize(opts.output, run_id)
-    print(summary)
-    outcomes = validate.validate(opts.output, run_id, anonymize.keystore_uri(opts))
-    print(validate.describe(outcomes, opts.output, run_id))
-    _, page = report.write_report(
-        opts.output, run_id, report.build_report(opts.output, run_id, registry, anonymize.measures(opts))
-    )
-    print(f"  run report: {page}")
-    if validate.critical_failures(outcomes):
-        return EXIT_INVALID
-    return EXIT_QUARANTINED if quarantined else 0
+    return _anonymize(args[1:])
 
 
 if __name__ == "__main__":

@@ -12,18 +12,23 @@ import sys
 from collections.abc import Sequence
 
 from pipelines.options import CommandParser
-from transforms import storage
-from transforms.keystore import open_keystore
 from transforms.logic.sealing import SealError, open_sealed
+from transforms.services import storage
+from transforms.services.keystore import open_keystore
 
 
-def run(argv: Sequence[str] | None = None) -> int:
-    """Parse SEALED_URI DEST_PATH --keystore URI and decrypt; returns the exit status."""
+def parser() -> CommandParser:
+    """The command line of ``veil decrypt``."""
     parser = CommandParser(prog="veil decrypt", description=__doc__.split("\n\n")[0])
     parser.add_argument("sealed", metavar="SEALED_URI", help="the restricted copy, on any Beam filesystem")
     parser.add_argument("dest", metavar="DEST_PATH", help="local file to write the plaintext to")
     parser.add_argument("--keystore", required=True, metavar="URI", help="the key store holding the account keys")
-    args = parser.parse_args(argv)
+    return parser
+
+
+def run(argv: Sequence[str] | None = None) -> int:
+    """Parse SEALED_URI DEST_PATH --keystore URI and decrypt; returns the exit status."""
+    args = parser().parse_args(argv)
     try:
         store = open_keystore(args.keystore)
         with storage.local_copy(args.sealed) as sealed:

@@ -12,7 +12,7 @@ from apache_beam.options.pipeline_options import DirectOptions, PipelineOptions,
 
 from pipelines import work_folders
 from pipelines.options import LaunchOptions
-from transforms import storage
+from transforms.services import storage
 
 DEFAULT_RUNNER = "FnApiRunner"
 """The local engine behind DirectRunner, named directly so nothing tries to download Prism at run time."""

@@ -14,13 +14,13 @@ from collections.abc import Sequence
 
 from pipelines.cli import EXIT_INVALID, EXIT_USAGE
 from pipelines.options import CommandParser
-from transforms import layout, storage
-from transforms.ledger_store import check_ledger
 from transforms.logic.ledger import from_lines, head
+from transforms.services import layout, storage
+from transforms.services.ledger_store import check_ledger
 
 
-def run(argv: Sequence[str]) -> int:
-    """Parse OUTPUT [--keystore URI], verify, and print the verdict; returns the exit status."""
+def parser() -> CommandParser:
+    """The command line of ``veil ledger verify``."""
     parser = CommandParser(prog="veil ledger verify", description=__doc__.split("\n\n")[0])
     parser.add_argument("output", metavar="OUTPUT", help="the output root whose ledger to verify")
     parser.add_argument(
@@ -29,7 +29,12 @@ def run(argv: Sequence[str]) -> int:
         help="the key store its retention runs use, beside which the "
         "ledger's head is anchored (default: OUTPUT/keys/keystore.json)",
     )
-    args = parser.parse_args(argv)
+    return parser
+
+
+def run(argv: Sequence[str]) -> int:
+    """Parse OUTPUT [--keystore URI], verify, and print the verdict; returns the exit status."""
+    args = parser().parse_args(argv)
     output = storage.absolute(args.output)
     if not storage.exists(output):
         print(f"veil ledger: OUTPUT {output} does not exist", file=sys.stderr)

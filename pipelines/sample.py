@@ -22,6 +22,8 @@ import av
 import cv2
 import numpy as np
 
+from pipelines.options import CommandParser
+
 SPRITES = {
     # name: (crop x0, y0, x1, y1 in the bundled photo, face box x, y, w, h inside the crop)
     "astronaut": ((130, 20, 322, 230), (44, 48, 104, 104)),
@@ -248,3 +250,14 @@ def generate(target: str) -> dict[str, str]:
         with open(written[name.split(".")[0]], "w") as handle:
             handle.write(text)
     return written
+
+
+def parser() -> CommandParser:
+    """The command line of ``veil sample``."""
+    parser = CommandParser(prog="veil sample", description=__doc__.split("\n\n")[0])
+    parser.add_argument(
+        "dir",
+        metavar="DIR",
+        help="folder to write the archive, manifest, registries and ground truth into (created if missing)",
+    )
+    return parser

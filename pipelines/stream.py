@@ -28,18 +28,21 @@ import signal
 import sys
 import time
 from collections.abc import Iterator, Sequence
+from typing import NamedTuple
 
 import apache_beam as beam
 from apache_beam.options.pipeline_options import DirectOptions, PipelineOptions, StandardOptions
 
-from pipelines import anonymize, launch, report, retention, validate
+from pipelines import anonymize, launch
 from pipelines.options import AnonymizeOptions, RetentionOptions, StreamOptions, make_absolute
-from schemas.registries import Registry
-from transforms import landing, layout, storage
+from transforms import landing
 from transforms.events import ApplyAccountEvents
+from transforms.logic.identity import new_run_id
 from transforms.logic.landing import parse_duration
 from transforms.recording import AnonymizeRecordings
 from transforms.retention import apply_in_process
+from transforms.services import layout, report, retention_runs, storage, validation
+from transforms.services.settings import JobSettings
 from transforms.windows import SummarizeWindows
 
 STREAMING = "--streaming"
@@ -108,32 +111,31 @@ def parse(argv: Sequence[str]) -> tuple[AnonymizeOptions, StreamOptions, Retenti
     return opts, stream, events, options
 
 
-def publish_run(output: str, run_id: str, registry: Registry, measures: dict, keystore: str) -> bool:
+def publish_run(output: str, run_id: str, settings: JobSettings) -> bool:
     """Validate one recording's run and write its run report; True when it passed."""
-    outcomes = validate.validate(output, run_id, keystore)
-    report.write_report(output, run_id, report.build_report(output, run_id, registry, measures))
-    passed = not validate.critical_failures(outcomes)
+    outcomes, _ = anonymize.publish(settings, run_id)
+    passed = not validation.critical_failures(outcomes)
     print(f"veil: run {run_id} published, validation {'passed' if passed else 'FAILED'}", file=sys.stderr)
     return passed
 
 
 def publish_window(output: str, window_run_id: str, stream_id: str, keystore: str) -> bool:
     """Validate one window and bring the stream's report up to date; True when the window passed."""
-    outcomes = validate.validate(output, window_run_id, keystore)
+    outcomes = validation.validate(output, window_run_id, keystore)
     report.write_report(output, stream_id, report.stream_report(output, stream_id), report.render_stream_html)
-    return not validate.critical_failures(outcomes)
+    return not validation.critical_failures(outcomes)
 
 
 def enforce_events(
     output: str, run_id: str, events: list, keystore: str, holds: str | None, calendars: Sequence[str]
 ) -> int:
     """A retention run for the events of one landed file, done in the job's own process."""
-    rows = retention.enforce(
+    rows = retention_runs.enforce(
         output,
         keystore,
         run_id,
         events,
-        retention.rows_of("holds", holds),
+        retention_runs.rows_of("holds", holds),
         dt.datetime.now(dt.UTC),
         calendars,
         apply_in_process,
@@ -148,29 +150,63 @@ def enforce_events(
 
 
 def new_stream_id() -> str:
-    return "s" + anonymize.new_run_id()
+    return "s" + new_run_id()
 
 
-def build(
-    pipeline: beam.Pipeline, opts: AnonymizeOptions, stream: StreamOptions, events: RetentionOptions, stream_id: str
-) -> dict:
-    """Compose the streaming job; returns the per-recording results and the window rows."""
-    settings = anonymize.job_settings(opts)
+class StreamSettings(NamedTuple):
+    """What the streaming job is configured with: the anonymize stages', its timing and where events land."""
+
+    job: JobSettings
+    timing: Timing
+    deadline: float | None
+    """When the watch stops (time.time()), or None to run until stopped."""
+    landing: str | None
+    """The prefix listed for recordings; None when Pub/Sub notifications announce them."""
+    subscription: str | None
+    events: str | None
+    holds: str | None
+    calendars: tuple[str, ...]
+
+
+def prepare(opts: AnonymizeOptions, stream: StreamOptions, events: RetentionOptions) -> StreamSettings:
+    """All the I/O before the graph: the anonymize job's (registries, keys, inputs done before)."""
     times = timing(stream)
-    deadline = time.time() + times.stop_after if times.stop_after is not None else None
+    return StreamSettings(
+        anonymize.stage_settings(opts, opts.run_id or new_stream_id()),
+        times,
+        time.time() + times.stop_after if times.stop_after is not None else None,
+        None if stream.pubsub_subscription else opts.input,
+        stream.pubsub_subscription,
+        events.events,
+        events.holds,
+        tuple(events.calendar),
+    )
+
+
+class Outputs(NamedTuple):
+    """The streaming job's results: one RecordingDone per recording, window rows, retention runs for events."""
+
+    recordings: beam.PCollection
+    windows: beam.PCollection
+    events: beam.PCollection
+
+
+def build(pipeline: beam.Pipeline, s: StreamSettings) -> Outputs:
+    """Compose the streaming job from prepared settings (no I/O here)."""
+    job, times = s.job, s.timing
     # With Pub/Sub notifications the landing zone is not listed; an events prefix still is.
     watched = pipeline | "Watch Landing" >> landing.WatchLanding(
-        None if stream.pubsub_subscription else opts.input,
-        events.events,
+        s.landing,
+        s.events,
         times.settle,
         times.interval,
         times.delay,
-        deadline,
-        opts.output,
+        s.deadline,
+        job.output,
         times.stop_after or FOREVER,
     )
-    if stream.pubsub_subscription:
-        announced = pipeline | "Notifications" >> landing.ReadNotifications(stream.pubsub_subscription)
+    if s.subscription:
+        announced = pipeline | "Notifications" >> landing.ReadNotifications(s.subscription)
         recordings = landing.of_kind(announced, landing.RECORDING, "Recordings")
     else:
         recordings = landing.of_kind(watched, landing.RECORDING, "Recordings")
@@ -178,31 +214,22 @@ def build(
         # A cloud runner runs a Watch's outputs on the worker that polled them unless they are shuffled; the local
         # runner would hold everything below a shuffle until the job stops, so there it is left out.
         recordings = recordings | "Spread Recordings" >> beam.Reshuffle()
-    finished = recordings | "Anonymize Each" >> AnonymizeRecordings(
-        settings,
-        stream_id,
-        anonymize.done_inputs(opts.output, opts.force),
-        functools.partial(
-            publish_run, registry=settings.registry, measures=anonymize.measures(opts), keystore=settings.keystore
-        ),
-    )
+    finished = recordings | "Anonymize Each" >> AnonymizeRecordings(job, functools.partial(publish_run, settings=job))
     windows = finished | "Windows" >> SummarizeWindows(
-        opts.output,
-        stream_id,
+        job.output,
+        job.run_id,
         times.window,
         times.lateness,
-        settings.retention,
-        functools.partial(publish_window, stream_id=stream_id, keystore=settings.keystore),
+        job.retention,
+        functools.partial(publish_window, stream_id=job.run_id, keystore=job.keystore),
     )
     applied = landing.of_kind(watched, landing.EVENTS, "Event Files") | "Apply Events" >> ApplyAccountEvents(
-        opts.output,
-        stream_id,
-        settings.retention,
-        functools.partial(
-            enforce_events, keystore=settings.keystore, holds=events.holds, calendars=tuple(events.calendar)
-        ),
+        job.output,
+        job.run_id,
+        job.retention,
+        functools.partial(enforce_events, keystore=job.keystore, holds=s.holds, calendars=s.calendars),
     )
-    return {"recordings": finished, "windows": windows, "events": applied}
+    return Outputs(finished, windows, applied)
 
 
 @contextlib.contextmanager
@@ -228,20 +255,32 @@ def stop_on_signals() -> Iterator[None]:
             signal.signal(sig, handler)
 
 
-def run(argv: Sequence[str]) -> tuple[AnonymizeOptions, str, float]:
-    """Parse, build and run the streaming job until it is stopped; returns its options, stream id and how long it
-    ran (seconds)."""
+class Result(NamedTuple):
+    """What a stopped streaming job did: its settings and how long it ran (seconds)."""
+
+    settings: StreamSettings
+    seconds: float
+
+
+def run(argv: Sequence[str], wait: bool = True, notify: anonymize.Notify = logging.info) -> Result:
+    """Parse, prepare, build and run the streaming job until it is stopped (``wait``), or only submit it. Each
+    recording's run is validated and reported as it finishes, each window as it fires."""
     opts, stream, events, options = parse(argv)
-    storage.check_writable(opts.output)
-    stream_id = opts.run_id or new_stream_id()
+    settings = prepare(opts, stream, events)
+    for issue in settings.job.registry.issues:
+        notify(f"registry row refused (keeps nothing more): {issue}")
     pipeline = beam.Pipeline(options=options)
-    build(pipeline, opts, stream, events, stream_id)
+    build(pipeline, settings)
+    if not wait:
+        pipeline.run()
+        return Result(settings, 0.0)
+    notify(f"watching {opts.input}; stop with Ctrl-C (the recording in hand is finished first)")
     started = time.monotonic()
-    work = layout.work_folder(opts.output, stream_id)
+    work = layout.work_folder(opts.output, settings.job.run_id)
     with stop_on_signals():
         launch.run(pipeline, work)
     storage.delete_work(work)
-    return opts, stream_id, time.monotonic() - started
+    return Result(settings, time.monotonic() - started)
 
 
 def summarize(output: str, stream_id: str, seconds: float) -> str:

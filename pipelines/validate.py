@@ -12,18 +12,18 @@ Run:  veil validate OUTPUT [--run RUN_ID] [--keystore URI]      (the latest run 
 
 from __future__ import annotations
 
-import dataclasses
-import json
 from collections.abc import Sequence
 
 from apache_beam.io.filesystems import FileSystems
 
 from pipelines.options import CommandParser, UsageError
-from schemas import tables
-from transforms import data_docs, layout, storage
-from transforms.ledger_store import verify_ledger
-from transforms.sinks import read_table, write_table
-from transforms.validation import Outcome, failure_rows, file_context, validate_run
+from transforms.services import layout, storage
+from transforms.services.table_files import read_table
+from transforms.services.validation import (
+    Outcome,
+    critical_failures,
+    validate,
+)
 
 
 def latest_run(output: str) -> str:
@@ -31,51 +31,6 @@ def latest_run(output: str) -> str:
     if runs is None or not runs.num_rows:
         raise ValueError(f"no run has finished under {output}")
     return max(runs.to_pylist(), key=lambda r: r["finished_at"])["run_id"]
-
-
-def validate(output: str, run_id: str, keystore: str | None = None) -> list[Outcome]:
-    """Validate a run, record the verdict and publish its Data Docs; returns every expectation's outcome. The
-    retention ledger is checked against its head anchored beside ``keystore`` (default OUTPUT/keys/keystore.json)."""
-    with file_context() as context:
-        outcomes = validate_run(context, output, run_id) + [
-            ledger_outcome(output, keystore or layout.default_keystore(output))
-        ]
-        write_table(
-            [{**row, "run_id": run_id} for row in failure_rows(outcomes)],
-            tables.VALIDATION_FAILURES,
-            layout.table_uri(output, "validation_failures", run_id),
-        )
-        summary = {
-            "run_id": run_id,
-            "passed": not critical_failures(outcomes),
-            "expectations": [dataclasses.asdict(o) for o in outcomes],
-        }
-        storage.publish_bytes(json.dumps(summary, indent=1).encode(), layout.validation_uri(output, run_id))
-        data_docs.publish(data_docs.build(context), layout.data_docs_folder(output, run_id))
-        # The GX project itself goes under the output root too, so an analyst can reopen it (and its results) with
-        # gx.get_context(mode="file", project_root_dir=OUTPUT/reports/<run_id>); its built site is published above.
-        data_docs.publish(context.root_directory, layout.gx_folder(output, run_id), skip=("data_docs",))
-    return outcomes
-
-
-def ledger_outcome(output: str, keystore: str) -> Outcome:
-    """The retention ledger's hash chain and anchored head, checked like an expectation: a broken chain or a cut-off
-    end fails every run."""
-    problems = verify_ledger(output, keystore)
-    return Outcome(
-        "ledger",
-        "ledger_chain_intact",
-        None,
-        True,
-        "17",
-        "every deletion stays on record: no ledger entry edited, removed or reordered",
-        not problems,
-        tuple(problems),
-    )
-
-
-def critical_failures(outcomes: list[Outcome]) -> list[Outcome]:
-    return [o for o in outcomes if o.critical and not o.success]
 
 
 def describe(outcomes: list[Outcome], output: str, run_id: str) -> str:
@@ -94,8 +49,8 @@ def describe(outcomes: list[Outcome], output: str, run_id: str) -> str:
     return "\n".join(lines)
 
 
-def run(argv: Sequence[str] | None = None) -> tuple[str, str, list[Outcome]]:
-    """Parse OUTPUT [--run RUN_ID] and validate; returns output, run id and outcomes."""
+def parser() -> CommandParser:
+    """The command line of ``veil validate``."""
     parser = CommandParser(prog="veil validate", description=__doc__.split("\n\n")[0])
     parser.add_argument("output", metavar="OUTPUT", help="the output root the run wrote to")
     parser.add_argument(
@@ -110,7 +65,12 @@ def run(argv: Sequence[str] | None = None) -> tuple[str, str, list[Outcome]]:
         help="the key store the runs use, beside which the retention "
         "ledger's head is anchored (default: OUTPUT/keys/keystore.json)",
     )
-    args = parser.parse_args(argv)
+    return parser
+
+
+def run(argv: Sequence[str] | None = None) -> tuple[str, str, list[Outcome]]:
+    """Parse OUTPUT [--run RUN_ID] and validate; returns output, run id and outcomes."""
+    args = parser().parse_args(argv)
     output = storage.absolute(args.output)
     run_id = args.run_id or latest_run(output)
     if args.run_id and not wrote_tables(output, run_id):

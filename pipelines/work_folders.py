@@ -15,7 +15,7 @@ import sys
 
 from apache_beam.io.filesystems import FileSystems
 
-from transforms import storage
+from transforms.services import storage
 
 LAUNCHER_FILE = "launcher.json"
 """In the work folder of a job that ends with its launcher: which process on which machine that launcher is."""

@@ -174,25 +174,24 @@ TABLES: dict[str, pa.Schema] = {
     "face_tracks": FACE_TRACKS,
     "restricted": RESTRICTED,
     "catalog": CATALOG,
-    "retention_plan": RETENTION_PLAN,
     "quarantine": QUARANTINE,
     "runs": RUNS,
     "leak_audit": LEAK_AUDIT,
-    "validation_failures": VALIDATION_FAILURES,
+    "retention_plan": RETENTION_PLAN,
     "stream_windows": STREAM_WINDOWS,
+    "validation_failures": VALIDATION_FAILURES,
 }
 
-VALIDATED = (
-    "media",
-    "face_tracks",
-    "restricted",
-    "catalog",
-    "quarantine",
-    "runs",
-    "leak_audit",
-    "retention_plan",
-    "stream_windows",
-)
+ANONYMIZE_TABLES = ("media", "face_tracks", "restricted", "quarantine", "leak_audit", "catalog", "runs")
+"""The tables an anonymize run writes (batch, or a streaming job's recording), in the order a recording writes them:
+the runs row last, as it marks the run complete."""
+WINDOW_TABLES = ("stream_windows", "catalog")
+"""The tables a streaming job's window writes."""
+QUARANTINE_TABLES = ("quarantine", "catalog")
+"""The tables a run that only quarantines writes (an events file a streaming job could not read)."""
+WRITTEN_BY_VALIDATION = ("validation_failures",)
+"""What validating a run adds to it: the failing rows of its failed expectations."""
+VALIDATED = tuple(name for name in TABLES if name not in WRITTEN_BY_VALIDATION)
 """The tables every run validates against its suite in schemas/expectations/<table>.json."""
 
 ROW_KEYS: dict[str, tuple[str, ...]] = {

@@ -10,9 +10,10 @@ import tempfile
 
 import pytest
 
-from pipelines import anonymize, report, sample, validate, work_folders
+from pipelines import anonymize, sample, work_folders
 from tests.footage_clips import FOOTAGE
-from transforms.sinks import read_table
+from transforms.services import report, validation
+from transforms.services.table_files import read_table
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -26,7 +27,7 @@ def _pipeline_scratch(tmp_path_factory):
 
 def run_job(input_uri: str, output: str, *args: str) -> dict[str, list[dict]]:
     """Run ``veil anonymize`` in-process; returns this run's rows of every table."""
-    run_id = anonymize.run([input_uri, output, *args])
+    run_id = anonymize.run([input_uri, output, *args]).settings.run_id
     rows = {}
     for table in ("media", "face_tracks", "restricted", "quarantine", "runs"):
         found = read_table(output, table)
@@ -85,7 +86,7 @@ def validated_run(sample_archive, sample_run, tmp_path_factory) -> dict:
     shutil.copytree(sample_run["output"], output)
     (run,) = sample_run["rows"]["runs"]
     opts, _ = anonymize.parse([sample_archive["archive"], output, *registry_args(sample_archive)])
-    outcomes = validate.validate(output, run["run_id"])
+    outcomes = validation.validate(output, run["run_id"])
     built = report.build_report(output, run["run_id"], anonymize.load_registries(opts)[0], anonymize.measures(opts))
     report.write_report(output, run["run_id"], built)
     return {

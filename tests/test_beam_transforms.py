@@ -26,11 +26,12 @@ from schemas.elements import (
     StreamInfo,
 )
 from schemas.registries import Registry
-from transforms.detection import DetectFaces, DetectorConfig
+from transforms.detection import DetectFaces
 from transforms.ingest import ExpandInputs, IdentifyMedia
 from transforms.logic.archive import ArchiveLimits
 from transforms.logic.identity import compile_template, media_id
 from transforms.logic.policy import PolicyConfig
+from transforms.logic.scanning import DetectorConfig
 from transforms.logic.tracking import TrackerConfig
 from transforms.policy import ApplyPolicy
 from transforms.quarantine import guarded_pardo
@@ -66,7 +67,7 @@ def test_track_faces_links_a_face_across_segment_boundaries_into_one_track():
         SegmentDetections(_segment(1, 20, 40), tuple(Detection(f, (10 + f, 10, 20, 20), 0.9) for f in range(20, 40))),
     ]
     with TestPipeline(options=_options()) as p:
-        tracks = p | beam.Create(parts) | TrackFaces(TrackerConfig())
+        tracks = ({"detections": p | beam.Create(parts)} | TrackFaces(TrackerConfig()))["tracks"]
         summary = tracks | beam.Map(
             lambda t: (t.failure, [(tr.track_id, tr.first_frame, tr.last_frame) for tr in t.tracks])
         )
@@ -82,7 +83,7 @@ def test_track_faces_fails_an_input_with_a_failed_or_missing_segment():
         SegmentDetections(_segment(1, 20, 40, lonely), ()),
     ]
     with TestPipeline(options=_options()) as p:
-        tracks = p | beam.Create(parts) | TrackFaces(TrackerConfig())
+        tracks = ({"detections": p | beam.Create(parts)} | TrackFaces(TrackerConfig()))["tracks"]
         reasons = tracks | beam.Map(lambda t: (t.media.source.uri, t.failure.reason))
         assert_that(
             reasons,
@@ -103,7 +104,8 @@ def test_apply_policy_redacts_every_track_with_its_reason_and_covers_held_frames
     part = SegmentDetections(_segment(0, 0, 40, media, count=1), (Detection(10, (10, 10, 20, 20), 0.9),))
     config = TrackerConfig(hold=3, lead=2)
     with TestPipeline(options=_options()) as p:
-        plans = p | beam.Create([part]) | TrackFaces(config) | ApplyPolicy(Registry(), PolicyConfig(), config)
+        tracks = ({"detections": p | beam.Create([part])} | TrackFaces(config))["tracks"]
+        plans = ({"tracks": tracks} | ApplyPolicy(Registry(), PolicyConfig(), config))["plans"]
         out = plans | beam.Map(lambda plan: ([(d.action, d.reason) for d in plan.decisions], sorted(plan.regions)))
         assert_that(out, equal_to([([(Action.REDACT, reason)], list(range(8, 14)))]))
 
@@ -132,8 +134,9 @@ def test_detect_faces_reports_detections_with_frame_indices_of_the_input(clip, e
     index in the input although the segments start at 0 and 20."""
     media = MediaInfo(MediaSource(clip, clip, "video"), "m", "sha", "c", None, IdentitySource.MANIFEST)
     with TestPipeline(options=_options()) as p:
-        segments = p | beam.Create([media]) | SplitSegments(Fraction(10), 20)
-        found = segments["segments"] | DetectFaces(DetectorConfig(every=every), handler=_ScriptedHandler())
+        segments = {"screened": p | beam.Create([media])} | SplitSegments(Fraction(10), 20)
+        detect = DetectFaces(DetectorConfig(every=every), handler=_ScriptedHandler())
+        found = ({"segments": segments["segments"]} | detect)["detections"]
         frames = found | beam.FlatMap(lambda s: [d.frame for d in s.detections])
         assert_that(frames, equal_to([f for f in range(0, 40, 3) if f % every == 0]))
     scanned = p.result.metrics().query(MetricsFilter().with_name("frames_scanned"))["counters"]
@@ -146,7 +149,7 @@ def test_split_segments_quarantines_what_cannot_be_probed(clip, tmp_path):
     good = MediaInfo(MediaSource(clip, clip, "video"), "good", "s", None, None, IdentitySource.UNKNOWN)
     bad = MediaInfo(MediaSource(str(junk), str(junk), "video"), "bad", "s", None, None, IdentitySource.UNKNOWN)
     with TestPipeline(options=_options()) as p:
-        out = p | beam.Create([good, bad]) | SplitSegments(Fraction(10), 20)
+        out = {"screened": p | beam.Create([good, bad])} | SplitSegments(Fraction(10), 20)
         assert_that(
             out["segments"] | beam.Map(lambda s: (s.media.media_id, s.start_frame, s.end_frame)),
             equal_to([("good", 0, 20), ("good", 20, 40)]),
@@ -172,7 +175,7 @@ def test_expand_inputs_finds_videos_frame_folders_and_archive_members_and_refuse
         archive.writestr("../escape.mp4", b"video")
     staging = str(tmp_path / "staging")
     with TestPipeline(options=_options()) as p:
-        out = p | ExpandInputs(str(root), staging, ArchiveLimits())
+        out = {"spec": p | beam.Create([str(root)])} | ExpandInputs(staging, ArchiveLimits())
         assert_that(
             out["sources"]
             | beam.Map(
@@ -214,9 +217,9 @@ def test_identify_media_prefers_manifest_then_template_and_skips_done_inputs(cli
     done = frozenset({("/in/done.mp4", sha, "h1")})
     template = compile_template("{camera_id}/{date}/{time}.mp4")
     with TestPipeline(options=_options()) as p:
-        out = p | beam.Create(sources) | IdentifyMedia({"m.mp4": ("camM", None)}, template, done, "h1")
+        out = {"sources": p | beam.Create(sources)} | IdentifyMedia({"m.mp4": ("camM", None)}, template, done, "h1")
         assert_that(
-            out["media"] | beam.Map(lambda m: (m.source.origin_uri, m.camera_id, m.identity_source)),
+            out["identified"] | beam.Map(lambda m: (m.source.origin_uri, m.camera_id, m.identity_source)),
             equal_to(
                 [
                     ("/in/m.mp4", "camM", IdentitySource.MANIFEST),

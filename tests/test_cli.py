@@ -44,7 +44,7 @@ def test_a_malformed_manifest_is_named_with_file_and_line(tmp_path, capsys):
 def test_unknown_command_prints_usage_on_stderr_and_exits_2(capsys):
     assert cli.main(["frobnicate"]) == 2
     shown = capsys.readouterr()
-    assert "usage: veil anonymize" in shown.err and "unknown command 'frobnicate'" in shown.err and not shown.out
+    assert "veil anonymize INPUT OUTPUT" in shown.err and "unknown command 'frobnicate'" in shown.err and not shown.out
 
 
 @pytest.mark.parametrize(

@@ -22,18 +22,22 @@ import numpy as np
 import pytest
 from apache_beam.options.pipeline_options import PipelineOptions
 
-from pipelines import anonymize, launch, validate
+from pipelines import anonymize, launch
 from pipelines.sample import write_clip
 from schemas.codes import IdentitySource, QuarantineReason
 from schemas.elements import MediaInfo, MediaSource
 from tests.conftest import record, registry_args, run_job
+from transforms.chain import anonymize_stages
 from transforms.ingest import ExpandInputs
 from transforms.logic.archive import ArchiveLimits
 from transforms.logic.identity import media_id
 from transforms.quarantine import guarded_pardo
 from transforms.redistribute import Redistribute, partition_keys
 from transforms.segments import SplitSegments
-from transforms.sinks import GatherAll, read_table
+from transforms.services import validation
+from transforms.services.table_files import read_table
+from transforms.sinks import GatherAll
+from transforms.stage import Stage, Step
 
 DASK = ["--runner", "dask", "--workers", "2"]
 TABLES = ("media", "face_tracks", "restricted", "quarantine", "catalog", "leak_audit")
@@ -44,7 +48,7 @@ RUN_DEPENDENT = {"run_id", "created_at", "retention_until", "artifact_id", "key_
 def anonymize_graph(sample_archive, output) -> beam.Pipeline:
     opts, options = anonymize.parse([sample_archive["archive"], output, *registry_args(sample_archive), *DASK])
     pipeline = beam.Pipeline(options=options)
-    anonymize.build(pipeline, opts, "graph")
+    anonymize.build(pipeline, anonymize.stage_settings(opts, "graph"))
     return pipeline
 
 
@@ -102,7 +106,7 @@ def assert_same_outputs(dask_out: str, dask_run: str, default_out: str, default_
     videos = {r["media_id"]: r["output_uri"] for r in read_table(default_out, "media", default_run).to_pylist()}
     for row in read_table(dask_out, "media", dask_run).to_pylist():
         assert frame_digests(row["output_uri"]) == frame_digests(videos[row["media_id"]]), row["input_uri"]
-    assert not validate.critical_failures(validate.validate(dask_out, dask_run))
+    assert not validation.critical_failures(validation.validate(dask_out, dask_run))
 
 
 def only_run(rows: dict) -> str:
@@ -226,6 +230,23 @@ def placed_on_dask(tmp_path, build) -> list[list]:
         return json.load(handle)
 
 
+class _Pass(beam.DoFn):
+    def process(self, element):
+        yield element
+
+
+def spread_on_dask(pcoll):
+    """A step that reads ``pcoll`` spread over workers, as the chain's detection and redaction steps read theirs."""
+    return ({"in": pcoll} | Stage(Step("Spread", _Pass(), ("in",), "out", guarded=False, spread=True)))["out"]
+
+
+def test_the_chain_spreads_the_inputs_of_its_costly_steps(tmp_path):
+    opts, _ = anonymize.parse([str(tmp_path / "in"), str(tmp_path / "out")])
+    stages = anonymize_stages(anonymize.stage_settings(opts, "spread"))
+    spread = {step.label for stage in stages for step in stage.steps if step.spread}
+    assert spread == {"Expand Archives", "Hash And Identify", "Detect In Segment", "Redact And Encode"}
+
+
 def test_redistribute_spreads_a_one_element_start_over_both_dask_workers(tmp_path):
     placed = placed_on_dask(
         tmp_path, lambda p: p | beam.Create(["spec"]) | beam.FlatMap(lambda _: range(16)) | Redistribute()
@@ -284,7 +305,7 @@ def test_the_segments_of_one_video_are_processed_by_both_dask_workers(tmp_path):
     placed = placed_on_dask(
         tmp_path,
         lambda p: (
-            (p | beam.Create([media]) | SplitSegments(Fraction(10), 10))["segments"]
+            spread_on_dask(({"screened": p | beam.Create([media])} | SplitSegments(Fraction(10), 10))["segments"])
             | beam.Map(lambda segment: segment.index)
         ),
     )
@@ -300,7 +321,11 @@ def test_the_files_of_one_folder_are_processed_by_both_dask_workers(tmp_path):
     placed = placed_on_dask(
         tmp_path,
         lambda p: (
-            (p | ExpandInputs(str(folder), str(tmp_path / "staging"), ArchiveLimits()))["sources"]
+            spread_on_dask(
+                ({"spec": p | beam.Create([str(folder)])} | ExpandInputs(str(tmp_path / "staging"), ArchiveLimits()))[
+                    "sources"
+                ]
+            )
             | beam.Map(lambda source: os.path.basename(source.uri))
         ),
     )

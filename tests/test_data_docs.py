@@ -13,9 +13,9 @@ import yaml
 
 from pipelines import validate
 from schemas import tables
-from transforms import data_docs, layout
-from transforms.sinks import read_table, write_table
-from transforms.validation import file_context, validate_run
+from transforms.services import data_docs, layout, validation
+from transforms.services.table_files import read_table, write_table
+from transforms.services.validation import file_context, validate_run
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 CHROMIUM = "/usr/bin/chromium"
@@ -105,7 +105,7 @@ def test_data_docs_never_show_the_values_of_personal_columns(sample_run, tmp_pat
     restricted = read_table(output, "restricted", run["run_id"]).to_pylist()
     assert restricted, "the sample keeps no face, so nothing personal could show"
     write_table(restricted * 2, tables.RESTRICTED, layout.table_uri(output, "restricted", run["run_id"]))
-    failed = [(o.table, o.expectation) for o in validate.validate(output, run["run_id"]) if not o.success]
+    failed = [(o.table, o.expectation) for o in validation.validate(output, run["run_id"]) if not o.success]
     assert failed == [("restricted", "expect_compound_columns_to_be_unique")]
     docs = pathlib.Path(output, "reports", run["run_id"], "data_docs")
     (page,) = docs.glob("validations/veil/restricted/*/*/veil-restricted.html")

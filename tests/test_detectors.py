@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 
 from tests.conftest import footage
-from transforms import detectors
 from transforms.logic import anchors
 from transforms.logic.geometry import centre, iou, pad_head
 from transforms.logic.tracking import TrackerConfig
+from transforms.services import detectors
 
 WALKING = "face-demographics-walking-and-pause.gif"
 

@@ -15,7 +15,7 @@ from schemas import tables
 from schemas.codes import IdentitySource, MediaStatus, ReasonCode
 from tests.conftest import groundtruth, run_job
 from tests.leakmeasure import LEAK_THRESHOLD, read_gray_frames, retained_detail
-from transforms.detection import DetectorConfig
+from transforms.logic.scanning import DetectorConfig
 from transforms.logic.tracking import TrackerConfig
 
 

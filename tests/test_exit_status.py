@@ -19,7 +19,7 @@ import pytest
 
 from pipelines.sample import write_clip
 from tests.test_bad_inputs import clip_frames
-from transforms.sinks import read_table
+from transforms.services.table_files import read_table
 
 pytestmark = pytest.mark.stress
 

@@ -13,7 +13,7 @@ from apache_beam.options.pipeline_options import PipelineOptions
 
 from pipelines import launch, work_folders
 from tests.conftest import killed_launcher_claim, record
-from transforms import storage
+from transforms.services import storage
 from transforms.sinks import GatherAll
 
 

@@ -6,7 +6,7 @@ import pathlib
 import pytest
 
 from schemas import tables
-from transforms.sinks import write_table
+from transforms.services.table_files import write_table
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 
@@ -28,6 +28,38 @@ def test_pure_logic_never_imports_beam_or_the_beam_stages():
             n
             for n in _imports(path)
             if n.startswith("apache_beam") or (n.startswith("transforms.") and not n.startswith("transforms.logic"))
+        }
+        if bad:
+            offenders[path.name] = bad
+    assert offenders == {}
+
+
+def _defines_a_stage(path: pathlib.Path) -> bool:
+    """Whether a module defines a DoFn or PTransform (a class whose base is beam.X or a Beam class by name)."""
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.ClassDef):
+            for base in node.bases:
+                name = getattr(base, "attr", getattr(base, "id", ""))
+                if name in {"DoFn", "PTransform", "PollFn"} or getattr(base, "slice", None) is not None:
+                    return True
+    return False
+
+
+def test_transforms_holds_stages_and_services_hold_none():
+    stages = [p for p in (ROOT / "transforms").glob("*.py") if p.name != "__init__.py"]
+    assert [p.name for p in stages if not _defines_a_stage(p)] == []
+    services = [p for p in (ROOT / "transforms" / "services").glob("*.py") if p.name != "__init__.py"]
+    assert [p.name for p in services if _defines_a_stage(p)] == []
+
+
+def test_services_import_no_stage_and_no_job():
+    offenders = {}
+    for path in (ROOT / "transforms" / "services").glob("*.py"):
+        bad = {
+            n
+            for n in _imports(path)
+            if n.startswith("pipelines")
+            or (n.startswith("transforms.") and not n.startswith(("transforms.logic", "transforms.services")))
         }
         if bad:
             offenders[path.name] = bad

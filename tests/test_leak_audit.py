@@ -11,7 +11,7 @@ from transforms import redaction
 from transforms.logic.audit import AuditConfig, HaarAuditor, over_regions, sampled
 from transforms.logic.geometry import pad_box
 from transforms.logic.masks import redact
-from transforms.sinks import read_table
+from transforms.services.table_files import read_table
 
 FACE = (174, 68, 104, 104)
 

@@ -9,14 +9,6 @@ import shutil
 import pytest
 
 from pipelines import cli
-from transforms import layout, ledger_store
-from transforms.ledger_store import (
-    anchor_uri,
-    anchored_head,
-    append_entries,
-    read_ledger,
-    verify_ledger,
-)
 from transforms.logic.ledger import (
     EMPTY,
     GENESIS,
@@ -29,6 +21,14 @@ from transforms.logic.ledger import (
     subject_token,
     to_lines,
     verify,
+)
+from transforms.services import layout, ledger_store
+from transforms.services.ledger_store import (
+    anchor_uri,
+    anchored_head,
+    append_entries,
+    read_ledger,
+    verify_ledger,
 )
 
 SECRET = b"s" * 32

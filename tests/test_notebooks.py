@@ -6,7 +6,7 @@ import pathlib
 import nbformat
 from nbclient import NotebookClient
 
-from transforms.sinks import read_table
+from transforms.services.table_files import read_table
 
 NOTEBOOKS = pathlib.Path(__file__).resolve().parent.parent / "notebooks"
 

@@ -1,12 +1,22 @@
-"""Every option of veil anonymize reaches the stage it configures; bad values are refused up front."""
+"""Every option is defined once, reaches the stage it configures and is listed with its default; bad values are
+refused up front."""
 
+import argparse
+import dataclasses
 import os
 
 import av
 import pytest
 
-from pipelines import anonymize
+from pipelines import anonymize, cli, options, reference
+from schemas.options import BY_NAME, OPTIONS, config_fields
 from tests.conftest import run_job
+from transforms.logic.archive import ArchiveLimits
+from transforms.logic.audit import AuditConfig
+from transforms.logic.policy import PolicyConfig
+from transforms.logic.scanning import DetectorConfig
+from transforms.services import layout
+from transforms.services.media import EncoderConfig
 
 
 def test_options_reach_the_detector_encoder_and_settings_hash():
@@ -47,7 +57,7 @@ def test_options_reach_the_detector_encoder_and_settings_hash():
     "args, message",
     [
         (["--crf", "60"], "crf must be in 0..51"),
-        (["--preset", "warp"], "unknown x264 preset"),
+        (["--preset", "warp"], "--preset: invalid choice: .warp."),
         (["--detect-every", "0"], "every must be >= 1"),
         (["--head-every", "0"], "head_every must be >= 1"),
         (["--face-threshold", "1.5"], "face_threshold must be in"),
@@ -92,9 +102,51 @@ def test_private_categories_and_keystore_reach_the_policy_and_the_report():
     )
     categories = anonymize.policy_config(opts).private_categories
     assert {"clinic_room", "nursery", "bathroom"} <= categories and "" not in categories
-    assert anonymize.keystore_uri(opts) == "/vault/keys.json"
+    assert layout.keystore_of(opts.output, opts.keystore) == "/vault/keys.json"
     assert anonymize.measures(opts)["keystore_beside_data"] is False
     defaults, _ = anonymize.parse(["in", "out"])
-    assert anonymize.keystore_uri(defaults) == os.path.join(os.getcwd(), "out", "keys", "keystore.json")
+    assert layout.keystore_of(defaults.output, defaults.keystore) == os.path.join(
+        os.getcwd(), "out", "keys", "keystore.json"
+    )
     assert anonymize.measures(defaults)["keystore_beside_data"] is True
     assert anonymize.settings_hash(opts, "r") != anonymize.settings_hash(defaults, "r"), "policy changes outputs"
+
+
+def test_the_files_derived_from_the_option_definitions_are_up_to_date():
+    for path, text in reference.rendered().items():
+        with open(os.path.join(reference.ROOT, path), encoding="utf-8") as handle:
+            assert handle.read() == text, f"{path} is out of date: run make docs"
+
+
+def test_each_option_is_defined_once_and_sets_a_config_field_with_its_own_default():
+    names = [o.name for o in OPTIONS]
+    assert len(names) == len(set(names))
+    parser = argparse.ArgumentParser()
+    for cls in options.VEIL_CLASSES:
+        cls._add_argparse_args(parser)
+    assert {a.dest for a in parser._actions if a.dest != "help"} == set(names)
+    configs = {
+        "detector": DetectorConfig,
+        "encoder": EncoderConfig,
+        "audit": AuditConfig,
+        "policy": PolicyConfig,
+        "limits": ArchiveLimits,
+    }
+    set_by_options = {o.config.split(".")[0] for o in OPTIONS if o.config}
+    assert set_by_options == set(configs)
+    for name, config in configs.items():
+        defaults = {f.name: f.default for f in dataclasses.fields(config)}
+        for field, option in config_fields(name).items():
+            assert defaults[field] == BY_NAME[option].default, (name, field)
+
+
+@pytest.mark.parametrize("command", list(options.COMMANDS))
+def test_help_lists_every_option_of_the_command_with_its_default(command):
+    text = " ".join(cli.command_help(command).split())
+    for option in OPTIONS:
+        if option.name in options.COMMANDS[command]:
+            assert option.flags[0] in text, option.name
+            if option.default_text:
+                assert f"(default: {option.default_text})" in text, option.name
+        else:
+            assert f"{option.flags[0]} " not in text, option.name

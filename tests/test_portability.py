@@ -7,6 +7,7 @@ import datetime as dt
 import importlib.util
 import json
 import os
+import pathlib
 import re
 import zoneinfo
 
@@ -23,10 +24,11 @@ from apache_beam.transforms import environments
 from pipelines import anonymize, cli, retention, stream, validate
 from pipelines.options import AnonymizeOptions
 from schemas.codes import LedgerAction, RetentionRule
-from transforms.encoding import EncoderConfig
 from transforms.logic.identity import compile_template
 from transforms.logic.retention import Action
 from transforms.retention import ApplyRetention
+from transforms.services import layout
+from transforms.services.media import EncoderConfig
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 ENV = {"PROJECT": "veil-test", "REGION": "asia-east2", "BUCKET": "veil-footage", "KEY_BUCKET": "veil-keys"}
@@ -69,15 +71,15 @@ PRIMITIVES = {
     common_urns.composites.PUBSUB_READ.urn,
 }
 STAGES = (
-    "Expand Inputs",
-    "Identify Media",
-    "Screen Cameras",
-    "Split Segments",
-    "Detect Faces",
-    "Track Faces",
-    "Apply Policy",
-    "Redact Frames",
-    "Join Segments",
+    "Anonymize Inputs/Expand Inputs",
+    "Anonymize Inputs/Identify Media",
+    "Anonymize Inputs/Screen Cameras",
+    "Anonymize Inputs/Split Segments",
+    "Anonymize Inputs/Detect Faces",
+    "Anonymize Inputs/Track Faces",
+    "Anonymize Inputs/Apply Policy",
+    "Anonymize Inputs/Redact Frames",
+    "Anonymize Inputs/Join Segments",
     "Write Media",
     "Write Runs",
 )
@@ -132,6 +134,18 @@ def schedule(name: str) -> dict:
     return gcloud_command.load(os.path.join(ROOT, "deploy", "schedules", name), ENV)
 
 
+def chain(proto: beam_runner_api_pb2.Pipeline) -> set[str]:
+    """The top-level transforms' names and those of the stages of the anonymize chain."""
+    transforms = proto.components.transforms
+    top = stages(proto)
+    return top | {
+        transforms[child].unique_name
+        for t in transforms.values()
+        if t.unique_name == "Anonymize Inputs"
+        for child in t.subtransforms
+    }
+
+
 def stages(proto: beam_runner_api_pb2.Pipeline) -> set[str]:
     """Names of the pipeline's top-level transforms (the children of the root the runner API adds)."""
     transforms = proto.components.transforms
@@ -161,17 +175,19 @@ def round_trip(pipeline: beam.Pipeline, options, environment=None) -> beam_runne
 @pytest.mark.parametrize("runner", [None, *RUNNERS])
 def test_the_anonymize_graph_round_trips_through_the_runner_api(runner, footage):
     opts, options = anonymize.parse([footage["input"], footage["output"], *RUNNERS.get(runner, [])])
+    settings = anonymize.stage_settings(opts, "portability")
+    before = sorted(p for p in pathlib.Path(footage["output"]).parent.rglob("*"))
     pipeline = beam.Pipeline(options=options)
-    anonymize.build(pipeline, opts, "portability")
+    anonymize.build(pipeline, settings)
     portable = runner in ("FlinkRunner", "SparkRunner", "PortableRunner")
     # What the portable runners submit: the graph in the environment their options name.
     environment = environments.Environment.from_options(options.view_as(PortableOptions)) if portable else None
     restored = round_trip(pipeline, options, environment)
-    assert set(STAGES) <= stages(restored)
+    assert set(STAGES) <= chain(restored)
     if portable:
         (used,) = restored.components.environments.values()
         assert beam_runner_api_pb2.DockerPayload.FromString(used.payload).container_image == IMAGE
-    assert not os.path.exists(footage["output"]), "building the graph must not write anything"
+    assert sorted(pathlib.Path(footage["output"]).parent.rglob("*")) == before, "building the graph wrote something"
 
 
 @pytest.mark.parametrize("runner", [None, *RUNNERS])
@@ -190,7 +206,7 @@ def test_the_retention_graph_round_trips_through_the_runner_api(runner, tmp_path
     )
     pipeline = beam.Pipeline(options=options)
     _ = pipeline | "Apply Retention" >> ApplyRetention(
-        [due], shared.output, "portability", anonymize.keystore_uri(shared)
+        [due], shared.output, "portability", layout.keystore_of(shared.output, shared.keystore)
     )
     restored = round_trip(pipeline, options)
     assert stages(restored) == {"Apply Retention"}
@@ -301,7 +317,7 @@ def test_the_template_entry_point_submits_the_job_and_does_not_wait(footage, mon
     (pipeline,) = submitted
     assert type(pipeline.runner).__name__ == "DataflowRunner"
     assert pipeline.options.view_as(WorkerOptions).sdk_container_image == IMAGE
-    assert set(STAGES) <= stages(pipeline.to_runner_api())
+    assert set(STAGES) <= chain(pipeline.to_runner_api())
 
 
 def test_the_nightly_schedule_launches_the_template_with_parameters_the_job_accepts():
@@ -345,7 +361,7 @@ def test_the_daily_validation_and_retention_run_veil_commands_that_parse(monkeyp
         )
         (override,) = job["httpTarget"]["body"]["overrides"]["containerOverrides"]
         command, *args = override["args"]
-        assert f"veil {command} " in cli.USAGE
+        assert f"veil {command} " in cli.usage()
         commands[command] = args
     validate.run(commands["validate"])
     assert checked == [(nightly["output"], "latest", nightly["keystore"])], (
@@ -384,7 +400,7 @@ def test_the_streaming_graph_round_trips_through_the_runner_api_for_dataflow(sou
     )
     assert options.view_as(StandardOptions).streaming
     pipeline = beam.Pipeline(options=options)
-    stream.build(pipeline, opts, stream_opts, event_opts, "portability")
+    stream.build(pipeline, stream.prepare(opts, stream_opts, event_opts))
     restored = round_trip(pipeline, options)
     expected = {
         "Watch Landing",

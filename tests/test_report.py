@@ -7,12 +7,11 @@ import re
 
 import pytest
 
-from pipelines import report
 from schemas import tables
 from schemas.codes import Purpose
 from schemas.registries import Camera, Registry, RegistryIssue
-from transforms import layout
-from transforms.sinks import write_table
+from transforms.services import layout, report
+from transforms.services.table_files import write_table
 
 T0 = dt.datetime(2024, 5, 6, 8, 0, tzinfo=dt.UTC)
 AREA = ((0.0, 0.0), (1.0, 0.0), (1.0, 1.0), (0.0, 1.0))

@@ -15,13 +15,13 @@ from pipelines import cli, retention, stream, work_folders
 from schemas import tables
 from schemas.codes import AccountEvent, ArtifactKind, LedgerAction
 from tests.conftest import killed_launcher_claim, registry_args
-from transforms import layout, ledger_store
-from transforms.keystore import open_keystore
-from transforms.ledger_store import read_ledger
 from transforms.logic.identity import parse_time
 from transforms.logic.ledger import EMPTY, Head, from_lines
 from transforms.retention import step_name
-from transforms.sinks import read_table, write_table
+from transforms.services import layout, ledger_store, retention_runs
+from transforms.services.keystore import open_keystore
+from transforms.services.ledger_store import read_ledger
+from transforms.services.table_files import read_table, write_table
 
 ACCOUNT, SESSION, CONSENT = "acct-0042", "s-1001", "c-0042"
 CANCELLED_AT = "2026-09-28T02:00:00Z"
@@ -89,7 +89,7 @@ def _catalog(kind):
 
 
 def _retention(*args, fault=retention.no_fault):
-    return retention.run(["out", *args], fault)[2]
+    return retention.run(["out", *args], fault).rows
 
 
 class InjectedCrash(RuntimeError):
@@ -228,7 +228,12 @@ def test_a_legal_hold_blocks_deletion_and_is_reported(root):
 def _state(root) -> dict:
     """Everything a retention run can change, less what differs between runs (run ids, times)."""
     retention_runs = {r["run_id"] for r in read_table("out", "retention_plan").to_pylist()}
-    own = ["/ledger/", "/retention_plan/", *(f"/reports/{run}/" for run in retention_runs)]
+    own = [
+        "/ledger/",
+        "/retention_plan/",
+        *(f"/reports/{run}/" for run in retention_runs),
+        *(f"/validation_failures/{run}.parquet" for run in retention_runs),
+    ]
     files = sorted(
         os.path.relpath(os.path.join(d, f), root)
         for d, _, fs in os.walk(root)
@@ -252,7 +257,7 @@ def _state(root) -> dict:
 def test_a_run_killed_at_any_step_is_completed_by_the_next_one(pristine, monkeypatch):
     args = ("--events", "events.csv", "--as-of", "2026-09-29T00:00:00Z")
     reference = restore(pristine, monkeypatch)
-    due = retention.current_plan(*_plan_inputs(args))[0].due
+    due = retention_runs.current_plan(*_plan_inputs(args))[0].due
     _retention(*args)
     expected = _state(reference)
     steps = [step_name(a) for a in due if a.action is not LedgerAction.DESTROY_KEY] + ["keys", "ledger"]
@@ -310,9 +315,9 @@ def _plan_inputs(args):
     opts, shared, _, _ = retention.parse(["out", *args])
     return (
         shared.output,
-        retention.keystore_uri(shared),
-        retention.rows_of("events", opts.events),
-        retention.rows_of("holds", opts.holds),
+        layout.keystore_of(shared.output, shared.keystore),
+        retention_runs.rows_of("events", opts.events),
+        retention_runs.rows_of("holds", opts.holds),
         parse_time(opts.as_of),
         opts.calendar,
     )
@@ -343,7 +348,7 @@ def test_streamed_events_obey_the_holds_and_calendar_and_a_held_copy_keeps_its_k
     stream.enforce_events(
         "out",
         "s-events-1",
-        retention.rows_of("events", "events.csv"),
+        retention_runs.rows_of("events", "events.csv"),
         "out/keys/keystore.json",
         "holds.csv",
         ("company.json",),

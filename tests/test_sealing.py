@@ -9,8 +9,8 @@ import struct
 import pytest
 
 from pipelines import decrypt
-from transforms.keystore import LocalKeyStore, open_keystore
 from transforms.logic.sealing import MAGIC, SealError, open_sealed, seal_file, sealed_key_id
+from transforms.services.keystore import LocalKeyStore, open_keystore
 
 CHUNK = 64
 KEY = bytes(range(32))

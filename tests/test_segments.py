@@ -10,8 +10,8 @@ import pytest
 from pipelines.sample import write_clip
 from schemas.codes import IdentitySource
 from schemas.elements import MediaInfo, MediaSource
-from transforms.encoding import EncoderConfig, SegmentEncoder, join_segments
-from transforms.segments import decode, plan_segments, split
+from transforms.logic.segments import plan_segments
+from transforms.services.media import EncoderConfig, SegmentEncoder, decode, join_segments, split
 
 FRAMES = 95
 

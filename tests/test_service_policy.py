@@ -15,8 +15,8 @@ from pipelines import cli, sample
 from schemas.codes import Action, QuarantineReason, ReasonCode
 from tests.conftest import run_job
 from tests.leakmeasure import LEAK_THRESHOLD, read_gray_frames, retained_detail
-from transforms.keystore import open_keystore
-from transforms.sinks import read_table
+from transforms.services.keystore import open_keystore
+from transforms.services.table_files import read_table
 
 CLIP_START = dt.datetime(2026, 11, 20, 10, 0, tzinfo=dt.UTC)
 CUSTOMER = sample.Walker("astronaut", 72, (310, 270), (330, 265))

@@ -4,7 +4,7 @@ import os
 
 import pytest
 
-from transforms import storage
+from transforms.services import storage
 
 
 @pytest.mark.parametrize(

@@ -13,10 +13,10 @@ from apache_beam.utils.timestamp import Timestamp
 
 from pipelines.stream import publish_window
 from schemas import tables
-from transforms import layout
 from transforms.logic.retention import default_policy
 from transforms.recording import RecordingDone
-from transforms.sinks import read_table, write_table
+from transforms.services import layout
+from transforms.services.table_files import read_table, write_table
 from transforms.windows import SummarizeWindows, window_id, window_row
 
 STREAM = "s-test"

@@ -19,12 +19,12 @@ from apache_beam.testing.util import assert_that, equal_to
 from pipelines import anonymize, cli, stream
 from schemas.codes import ArtifactKind, QuarantineReason
 from tests.conftest import registry_args
-from transforms.keystore import open_keystore
-from transforms.ledger_store import read_ledger, verify_ledger
 from transforms.logic.landing import Listed, recording_run_id
 from transforms.logic.ledger import from_lines
 from transforms.recording import AnonymizeRecordings
-from transforms.sinks import read_table
+from transforms.services.keystore import open_keystore
+from transforms.services.ledger_store import read_ledger, verify_ledger
+from transforms.services.table_files import read_table
 
 DESK = "desk-04/2026-11-20/090000.mp4"
 LOBBY = "lobby-01/2026-11-20/080000.mp4"
@@ -286,9 +286,7 @@ def test_a_recording_whose_validation_breaks_is_kept_unapproved_and_the_stream_g
     landed = Listed(str(bad), bad.stat().st_size, bad.stat().st_mtime)
     with TestPipeline() as p:
         done = (
-            p
-            | beam.Create([landed])
-            | AnonymizeRecordings(anonymize.job_settings(opts), "s-unit", frozenset(), _failing_publish)
+            p | beam.Create([landed]) | AnonymizeRecordings(anonymize.stage_settings(opts, "s-unit"), _failing_publish)
         )
         assert_that(
             done | beam.Map(lambda d: (d.quarantined, d.passed, d.run_id)),

@@ -8,12 +8,12 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from pipelines import cli, sample, validate
+from pipelines import cli, sample
 from schemas import tables
-from transforms import layout
-from transforms.ledger_store import append_entries
-from transforms.sinks import read_table, write_table
-from transforms.validation import gx_run, load_suite
+from transforms.services import layout, validation
+from transforms.services.ledger_store import append_entries
+from transforms.services.table_files import read_table, write_table
+from transforms.services.validation import gx_run, load_suite
 
 
 def _columns_named(expectation: dict) -> set[str]:
@@ -47,7 +47,7 @@ def _rewrite(output, table, run_id, change):
 
 def test_the_sample_run_passes_every_expectation(run_copy):
     output, run_id = run_copy
-    outcomes = validate.validate(output, run_id)
+    outcomes = validation.validate(output, run_id)
     assert [o for o in outcomes if not o.success] == []
     assert read_table(output, "validation_failures").num_rows == 0
 
@@ -74,7 +74,7 @@ def test_unknown_reason_codes_fail_the_run_and_every_bad_row_is_recorded(run_cop
 def test_an_input_missing_from_the_tables_breaks_conservation(run_copy):
     output, run_id = run_copy
     _rewrite(output, "media", run_id, lambda rows: rows[1:])
-    failed = {(o.table, o.expectation) for o in validate.validate(output, run_id) if not o.success}
+    failed = {(o.table, o.expectation) for o in validation.validate(output, run_id) if not o.success}
     assert ("runs", "expect_column_pair_values_to_be_equal") in failed
 
 
@@ -82,7 +82,7 @@ def test_a_table_with_a_column_too_many_fails_its_structure_check(run_copy):
     output, run_id = run_copy
     schema = tables.QUARANTINE.append(pa.field("face_crop", pa.binary()))
     pq.write_table(pa.Table.from_pylist([], schema=schema), layout.table_uri(output, "quarantine", run_id))
-    failed = [o for o in validate.validate(output, run_id) if not o.success]
+    failed = [o for o in validation.validate(output, run_id) if not o.success]
     assert [(o.table, o.expectation, o.critical) for o in failed] == [
         ("quarantine", "expect_table_columns_to_match_set", True)
     ]
@@ -98,7 +98,7 @@ def test_a_catalog_deadline_beyond_the_policy_maximum_fails_the_run(run_copy):
         return rows
 
     _rewrite(output, "catalog", run_id, stretch)
-    failed = [o for o in validate.validate(output, run_id) if not o.success]
+    failed = [o for o in validation.validate(output, run_id) if not o.success]
     assert [(o.table, o.column, o.critical) for o in failed] == [("catalog", "max_days", True)]
     assert len(failed[0].failing_rows) == len(sample.SCENES)
 
@@ -124,7 +124,7 @@ def _purged(run_id: str) -> list[dict]:
 def test_a_tampered_retention_ledger_fails_every_run(run_copy, capsys):
     output, run_id = run_copy
     append_entries(output, "ret-1", _purged("ret-1"), layout.default_keystore(output))
-    assert validate.critical_failures(validate.validate(output, run_id)) == []
+    assert validation.critical_failures(validation.validate(output, run_id)) == []
     (ledger,) = (pathlib.Path(output) / "ledger").iterdir()
     ledger.write_text(ledger.read_text().replace('"deleted"', '"kept"'))
     assert cli.main(["validate", output, "--run", run_id]) == cli.EXIT_INVALID
@@ -153,9 +153,9 @@ def test_a_ledger_cut_off_at_its_end_fails_every_run_against_the_key_store_given
     keystore = str(tmp_path / "secure" / "keystore.json")
     append_entries(output, "ret-1", _purged("ret-1"), keystore)
     append_entries(output, "ret-2", _purged("ret-2"), keystore)
-    assert validate.critical_failures(validate.validate(output, run_id, keystore)) == []
+    assert validation.critical_failures(validation.validate(output, run_id, keystore)) == []
     (pathlib.Path(output) / "ledger" / "00000002-ret-2.jsonl").unlink()
-    (failed,) = validate.critical_failures(validate.validate(output, run_id, keystore))
+    (failed,) = validation.critical_failures(validation.validate(output, run_id, keystore))
     assert (failed.table, failed.expectation) == ("ledger", "ledger_chain_intact")
     (problem,) = failed.failing_rows
     assert problem.startswith(

@@ -6,23 +6,12 @@ import datetime as dt
 
 import apache_beam as beam
 
+from schemas import tables
 from schemas.codes import ArtifactKind, QuarantineReason, RetentionRule
 from schemas.registries import Registry
-from transforms import layout, storage
 from transforms.logic.identity import media_id as media_id_of
 from transforms.logic.retention import RetentionPolicy, catalog_entry, raw_uri
-
-RUN_TABLES = (
-    "media",
-    "face_tracks",
-    "restricted",
-    "catalog",
-    "quarantine",
-    "runs",
-    "leak_audit",
-    "validation_failures",
-)
-"""The table partitions every anonymize run writes (validation adds validation_failures)."""
+from transforms.services import layout, storage
 
 
 def media_entries(row: dict, registry: Registry, policy: RetentionPolicy, started: dt.datetime) -> list[dict]:
@@ -104,7 +93,11 @@ def quarantine_entries(row: dict, folder: str, policy: RetentionPolicy, started:
 
 
 def run_entries(
-    output: str, run_id: str, policy: RetentionPolicy, started: dt.datetime, written: tuple[str, ...] = RUN_TABLES
+    output: str,
+    run_id: str,
+    policy: RetentionPolicy,
+    started: dt.datetime,
+    written: tuple[str, ...] = tables.ANONYMIZE_TABLES + tables.WRITTEN_BY_VALIDATION,
 ) -> list[dict]:
     """The run's own table partitions (of the ``written`` tables) and report folder: audit records, kept at least
     3 years (Article 15)."""

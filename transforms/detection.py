@@ -31,9 +31,11 @@ from apache_beam.utils import shared
 
 from schemas.codes import QuarantineReason
 from schemas.elements import Detection, Failure, InputRefused, Segment, SegmentDetections
-from transforms.detectors import BlazeFaceBack, CenterFace, Found, PoseHeads
 from transforms.logic.geometry import contains_centre, merge_overlapping, square_around, tiles, without_faces
-from transforms.segments import decode
+from transforms.logic.scanning import DetectorConfig
+from transforms.services.detectors import BlazeFaceBack, CenterFace, Found, PoseHeads
+from transforms.services.media import decode
+from transforms.stage import Stage, Step
 
 CUE_SIDE = 768
 """Largest frame side BlazeFace and the pose detector see whole (they shrink it to 256 and 224 px, and were measured
@@ -55,64 +57,6 @@ network per size at 25 MB (128 px) to 76 MB (512 px) each (seven sizes held 185 
 Enlarging helps small faces: CenterFace missed a 6x8 px face in a 64-px square at its own size and found it at 0.6
 enlarged 2x (classroom.gif at half size; on whole frames CenterFace at 2x found 92 % of hard faces against 83 %,
 shared/notes/detector-facts.md)."""
-
-
-@dataclasses.dataclass(frozen=True)
-class DetectorConfig:
-    """How often and how hard Veil looks for faces: recall first, since a missed face is a leak.
-
-    every: one frame in ``every`` is scanned (index 0, every, 2 every, ... of the input); tracks cover the others.
-    face_threshold: BlazeFace detections scoring at least this count as faces (0.5 chosen on the tune clips: at
-        0.3 its false faces were a third of the area redacted needlessly).
-    candidate_threshold: BlazeFace detections scoring at least this (and under ``face_threshold``) are checked by
-        CenterFace (0.2 chosen on the tune clips, bench/candidates.md: at 0.1 2.5 times as many squares and no face
-        more found; at 0.3 seven faces at half size missed).
-    head_threshold: people the pose detector finds scoring at least this have their head redacted as a face.
-    head_every: the pose detector runs on one scanned frame in ``head_every`` (2 chosen on the tune clips: it costs
-        more than BlazeFace per frame, and a person is a larger, slower target than a face).
-    centerface_threshold: CenterFace detections in a candidate's square scoring at least this count as faces
-        (0 turns CenterFace off: candidates are then dropped, and faces BlazeFace scores low leak).
-    threads: threads each model may use in a worker (the machine's cores shared among its worker processes).
-    """
-
-    every: int = 2
-    face_threshold: float = 0.5
-    candidate_threshold: float = 0.2
-    head_threshold: float = 0.3
-    head_every: int = 2
-    centerface_threshold: float = 0.2
-    merge_iou: float = 0.3
-    threads: int = 1
-
-    def __post_init__(self) -> None:
-        if self.every < 1:
-            raise ValueError(f"every must be >= 1 (scan one frame in every), got {self.every}")
-        if self.head_every < 1:
-            raise ValueError(
-                f"head_every must be >= 1 (look for heads on one scanned frame in head_every), got {self.head_every}"
-            )
-        for name in ("face_threshold", "head_threshold"):
-            if not 0 < getattr(self, name) < 1:
-                raise ValueError(f"{name} must be in (0, 1), got {getattr(self, name)}")
-        if not 0 < self.candidate_threshold <= self.face_threshold:
-            raise ValueError(f"candidate_threshold must be in (0, face_threshold], got {self.candidate_threshold}")
-        if not 0 <= self.centerface_threshold < 1:
-            raise ValueError(f"centerface_threshold must be in [0, 1) (0: off), got {self.centerface_threshold}")
-        if self.threads < 1:
-            raise ValueError("threads must be >= 1")
-
-    def scanned(self, index: int) -> bool:
-        """Whether frame ``index`` of an input is scanned: the same frames whatever the segments."""
-        return index % self.every == 0
-
-    @property
-    def head_stride(self) -> int:
-        """Frames from one look for heads to the next."""
-        return self.every * self.head_every
-
-    def heads_scanned(self, index: int) -> bool:
-        """Whether the pose detector looks for heads on frame ``index`` of an input (a scanned frame)."""
-        return index % self.head_stride == 0
 
 
 def cue_rects(width: int, height: int) -> list[tuple[int, int, int, int]]:
@@ -244,7 +188,9 @@ def scan(
         yield from (Detection(index, box, score) for box, score in faces)
 
 
-class DetectSegmentFn(beam.DoFn):
+class _DetectSegmentFn(beam.DoFn):
+    """Detect faces in the scanned frames of one segment, with the worker's shared models."""
+
     def __init__(self, handler: FaceModelHandler, config: DetectorConfig, shared_handle: shared.Shared):
         self._handler = handler
         self._config = config
@@ -286,18 +232,14 @@ class DetectSegmentFn(beam.DoFn):
         yield SegmentDetections(segment, found)
 
 
-class DetectFaces(beam.PTransform):
+class DetectFaces(Stage):
     """Decode each segment once and detect faces in its scanned frames; the models are loaded once per worker.
 
-    Emits one SegmentDetections per segment; a segment that cannot be decoded or scanned carries a
-    Failure instead, so its whole input is quarantined downstream (fail closed).
+    Reads ``segments`` (spread over workers), writes ``detections``: one SegmentDetections per segment; a segment
+    that cannot be decoded or scanned carries a Failure instead, so its whole input is quarantined downstream (fail
+    closed).
     """
 
     def __init__(self, config: DetectorConfig, handler: ModelHandler | None = None):
-        super().__init__()
-        self._config = config
-        self._handler = handler or FaceModelHandler(config)
-
-    def expand(self, segments):
-        handler = self._handler
-        return segments | "Detect In Segment" >> beam.ParDo(DetectSegmentFn(handler, self._config, shared.Shared()))
+        fn = _DetectSegmentFn(handler or FaceModelHandler(config), config, shared.Shared())
+        super().__init__(Step("Detect In Segment", fn, ("segments",), "detections", guarded=False, spread=True))

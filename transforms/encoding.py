@@ -3,128 +3,30 @@
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import os
 import posixpath
 import re
 import tempfile
-from fractions import Fraction
 
 import apache_beam as beam
-import av
 
 from schemas import tables
 from schemas.codes import Action, MediaStatus, QuarantineReason
 from schemas.elements import EncodedSegment, Failure, MediaPlan, QuarantineRecord
-from transforms import layout, storage
-from transforms.keystore import KeyStore, open_keystore
-from transforms.logic.masks import pixel_format
 from transforms.logic.sealing import open_sealed, seal_file
-from transforms.quarantine import QUARANTINE, guarded_pardo
-from transforms.segments import open_container
+from transforms.quarantine import QUARANTINE
+from transforms.services import layout, storage
+from transforms.services.keystore import KeyStore, open_keystore
+from transforms.services.media import join_segments
+from transforms.stage import Stage, Step
 
 TRACKS = "face_tracks"
 RESTRICTED = "restricted"
 
 
-@dataclasses.dataclass(frozen=True)
-class EncoderConfig:
-    """libx264 settings: constant rate factor and speed preset."""
+class _JoinFn(beam.DoFn):
+    """Join one input's encoded parts into its video and sealed copies, and emit its rows."""
 
-    crf: int = 23
-    preset: str = "veryfast"
-
-    def __post_init__(self) -> None:
-        if not 0 <= self.crf <= 51:
-            raise ValueError(f"crf must be in 0..51, got {self.crf}")
-        if self.preset not in (
-            "ultrafast",
-            "superfast",
-            "veryfast",
-            "faster",
-            "fast",
-            "medium",
-            "slow",
-            "slower",
-            "veryslow",
-        ):
-            raise ValueError(f"unknown x264 preset {self.preset!r}")
-
-
-class SegmentEncoder:
-    """Writes frames (planar YUV arrays) to a local H.264 MP4 file with no source metadata."""
-
-    def __init__(self, path: str, width: int, height: int, fps: Fraction, config: EncoderConfig):
-        self.path = path
-        self._container = av.open(path, mode="w", format="mp4")
-        self._format = pixel_format(width, height)
-        self._stream = self._container.add_stream("libx264", rate=fps)
-        self._stream.width = width
-        self._stream.height = height
-        self._stream.pix_fmt = self._format
-        self._stream.options = {"crf": str(config.crf), "preset": config.preset}
-        self._stream.codec_context.time_base = 1 / fps
-        self.frames = 0
-
-    @property
-    def pixel_format(self) -> str:
-        return self._format
-
-    def write(self, frame: av.VideoFrame) -> None:
-        frame.pts = self.frames
-        frame.time_base = self._stream.codec_context.time_base
-        self._container.mux(self._stream.encode(frame))
-        self.frames += 1
-
-    def close(self) -> None:
-        self._container.mux(self._stream.encode(None))
-        self._container.close()
-
-    def abort(self) -> None:
-        self._container.close()
-
-
-def join_segments(parts: list[str], output: str, fps: Fraction, audio_from: str | None) -> int:
-    """Concatenate encoded segment files (in order) into one MP4 without re-encoding; returns frames written.
-
-    Timestamps of each part are shifted by the duration of the parts before it. With ``audio_from``,
-    the audio stream of that input is copied through unchanged.
-    """
-    frames = 0
-    with contextlib.ExitStack() as stack:
-        out = stack.enter_context(av.open(output, mode="w", format="mp4"))
-        with av.open(parts[0]) as first:
-            video_out = out.add_stream_from_template(first.streams.video[0])
-        audio = None
-        if audio_from is not None:
-            source = stack.enter_context(open_container(audio_from))
-            if source.streams.audio:
-                audio = source.streams.audio[0]
-                audio_out = out.add_stream_from_template(audio)
-        offset = 0
-        for part in parts:
-            with av.open(part) as src:
-                stream = src.streams.video[0]
-                count = 0
-                for packet in src.demux(stream):
-                    if packet.dts is None:
-                        continue
-                    packet.pts += offset
-                    packet.dts += offset
-                    packet.stream = video_out
-                    out.mux(packet)
-                    count += 1
-                frames += count
-                offset += round(count / fps / stream.time_base)
-        if audio is not None:
-            for packet in source.demux(audio):
-                if packet.dts is not None:
-                    packet.stream = audio_out
-                    out.mux(packet)
-    return frames
-
-
-class JoinFn(beam.DoFn):
     def __init__(self, output_root: str, mode: str, settings_hash: str, keep_audio: bool, keystore: str):
         self._output_root = output_root
         self._mode = mode
@@ -243,21 +145,27 @@ def output_uri(root: str, plan: MediaPlan, folder: str = layout.ANONYMIZED, suff
     )
 
 
-class JoinSegments(beam.PTransform):
+def _input_of(element: MediaPlan | EncodedSegment) -> str:
+    return element.media.media_id if isinstance(element, MediaPlan) else element.segment.media.media_id
+
+
+class JoinSegments(Stage):
     """Join each input's encoded segments into one output video, written atomically; emit its table rows.
 
-    Main output: media rows. Tagged outputs: face_tracks rows, restricted rows (one per account's
-    sealed copy under OUT/restricted/), and quarantine records for inputs any of whose segments
-    failed (nothing of them is written out).
+    Reads ``plans`` and ``parts``; writes ``media`` rows, ``face_tracks`` rows, ``restricted`` rows (one per
+    account's sealed copy under OUT/restricted/), and quarantine records for inputs any of whose segments failed
+    (nothing of them is written out).
     """
 
     def __init__(self, output_root: str, mode: str, settings_hash: str, keep_audio: bool, keystore: str):
-        super().__init__()
-        self._fn = JoinFn(output_root, mode, settings_hash, keep_audio, keystore)
-
-    def expand(self, inputs):
-        plans, parts = inputs
-        keyed_plans = plans | "Key Plans" >> beam.Map(lambda p: (p.media.media_id, p))
-        keyed_parts = parts | "Key Parts" >> beam.Map(lambda p: (p.segment.media.media_id, p))
-        grouped = {"plan": keyed_plans, "parts": keyed_parts} | "Gather Parts" >> beam.CoGroupByKey()
-        return guarded_pardo(grouped, "Join And Publish", self._fn, "media", TRACKS, RESTRICTED)
+        super().__init__(
+            Step(
+                "Join And Publish",
+                _JoinFn(output_root, mode, settings_hash, keep_audio, keystore),
+                ("plan", "parts"),
+                "media",
+                (TRACKS, RESTRICTED),
+                key=_input_of,
+                sources={"plan": "plans"},
+            )
+        )

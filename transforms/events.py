@@ -12,14 +12,14 @@ from apache_beam.io.filesystems import FileSystems
 from schemas import tables
 from schemas.codes import QuarantineReason
 from schemas.elements import QuarantineRecord
-from transforms import layout
 from transforms.catalog import quarantine_entries, run_entries
 from transforms.logic.identity import media_id
 from transforms.logic.landing import Listed, recording_run_id
 from transforms.logic.registry import parse_registry
 from transforms.logic.retention import RetentionPolicy
 from transforms.quarantine import QuarantineFn
-from transforms.sinks import write_table
+from transforms.services import layout
+from transforms.services.table_files import write_run_table
 
 Enforce = Callable[[str, str, list], int]
 """Runs retention on (output, run_id, events): plans as of now, does what is due, records it; returns the number of
@@ -65,14 +65,10 @@ class ApplyEventsFn(beam.DoFn):
         folder = layout.quarantine_folder(self._output, run_id)
         rows = list(QuarantineFn(folder).process(record))
         catalog = [e for row in rows for e in quarantine_entries(row, folder, self._policy, started)] + run_entries(
-            self._output, run_id, self._policy, started, ("quarantine", "catalog")
+            self._output, run_id, self._policy, started, tables.QUARANTINE_TABLES
         )
-        for table, found in (("quarantine", rows), ("catalog", catalog)):
-            write_table(
-                [{**row, "run_id": run_id} for row in found],
-                tables.TABLES[table],
-                layout.table_uri(self._output, table, run_id),
-            )
+        for table, found in zip(tables.QUARANTINE_TABLES, (rows, catalog)):
+            write_run_table(self._output, table, run_id, found)
 
 
 class ApplyAccountEvents(beam.PTransform):

@@ -15,12 +15,12 @@ from apache_beam.io.filesystems import FileSystems
 
 from schemas.codes import IdentitySource, QuarantineReason
 from schemas.elements import InputRefused, MediaInfo, MediaSource, QuarantineRecord
-from transforms import storage
 from transforms.logic import archive
 from transforms.logic.identity import Identity, lookup_manifest, match_template, media_id, parse_time
-from transforms.quarantine import QUARANTINE, guarded_pardo
-from transforms.redistribute import Redistribute
-from transforms.segments import container_start_time
+from transforms.quarantine import QUARANTINE
+from transforms.services import storage
+from transforms.services.media import container_start_time
+from transforms.stage import Stage, Step
 
 SKIPPED = "skipped"
 VIDEO_SUFFIXES = (".mp4", ".avi", ".mkv", ".mov", ".gif", ".m4v")
@@ -85,7 +85,9 @@ def _unsupported(
     return QuarantineRecord(origin, QuarantineReason.UNSUPPORTED_FILE, what, source_uri=uri)
 
 
-class ListFilesFn(beam.DoFn):
+class _ListFilesFn(beam.DoFn):
+    """The files an input spec names: sources, archives to expand, and unsupported files."""
+
     def process(self, spec: str):
         sources, archives, unsupported = group_sources((p, p) for p in list_input(spec))
         yield from sources
@@ -100,7 +102,9 @@ def staging_folder(staging_root: str, archive_uri: str) -> str:
     return storage.join(staging_root, hashlib.sha256(archive_uri.encode()).hexdigest()[:16])
 
 
-class ExpandArchiveFn(beam.DoFn):
+class _ExpandArchiveFn(beam.DoFn):
+    """Expand one archive into staged sources, refusing unsafe or oversized members."""
+
     def __init__(self, staging_root: str, limits: archive.ArchiveLimits):
         self._staging_root = staging_root
         self._limits = limits
@@ -139,36 +143,19 @@ class ExpandArchiveFn(beam.DoFn):
                 )
 
 
-class ExpandInputs(beam.PTransform):
+class ExpandInputs(Stage):
     """List the files an input spec names and expand archives safely into media sources.
 
-    Emits MediaSource elements; unsupported files, unsafe archive entries and archives that are
-    corrupt or expand beyond the limits go to the quarantine output. Archive members are staged
-    under ``staging_root`` so every worker can read them. Archives and sources are redistributed: one
-    process lists them, and hashing and probing many files is worth spreading over workers.
+    Reads the ``spec`` stream; writes ``sources`` (MediaSource elements), and to QUARANTINE unsupported files,
+    unsafe archive entries and archives that are corrupt or expand beyond the limits. Archive members are staged
+    under ``staging_root`` so every worker can read them; archives are spread over workers to be expanded.
     """
 
-    def __init__(self, spec: str, staging_root: str, limits: archive.ArchiveLimits):
-        super().__init__()
-        list_input(spec)
-        self._spec = spec
-        self._staging_root = staging_root
-        self._limits = limits
-
-    def expand(self, pbegin):
-        spec = pbegin | "Input Spec" >> beam.Create([self._spec])
-        listed = guarded_pardo(spec, "List Files", ListFilesFn(), "sources", "archives")
-        archives = listed["archives"] | "Spread Archives" >> Redistribute()
-        expanded = guarded_pardo(
-            archives, "Expand Archives", ExpandArchiveFn(self._staging_root, self._limits), "sources"
+    def __init__(self, staging_root: str, limits: archive.ArchiveLimits):
+        super().__init__(
+            Step("List Files", _ListFilesFn(), ("spec",), "sources", ("archives",)),
+            Step("Expand Archives", _ExpandArchiveFn(staging_root, limits), ("archives",), "sources", spread=True),
         )
-        sources = (
-            (listed["sources"], expanded["sources"])
-            | "All Sources" >> beam.Flatten()
-            | "Spread Sources" >> Redistribute()
-        )
-        quarantine = (listed[QUARANTINE], expanded[QUARANTINE]) | "All Refused" >> beam.Flatten()
-        return {"sources": sources, QUARANTINE: quarantine}
 
 
 def content_hash(source: MediaSource) -> str:
@@ -204,7 +191,9 @@ def identify(
     return None, None, IdentitySource.UNKNOWN
 
 
-class IdentifyFn(beam.DoFn):
+class _IdentifyFn(beam.DoFn):
+    """Hash one source and find its camera and start time, or skip it as done before."""
+
     def __init__(self, manifest, template, done: frozenset, settings_hash: str):
         self._manifest = manifest
         self._template = template
@@ -255,17 +244,23 @@ class IdentifyFn(beam.DoFn):
         )
 
 
-class IdentifyMedia(beam.PTransform):
+class IdentifyMedia(Stage):
     """Hash each input and find its camera and start time; inputs already done with the same settings are skipped.
 
-    ``done`` holds (input_uri, sha256, settings_hash) of inputs earlier runs anonymized.
+    Reads ``sources`` (spread over workers: hashing many files is worth it); writes ``identified`` (MediaInfo), and
+    SKIPPED the inputs in ``done``: (input_uri, sha256, settings_hash) of inputs earlier runs anonymized.
     """
 
     def __init__(
         self, manifest: Mapping[str, Identity], template: re.Pattern[str] | None, done: frozenset, settings_hash: str
     ):
-        super().__init__()
-        self._fn = IdentifyFn(dict(manifest), template, done, settings_hash)
-
-    def expand(self, sources):
-        return guarded_pardo(sources, "Hash And Identify", self._fn, "media", SKIPPED)
+        super().__init__(
+            Step(
+                "Hash And Identify",
+                _IdentifyFn(dict(manifest), template, done, settings_hash),
+                ("sources",),
+                "identified",
+                (SKIPPED,),
+                spread=True,
+            )
+        )

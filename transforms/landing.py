@@ -11,9 +11,9 @@ from apache_beam.io.watch import PollFn, PollResult, Watch, after_total_of
 from apache_beam.utils.timestamp import Timestamp
 
 from schemas.codes import ArtifactKind
-from transforms import storage
 from transforms.logic.landing import Listed, Settle, notification_uri, version_key
-from transforms.sinks import read_table
+from transforms.services import storage
+from transforms.services.table_files import read_table
 
 RECORDING = "recording"
 EVENTS = "events"

@@ -10,16 +10,18 @@ import apache_beam as beam
 from schemas.codes import Action, LedgerAction
 from schemas.elements import Box, MediaInfo, MediaPlan, MediaTracks, QuarantineRecord, Regions, Track
 from schemas.registries import Registry
-from transforms.keystore import open_keystore, subject_secret
-from transforms.ledger_store import read_ledger
 from transforms.logic.ledger import from_lines, subject_token
 from transforms.logic.policy import PolicyConfig, decide, revoke, screen
 from transforms.logic.tracking import TrackerConfig, track_regions
 from transforms.quarantine import QUARANTINE
-from transforms.tags import SplitByTag
+from transforms.services.keystore import open_keystore, subject_secret
+from transforms.services.ledger_store import read_ledger
+from transforms.stage import Stage, Step
 
 
-class ScreenFn(beam.DoFn):
+class _ScreenFn(beam.DoFn):
+    """Pass an input on, or quarantine it when its camera must not be processed."""
+
     def __init__(self, registry: Registry, policy: PolicyConfig):
         self._registry = registry
         self._policy = policy
@@ -39,18 +41,17 @@ class ScreenFn(beam.DoFn):
         )
 
 
-class ScreenCameras(beam.PTransform):
+class ScreenCameras(Stage):
     """Refuse inputs before decoding when their camera is at a private location (Article 6) or its row is unusable.
 
-    Main output: the inputs that may be processed; QUARANTINE: records of the refused ones.
+    Reads ``identified``; writes ``screened``, the inputs that may be processed, and QUARANTINE records of the
+    refused ones.
     """
 
     def __init__(self, registry: Registry, policy: PolicyConfig):
-        super().__init__()
-        self._fn = ScreenFn(registry, policy)
-
-    def expand(self, media):
-        return media | "Screen By Camera" >> SplitByTag(self._fn, "media", (QUARANTINE,))
+        super().__init__(
+            Step("Screen By Camera", _ScreenFn(registry, policy), ("identified",), "screened", (QUARANTINE,), False)
+        )
 
 
 def _regions(tracks: Iterable[Track], config: TrackerConfig, frames: int) -> Regions:
@@ -80,18 +81,31 @@ def plan(tracks: MediaTracks, registry: Registry, policy: PolicyConfig, config: 
     return MediaPlan(tracks, decisions, _regions(tracks.tracks, config, frames), restricted)
 
 
-class ApplyPolicy(beam.PTransform):
-    """Give every face track a decision with a reason code; the decisions become per-frame regions per copy."""
+class _DecideFn(beam.DoFn):
+    """Plan one input's tracks; with ``ledger`` (output root, key store), accounts cancelled since the job started
+    keep nothing either."""
 
-    def __init__(self, registry: Registry, policy: PolicyConfig, config: TrackerConfig):
-        super().__init__()
-        self._registry = registry
-        self._policy = policy
-        self._config = config
+    def __init__(self, registry: Registry, policy: PolicyConfig, config: TrackerConfig, ledger: tuple[str, str] | None):
+        self._registry, self._policy, self._config, self._ledger = registry, policy, config, ledger
 
-    def expand(self, tracks):
-        registry, policy, config = self._registry, self._policy, self._config
-        return tracks | "Decide Per Track" >> beam.Map(lambda t: plan(t, registry, policy, config))
+    def process(self, tracks: MediaTracks):
+        registry = without_cancelled(self._registry, *self._ledger) if self._ledger else self._registry
+        yield plan(tracks, registry, self._policy, self._config)
+
+
+class ApplyPolicy(Stage):
+    """Give every face track a decision with a reason code; the decisions become per-frame regions per copy.
+
+    Reads ``tracks``, writes ``plans``. With ``ledger`` (output root and key store), the ledger's cancellations are
+    looked up again for each input: a streaming job runs for days while account events land.
+    """
+
+    def __init__(
+        self, registry: Registry, policy: PolicyConfig, config: TrackerConfig, ledger: tuple[str, str] | None = None
+    ):
+        super().__init__(
+            Step("Decide Per Track", _DecideFn(registry, policy, config, ledger), ("tracks",), "plans", guarded=False)
+        )
 
 
 def without_cancelled(registry: Registry, output: str, keystore: str) -> Registry:

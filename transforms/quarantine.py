@@ -11,8 +11,8 @@ import apache_beam as beam
 from schemas import tables
 from schemas.codes import QuarantineReason
 from schemas.elements import MediaInfo, MediaSource, QuarantineRecord
-from transforms import storage
 from transforms.logic.identity import media_id
+from transforms.services import storage
 from transforms.tags import SplitByTag
 
 QUARANTINE = "quarantine"

@@ -1,11 +1,11 @@
 """Anonymize each landed recording as a run of its own, start to finish inside one DoFn (the streaming job's core).
 
-The stages are the batch job's own DoFns and pure functions, applied in the batch graph's order; what changes is
-that a recording never crosses a GroupByKey. On the local runner anything below a GroupByKey runs only when the
-source ends (shared/notes/beam-runtime-facts.md), so a recording's video, tables, validation and report are
-published as soon as it is done, while the job keeps watching. Each recording is one run
-(``<stream_id>-<hash of the landed file's version>``): every table, the catalog, ``veil validate --run`` and the
-retention job treat it like any batch run.
+The stages are the batch job's own, from the one definition of the chain (transforms/chain.py), run in-process
+(transforms/stage.py): what changes is that a recording never crosses a GroupByKey. On the local runner anything
+below a GroupByKey runs only when the source ends (shared/notes/beam-runtime-facts.md), so a recording's video,
+tables, validation and report are published as soon as it is done, while the job keeps watching. Each recording is
+one run (``<stream_id>-<hash of the landed file's version>``): every table, the catalog, ``veil validate --run`` and
+the retention job treat it like any batch run.
 """
 
 from __future__ import annotations
@@ -17,30 +17,21 @@ from collections import defaultdict
 from collections.abc import Callable
 
 import apache_beam as beam
-from apache_beam.utils import shared
 from apache_beam.utils.timestamp import Timestamp
 
 from schemas import tables
 from schemas.codes import QuarantineReason
-from schemas.elements import MediaInfo, QuarantineRecord
-from transforms import layout, storage
+from schemas.elements import QuarantineRecord
 from transforms.catalog import media_entries, quarantine_entries, restricted_entry, run_entries
-from transforms.detection import DetectSegmentFn, FaceModelHandler
-from transforms.encoding import RESTRICTED, TRACKS, JoinFn
-from transforms.ingest import IMAGE_SUFFIXES, SKIPPED, ExpandArchiveFn, IdentifyFn, ListFilesFn, staging_folder
+from transforms.chain import SPEC, anonymize_stages
+from transforms.ingest import IMAGE_SUFFIXES, SKIPPED, staging_folder
 from transforms.logic.identity import media_id as media_id_of
 from transforms.logic.landing import Listed, recording_run_id
-from transforms.policy import ScreenFn, plan, without_cancelled
-from transforms.quarantine import QUARANTINE, QuarantineFn, guarded
-from transforms.redaction import AUDIT, RedactSegmentFn, segment_jobs
-from transforms.segments import SplitFn
-from transforms.settings import JobSettings
-from transforms.sinks import write_table
-from transforms.tags import SplitByTag
-from transforms.tracking import assemble
-
-WRITTEN_LAST = "runs"
-"""The table whose row marks a run complete: written after every other one."""
+from transforms.quarantine import QUARANTINE, QuarantineFn
+from transforms.services import layout, storage
+from transforms.services.settings import JobSettings
+from transforms.services.table_files import write_run_table
+from transforms.stage import InProcess
 
 
 @dataclasses.dataclass(frozen=True)
@@ -72,96 +63,44 @@ Publish = Callable[[str, str], bool]
 whether it passed."""
 
 
-def _collect(pairs, element) -> dict[str, list]:
-    found: dict[str, list] = defaultdict(list)
-    for tag, value in pairs.process(element):
-        found[tag].append(value)
-    return found
-
-
-class AnonymizeRecordingFn(beam.DoFn):
+class _AnonymizeRecordingFn(beam.DoFn):
     """Take one landed file through every stage, write its run's tables (runs last), then validate and report."""
 
-    def __init__(self, settings: JobSettings, stream_id: str, done: frozenset, publish: Publish):
-        s = settings
+    def __init__(self, settings: JobSettings, publish: Publish):
         self._settings = settings
-        self._stream_id = stream_id
         self._publish = publish
-        work = layout.work_folder(s.output, stream_id)
-        self._staging, self._parts = storage.join(work, "staging"), storage.join(work, "parts")
-        # The batch job's stages, each behind the same guard as in the batch graph.
-        self._list = guarded(ListFilesFn(), "List Files", "sources", "archives").pairs
-        self._expand = guarded(ExpandArchiveFn(self._staging, s.limits), "Expand Archives", "sources").pairs
-        self._identify = guarded(
-            IdentifyFn(dict(s.manifest), s.template, done, s.settings_hash), "Hash And Identify", "media", SKIPPED
-        ).pairs
-        self._screen = SplitByTag(ScreenFn(s.registry, s.policy), "media", (QUARANTINE,)).pairs
-        self._split = guarded(SplitFn(s.image_fps, s.segment_frames), "Probe And Split", "segments").pairs
-        self._detect = DetectSegmentFn(FaceModelHandler(s.detector), s.detector, shared.Shared())
-        self._redact = SplitByTag(
-            RedactSegmentFn(s.mode, s.encoder, self._parts, s.audit, s.keystore), "parts", (AUDIT,)
-        ).pairs
-        self._join = guarded(
-            JoinFn(s.output, s.mode.value, s.settings_hash, s.keep_audio, s.keystore),
-            "Join And Publish",
-            "media",
-            TRACKS,
-            RESTRICTED,
-        ).pairs
-        self._stages = (
-            self._list,
-            self._expand,
-            self._identify,
-            self._screen,
-            self._split,
-            self._detect,
-            self._redact,
-            self._join,
-        )
+        self._chain = InProcess(anonymize_stages(settings, streaming=True))
         self._recordings = beam.metrics.Metrics.counter("veil", "recordings_processed")
 
-    def _each_stage(self, method: str) -> None:
-        for stage in self._stages:
-            getattr(stage, method)()
-
     def setup(self) -> None:
-        self._each_stage("setup")
+        self._chain.each("setup")
 
     def start_bundle(self) -> None:
-        self._each_stage("start_bundle")
+        self._chain.each("start_bundle")
 
     def finish_bundle(self) -> None:
-        self._each_stage("finish_bundle")
+        self._chain.each("finish_bundle")
 
     def teardown(self) -> None:
-        self._each_stage("teardown")
+        self._chain.each("teardown")
 
     def process(self, landed: Listed):
+        s = self._settings
         started = dt.datetime.now(dt.UTC)
-        run_id = recording_run_id(self._stream_id, landed)
-        scratch: list[str] = []
-        try:
-            rows, refused, skipped, starts = self._anonymize(landed.path, scratch)
-        except Exception as err:  # noqa: BLE001 - fail closed: anything unforeseen quarantines the recording
-            rows, skipped, starts = defaultdict(list), 0, []
-            refused = [
-                QuarantineRecord(
-                    landed.path,
-                    QuarantineReason.PROCESSING_ERROR,
-                    f"streaming stage failed unexpectedly: {err!r}",
-                    media_id_of(landed.path),
-                    landed.path,
-                )
-            ]
-        folder = layout.quarantine_folder(self._settings.output, run_id)
+        run_id = recording_run_id(s.run_id, landed)
+        streams = self._anonymize(landed.path)
+        folder = layout.quarantine_folder(s.output, run_id)
         quarantine = QuarantineFn(folder)
-        rows["quarantine"] = [row for record in refused for row in quarantine.process(record)]
-        self._write(run_id, rows, skipped, started, folder)
+        rows = {table: list(streams[table]) for table in tables.ANONYMIZE_TABLES}
+        rows["quarantine"] = [row for record in streams[QUARANTINE] for row in quarantine.process(record)]
+        self._write(run_id, rows, len(streams[SKIPPED]), started, folder)
         # Only this recording's scratch: other workers may be using the stream's work folder.
-        for path in scratch:
-            storage.delete_path(path)
+        for archive in streams["archives"]:
+            storage.delete_path(staging_folder(layout.staging_folder(s.output, s.run_id), archive))
+        for media_id in {segment.media.media_id for segment in streams["segments"]}:
+            storage.delete_path(storage.join(layout.parts_folder(s.output, s.run_id), media_id))
         try:
-            passed = self._publish(self._settings.output, run_id)
+            passed = self._publish(s.output, run_id)
         except Exception:  # noqa: BLE001 - the run's outputs stand; unvalidated, its raw input is never purged
             logging.exception("run %s could not be validated", run_id)
             passed = False
@@ -169,6 +108,7 @@ class AnonymizeRecordingFn(beam.DoFn):
         finished = dt.datetime.now(dt.UTC)
         landed_at = dt.datetime.fromtimestamp(landed.modified, dt.UTC)
         media = rows["media"]
+        starts = [info.start_time for info in streams["screened"] if info.start_time is not None]
         event_time = min(starts) if starts else landed_at
         yield beam.window.TimestampedValue(
             RecordingDone(
@@ -179,7 +119,7 @@ class AnonymizeRecordingFn(beam.DoFn):
                 finished,
                 len(media),
                 len(rows["quarantine"]),
-                skipped,
+                len(streams[SKIPPED]),
                 sum(r["frames"] for r in media),
                 sum(r["faces_redacted"] for r in media),
                 sum(r["tracks_kept"] for r in media),
@@ -188,69 +128,23 @@ class AnonymizeRecordingFn(beam.DoFn):
             Timestamp.from_utc_datetime(event_time),
         )
 
-    def _anonymize(
-        self, uri: str, scratch: list[str]
-    ) -> tuple[dict[str, list], list[QuarantineRecord], int, list[dt.datetime]]:
-        """The batch graph's stages in its order, for one landed file; returns rows per table, refused inputs, the
-        number skipped as done before, and the known start times. Adds the work folders it used to ``scratch``."""
-        s = self._settings
-        rows: dict[str, list] = defaultdict(list)
+    def _anonymize(self, uri: str) -> dict[str, list]:
+        """Every stream the chain writes for one landed file; anything unforeseen quarantines the whole file."""
+        refused = None
         if uri.lower().endswith(IMAGE_SUFFIXES):
             # A folder of frames cannot land atomically one frame at a time: it lands as an archive.
-            return (
-                rows,
-                [
-                    QuarantineRecord(
-                        uri,
-                        QuarantineReason.UNSUPPORTED_FILE,
-                        "a still frame landed on its own: land a folder of frames as a tar or zip archive",
-                        media_id_of(uri),
-                        uri,
-                    )
-                ],
-                0,
-                [],
+            refused = (
+                QuarantineReason.UNSUPPORTED_FILE,
+                "a still frame landed on its own: land a folder of frames as a tar or zip archive",
             )
-        listed = _collect(self._list, uri)
-        refused = list(listed[QUARANTINE])
-        sources = list(listed["sources"])
-        for archive in listed["archives"]:
-            scratch.append(staging_folder(self._staging, archive))
-            expanded = _collect(self._expand, archive)
-            sources += expanded["sources"]
-            refused += expanded[QUARANTINE]
-        media: list[MediaInfo] = []
-        skipped = 0
-        for source in sources:
-            identified = _collect(self._identify, source)
-            refused += identified[QUARANTINE]
-            skipped += len(identified[SKIPPED])
-            for info in identified["media"]:
-                screened = _collect(self._screen, info)
-                refused += screened[QUARANTINE]
-                media += screened["media"]
-        for info in media:
-            split = _collect(self._split, info)
-            refused += split[QUARANTINE]
-            if not split["segments"]:
-                continue
-            scratch.append(storage.join(self._parts, info.media_id))
-            detections = [found for segment in split["segments"] for found in self._detect.process(segment)]
-            # Looked up per recording: an account cancelled earlier in this job keeps nothing from now on.
-            registry = without_cancelled(s.registry, s.output, s.keystore)
-            media_plan = plan(assemble(detections, s.tracker), registry, s.policy, s.tracker)
-            parts = []
-            for job in segment_jobs(media_plan):
-                encoded = _collect(self._redact, job)
-                parts += encoded["parts"]
-                rows["leak_audit"] += encoded[AUDIT]
-            joined = _collect(self._join, (info.media_id, {"plan": [media_plan], "parts": parts}))
-            refused += joined[QUARANTINE]
-            rows["media"] += joined["media"]
-            rows["face_tracks"] += joined[TRACKS]
-            rows["restricted"] += joined[RESTRICTED]
-        starts = [info.start_time for info in media if info.start_time is not None]
-        return rows, refused, skipped, starts
+        else:
+            try:
+                return self._chain.run({SPEC: [uri]})
+            except Exception as err:  # noqa: BLE001 - fail closed: anything unforeseen quarantines the recording
+                refused = (QuarantineReason.PROCESSING_ERROR, f"streaming stage failed unexpectedly: {err!r}")
+        streams: dict[str, list] = defaultdict(list)
+        streams[QUARANTINE].append(QuarantineRecord(uri, *refused, media_id_of(uri), uri))
+        return streams
 
     def _write(self, run_id: str, rows: dict[str, list], skipped: int, started: dt.datetime, folder: str) -> None:
         """Every table of the run, as the batch job writes them; the runs row last, so it marks a complete run."""
@@ -261,26 +155,24 @@ class AnonymizeRecordingFn(beam.DoFn):
             + [e for row in rows["quarantine"] for e in quarantine_entries(row, folder, s.retention, started)]
             + run_entries(s.output, run_id, s.retention, started)
         )
-        rows[WRITTEN_LAST] = [
+        rows["runs"] = [
             tables.runs_row(
                 started, dt.datetime.now(dt.UTC), s.options_json, rows["media"], len(rows["quarantine"]), skipped
             )
         ]
-        for table in ("media", "face_tracks", "restricted", "quarantine", "leak_audit", "catalog", WRITTEN_LAST):
-            write_table(
-                [{**row, "run_id": run_id} for row in rows[table]],
-                tables.TABLES[table],
-                layout.table_uri(s.output, table, run_id),
-            )
+        for table in tables.ANONYMIZE_TABLES:
+            write_run_table(s.output, table, run_id, rows[table])
 
 
 class AnonymizeRecordings(beam.PTransform):
     """Anonymize each landed file as its own run, publishing everything it produces before the next one; emits a
-    RecordingDone per file, timestamped with the recording's start (or its landing time when unknown)."""
+    RecordingDone per file, timestamped with the recording's start (or its landing time when unknown).
 
-    def __init__(self, settings: JobSettings, stream_id: str, done: frozenset, publish: Publish):
+    The runs are named after the settings' run id (the stream's); inputs in the settings' ``done`` are skipped."""
+
+    def __init__(self, settings: JobSettings, publish: Publish):
         super().__init__()
-        self._fn = AnonymizeRecordingFn(settings, stream_id, done, publish)
+        self._fn = _AnonymizeRecordingFn(settings, publish)
 
     def expand(self, landed):
         return landed | "Anonymize Recording" >> beam.ParDo(self._fn)

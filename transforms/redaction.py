@@ -11,15 +11,13 @@ import av
 from schemas import tables
 from schemas.codes import QuarantineReason, RedactionMode
 from schemas.elements import EncodedSegment, Failure, InputRefused, MediaPlan, Regions, SegmentJob
-from transforms import storage
-from transforms.encoding import EncoderConfig, SegmentEncoder
-from transforms.keystore import KeyStore, open_keystore
 from transforms.logic.audit import AuditConfig, HaarAuditor, over_regions, sampled
 from transforms.logic.masks import plane_views, redact
 from transforms.logic.sealing import seal_file
-from transforms.redistribute import Redistribute
-from transforms.segments import decode
-from transforms.tags import SplitByTag
+from transforms.services import storage
+from transforms.services.keystore import KeyStore, open_keystore
+from transforms.services.media import EncoderConfig, SegmentEncoder, decode
+from transforms.stage import Stage, Step
 
 AUDIT = "leak_audit"
 
@@ -47,7 +45,16 @@ def part_uri(temp_root: str, job: SegmentJob, key_id: str | None = None) -> str:
     return storage.join(folder, key_id, f"{job.segment.index:06d}.sealed")
 
 
-class RedactSegmentFn(beam.DoFn):
+class _SegmentJobsFn(beam.DoFn):
+    """One job per segment of a planned input."""
+
+    def process(self, plan: MediaPlan):
+        yield from segment_jobs(plan)
+
+
+class _RedactSegmentFn(beam.DoFn):
+    """Destroy the planned regions in one segment's frames and encode each copy of it."""
+
     def __init__(self, mode: RedactionMode, encoder: EncoderConfig, temp_root: str, audit: AuditConfig, keystore: str):
         self._mode = mode
         self._encoder = encoder
@@ -142,24 +149,25 @@ class RedactSegmentFn(beam.DoFn):
         return EncodedSegment(job.segment, uri, encoder.frames, account_id=account)
 
 
-class RedactFrames(beam.PTransform):
+class RedactFrames(Stage):
     """Split each plan into per-segment jobs, destroy every planned region, and encode each segment.
 
-    Emits one EncodedSegment per segment and copy (the public one, and one sealed restricted copy per
-    account with a kept face), written to ``temp_root``; a segment whose decoding or
-    encoding fails carries a Failure and its input is quarantined when segments are joined. The
-    leak_audit output holds a row per audited frame: Haar cascades, unlike the pipeline's detectors,
-    look again where faces were just redacted.
+    Reads ``plans``; writes ``parts``: one EncodedSegment per segment and copy (the public one, and one sealed
+    restricted copy per account with a kept face), written to ``temp_root``; a segment whose decoding or encoding
+    fails carries a Failure and its input is quarantined when segments are joined. ``leak_audit`` holds a row per
+    audited frame: Haar cascades, unlike the pipeline's detectors, look again where faces were just redacted.
     """
 
     def __init__(self, mode: RedactionMode, encoder: EncoderConfig, temp_root: str, audit: AuditConfig, keystore: str):
-        super().__init__()
-        self._fn = RedactSegmentFn(RedactionMode(mode), encoder, temp_root, audit, keystore)
-
-    def expand(self, plans):
-        return (
-            plans
-            | "Plan Segment Jobs" >> beam.FlatMap(segment_jobs)
-            | "Spread Jobs" >> Redistribute()
-            | "Redact And Encode" >> SplitByTag(self._fn, "parts", (AUDIT,))
+        super().__init__(
+            Step("Plan Segment Jobs", _SegmentJobsFn(), ("plans",), "jobs", guarded=False),
+            Step(
+                "Redact And Encode",
+                _RedactSegmentFn(RedactionMode(mode), encoder, temp_root, audit, keystore),
+                ("jobs",),
+                "parts",
+                (AUDIT,),
+                guarded=False,
+                spread=True,
+            ),
         )

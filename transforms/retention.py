@@ -16,13 +16,13 @@ from apache_beam.io.filesystems import FileSystems
 
 from schemas import tables
 from schemas.codes import LedgerAction
-from transforms import storage
-from transforms.keystore import open_keystore, subject_secret
-from transforms.ledger_store import append_entries
 from transforms.logic.ledger import subject_token
 from transforms.logic.parquet import table_from_bytes
 from transforms.logic.retention import Action, is_absolute, table_of
-from transforms.sinks import write_table
+from transforms.services import storage
+from transforms.services.keystore import open_keystore, subject_secret
+from transforms.services.ledger_store import append_entries
+from transforms.services.table_files import write_table
 
 Fault = Callable[[str], None]
 """Called with each step's name (``<artifact_id>:<action>``, ``keys`` or ``ledger``) once the step is done and before

@@ -7,6 +7,7 @@ import apache_beam as beam
 from schemas.codes import QuarantineReason
 from schemas.elements import Failure, MediaTracks, SegmentDetections
 from transforms.logic.tracking import TrackerConfig, link_tracks
+from transforms.stage import Stage, Step
 
 
 def assemble(parts: list[SegmentDetections], config: TrackerConfig) -> MediaTracks:
@@ -25,18 +26,31 @@ def assemble(parts: list[SegmentDetections], config: TrackerConfig) -> MediaTrac
     return MediaTracks(first.media, first.stream, segments, tuple(tracks))
 
 
-class TrackFaces(beam.PTransform):
-    """Group segment detections by input and link them into tracks with ids stable across segments."""
+class _LinkTracksFn(beam.DoFn):
+    """Link one input's detections, from all its segments, into tracks."""
 
     def __init__(self, config: TrackerConfig):
-        super().__init__()
         self._config = config
 
-    def expand(self, detections):
-        config = self._config
-        return (
-            detections
-            | "Key By Media" >> beam.Map(lambda d: (d.segment.media.media_id, d))
-            | "Gather Segments" >> beam.GroupByKey()
-            | "Link Tracks" >> beam.MapTuple(lambda _, parts: assemble(list(parts), config))
+    def process(self, keyed):
+        _, grouped = keyed
+        yield assemble(grouped["detections"], self._config)
+
+
+class TrackFaces(Stage):
+    """Gather segment detections by input and link them into tracks with ids stable across segments.
+
+    Reads ``detections``, writes ``tracks``.
+    """
+
+    def __init__(self, config: TrackerConfig):
+        super().__init__(
+            Step(
+                "Link Tracks",
+                _LinkTracksFn(config),
+                ("detections",),
+                "tracks",
+                guarded=False,
+                key=lambda d: d.segment.media.media_id,
+            )
         )

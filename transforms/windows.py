@@ -12,13 +12,11 @@ from apache_beam.transforms import trigger, window
 from apache_beam.utils.windowed_value import PaneInfoTiming
 
 from schemas import tables
-from transforms import layout
 from transforms.catalog import run_entries
 from transforms.logic.retention import RetentionPolicy
 from transforms.recording import RecordingDone
-from transforms.sinks import write_table
+from transforms.services.table_files import write_run_table
 
-WINDOW_TABLES = ("stream_windows", "validation_failures", "catalog")
 """The partitions a window writes (validation adds validation_failures)."""
 
 PublishWindow = Callable[[str, str], bool]
@@ -75,13 +73,11 @@ class WindowRowFn(beam.DoFn):
             **window_row(self._stream_id, start, end, pane.index, PaneInfoTiming.to_string(pane.timing), recordings),
             "run_id": run_id,
         }
-        write_table([row], tables.STREAM_WINDOWS, layout.table_uri(self._output, "stream_windows", run_id))
-        catalog = run_entries(self._output, run_id, self._policy, row["written_at"], WINDOW_TABLES)
-        write_table(
-            [{**e, "run_id": run_id} for e in catalog],
-            tables.CATALOG,
-            layout.table_uri(self._output, "catalog", run_id),
+        write_run_table(self._output, "stream_windows", run_id, [row])
+        catalog = run_entries(
+            self._output, run_id, self._policy, row["written_at"], tables.WINDOW_TABLES + tables.WRITTEN_BY_VALIDATION
         )
+        write_run_table(self._output, "catalog", run_id, catalog)
         try:
             self._publish(self._output, run_id)
         except Exception:  # noqa: BLE001 - the window's row stands; its missing verdict shows in the stream report

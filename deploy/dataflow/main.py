@@ -1,11 +1,11 @@
 """Flex Template entry point (FLEX_TEMPLATE_PYTHON_PY_FILE): submit the anonymize job to Dataflow and return.
 
-Neither ``veil anonymize`` (pipelines.cli.main) nor pipelines.anonymize.run fits here: both wait for the job to
-finish (pipelines.launch.run), and the CLI then reads the tables back to validate and report. Google's Flex
-Template docs say the launching program must exit after ``run()`` and not call ``wait_until_finish``, so this
-builds the same graph with anonymize.parse and anonymize.build and only submits it; validation is the scheduled
-``veil validate`` (deploy/schedules/validate-daily.yaml).
+Google's Flex Template docs say the launching program must exit after ``run()`` and not call ``wait_until_finish``,
+so this is the anonymize job's own ``run(argv, wait=False)``: the same parsing, preparation and graph as
+``veil anonymize``, only submitted; validation and the run report are the scheduled ``veil validate``
+(deploy/schedules/validate-daily.yaml).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -13,9 +13,6 @@ import logging
 import os
 import sys
 from collections.abc import Sequence
-
-import apache_beam as beam
-from apache_beam.options.pipeline_options import StandardOptions, WorkerOptions
 
 from pipelines import anonymize
 from pipelines.options import AnonymizeOptions
@@ -53,16 +50,15 @@ def flex_args(argv: Sequence[str]) -> list[str]:
 
 
 def main(argv: Sequence[str] | None = None) -> str:
-    """Build the anonymize job from the template's parameters and submit it; returns the run id."""
-    opts, options = anonymize.parse(flex_args(sys.argv[1:] if argv is None else argv))
-    runner = str(options.view_as(StandardOptions).runner).lower()
-    if "dataflow" in runner and not options.view_as(WorkerOptions).sdk_container_image:
-        raise ValueError("--sdk_container_image is required: Dataflow's default worker image has no MediaPipe, "
-                         "OpenCV or PyAV (build deploy/dataflow/worker.Dockerfile with `make template`)")
-    run_id = opts.run_id or anonymize.new_run_id()
-    pipeline = beam.Pipeline(options=options)
-    anonymize.build(pipeline, opts, run_id)
-    pipeline.run()
+    """Submit the anonymize job with the template's parameters; returns the run id."""
+    args = flex_args(sys.argv[1:] if argv is None else argv)
+    runner = next((a.split("=", 1)[1] for a in args if a.startswith("--runner=")), "").lower()
+    if "dataflow" in runner and not any(a.startswith("--sdk_container_image") for a in args):
+        raise ValueError(
+            "--sdk_container_image is required: Dataflow's default worker image has no MediaPipe, "
+            "OpenCV or PyAV (build deploy/dataflow/worker.Dockerfile with `make template`)"
+        )
+    run_id = anonymize.run(args, wait=False).settings.run_id
     logging.info("veil anonymize run %s submitted", run_id)
     return run_id
 

@@ -2,6 +2,7 @@
 
 Usage:  PROJECT=... REGION=... BUCKET=... KEY_BUCKET=... python deploy/schedules/gcloud_command.py FILE.yaml | sh
 """
+
 from __future__ import annotations
 
 import json
@@ -25,13 +26,26 @@ def command(job: dict) -> list[str]:
     _, project, _, location, _, name = job["name"].split("/")
     target = job["httpTarget"]
     headers = ",".join(f"{k}={v}" for k, v in target.get("headers", {}).items())
-    return ["gcloud", "scheduler", "jobs", "create", "http", name, f"--project={project}", f"--location={location}",
-            f"--description={job['description']}", f"--schedule={job['schedule']}", f"--time-zone={job['timeZone']}",
-            f"--attempt-deadline={job['attemptDeadline']}", f"--uri={target['uri']}",
-            f"--http-method={target['httpMethod']}", f"--headers={headers}",
-            f"--message-body={json.dumps(target['body'], separators=(',', ':'))}",
-            f"--oauth-service-account-email={target['oauthToken']['serviceAccountEmail']}",
-            f"--oauth-token-scope={target['oauthToken']['scope']}"]
+    return [
+        "gcloud",
+        "scheduler",
+        "jobs",
+        "create",
+        "http",
+        name,
+        f"--project={project}",
+        f"--location={location}",
+        f"--description={job['description']}",
+        f"--schedule={job['schedule']}",
+        f"--time-zone={job['timeZone']}",
+        f"--attempt-deadline={job['attemptDeadline']}",
+        f"--uri={target['uri']}",
+        f"--http-method={target['httpMethod']}",
+        f"--headers={headers}",
+        f"--message-body={json.dumps(target['body'], separators=(',', ':'))}",
+        f"--oauth-service-account-email={target['oauthToken']['serviceAccountEmail']}",
+        f"--oauth-token-scope={target['oauthToken']['scope']}",
+    ]
 
 
 if __name__ == "__main__":

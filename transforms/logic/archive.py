@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterator
 
 from schemas.codes import QuarantineReason
 from schemas.elements import InputRefused
+from schemas.options import config_default
 
 ARCHIVE_SUFFIXES = (".tar", ".tar.gz", ".tgz", ".tar.bz2", ".tar.xz", ".zip")
 
@@ -21,7 +22,7 @@ ARCHIVE_SUFFIXES = (".tar", ".tar.gz", ".tgz", ".tar.bz2", ".tar.xz", ".zip")
 class ArchiveLimits:
     """How much an archive may expand to before it is refused as a bomb."""
 
-    max_total_bytes: int = 20 << 30
+    max_total_bytes: int = config_default("limits", "max_total_bytes")
     max_members: int = 100_000
 
     def __post_init__(self) -> None:

@@ -9,6 +9,7 @@ import cv2
 import numpy as np
 
 from schemas.elements import Box
+from schemas.options import config_default
 from transforms.logic.geometry import clip_box, iou
 
 
@@ -20,7 +21,7 @@ class AuditConfig:
     at 0.7 on its back), failing runs that leaked nothing; a face left in the clear is still caught
     (tests/test_leak_audit.py)."""
 
-    rate: float = 0.05
+    rate: float = config_default("audit", "rate")
     min_neighbors: int = 3
     min_size: int = 12
 

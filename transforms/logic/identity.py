@@ -8,6 +8,7 @@ import hashlib
 import io
 import json
 import re
+import uuid
 from collections.abc import Mapping
 
 Identity = tuple[str | None, dt.datetime | None]
@@ -142,3 +143,8 @@ def match_template(pattern: re.Pattern[str], origin_uri: str) -> Identity | None
     except ValueError:
         return None
     return fields.get("camera_id"), start
+
+
+def new_run_id() -> str:
+    """A run id: the UTC time, sortable, and a random suffix so that two runs started in one second differ."""
+    return dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ") + "-" + uuid.uuid4().hex[:6]

@@ -2,7 +2,7 @@
 
 Each entry's hash covers its content and the previous entry's hash, so editing, removing, reordering or inserting
 an entry breaks the chain at that point. A chain alone cannot show that its newest entries were cut off, so its head
-(the newest entry's seq and hash) is also kept apart from it, in an anchor (transforms/ledger_store.py keeps it
+(the newest entry's seq and hash) is also kept apart from it, in an anchor (transforms/services/ledger_store.py keeps it
 beside the key store): ``check_head`` compares a ledger with its anchored head. Entries hold no personal data: an
 account appears only as ``subject_token``.
 """

@@ -14,6 +14,7 @@ from collections.abc import Sequence
 
 from schemas.codes import PRIVATE_LOCATIONS, Action, ConsentKind, Purpose, QuarantineReason, ReasonCode
 from schemas.elements import Decision, MediaInfo, StreamInfo, Track
+from schemas.options import config_default
 from schemas.registries import Camera, Consent, Registry, Session
 from transforms.logic.geometry import centre, inside_polygon
 
@@ -25,7 +26,7 @@ class PolicyConfig:
     private_categories: camera location categories whose footage is never processed (Article 6).
     """
 
-    zone_share: float = 0.6
+    zone_share: float = config_default("policy", "zone_share")
     private_categories: frozenset[str] = PRIVATE_LOCATIONS
 
     def __post_init__(self) -> None:

@@ -17,7 +17,9 @@ import pandas as pd
 
 from schemas import tables
 from transforms.logic.retention import default_policy
-from transforms.sinks import read_table
+from transforms.services import data_docs, layout, storage
+from transforms.services.ledger_store import verify_ledger
+from transforms.services.table_files import read_table, write_run_table
 
 if TYPE_CHECKING:
     from great_expectations.core.run_identifier import RunIdentifier
@@ -153,3 +155,44 @@ def failure_rows(outcomes: list[Outcome]) -> list[dict]:
         if not o.success
         for key in o.failing_rows
     ]
+
+
+def validate(output: str, run_id: str, keystore: str | None = None) -> list[Outcome]:
+    """Validate a run, record the verdict and publish its Data Docs; returns every expectation's outcome. The
+    retention ledger is checked against its head anchored beside ``keystore`` (default OUTPUT/keys/keystore.json)."""
+    with file_context() as context:
+        outcomes = validate_run(context, output, run_id) + [
+            ledger_outcome(output, keystore or layout.default_keystore(output))
+        ]
+        write_run_table(output, "validation_failures", run_id, failure_rows(outcomes))
+        summary = {
+            "run_id": run_id,
+            "passed": not critical_failures(outcomes),
+            "expectations": [dataclasses.asdict(o) for o in outcomes],
+        }
+        storage.publish_bytes(json.dumps(summary, indent=1).encode(), layout.validation_uri(output, run_id))
+        data_docs.publish(data_docs.build(context), layout.data_docs_folder(output, run_id))
+        # The GX project itself goes under the output root too, so an analyst can reopen it (and its results) with
+        # gx.get_context(mode="file", project_root_dir=OUTPUT/reports/<run_id>); its built site is published above.
+        data_docs.publish(context.root_directory, layout.gx_folder(output, run_id), skip=("data_docs",))
+    return outcomes
+
+
+def ledger_outcome(output: str, keystore: str) -> Outcome:
+    """The retention ledger's hash chain and anchored head, checked like an expectation: a broken chain or a cut-off
+    end fails every run."""
+    problems = verify_ledger(output, keystore)
+    return Outcome(
+        "ledger",
+        "ledger_chain_intact",
+        None,
+        True,
+        "17",
+        "every deletion stays on record: no ledger entry edited, removed or reordered",
+        not problems,
+        tuple(problems),
+    )
+
+
+def critical_failures(outcomes: list[Outcome]) -> list[Outcome]:
+    return [o for o in outcomes if o.critical and not o.success]

@@ -12,7 +12,7 @@ from typing import Protocol
 from apache_beam.io.filesystems import FileSystems
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from transforms import storage
+from transforms.services import storage
 
 
 class KeyStore(Protocol):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from transforms import storage
+from transforms.services import storage
 
 ANONYMIZED = "anonymized"
 """OUTPUT/anonymized/<camera>/<day>/: the public copies."""
@@ -71,3 +71,18 @@ def work_root(output: str) -> str:
 def work_folder(output: str, run_id: str) -> str:
     """Where a run keeps its staged archive members and encoded parts until it has published its outputs."""
     return storage.join(work_root(output), run_id)
+
+
+def staging_folder(output: str, run_id: str) -> str:
+    """Where a run stages the members of the archives it expands (raw footage: removed with its work folder)."""
+    return storage.join(work_folder(output, run_id), "staging")
+
+
+def parts_folder(output: str, run_id: str) -> str:
+    """Where a run's encoded segments wait to be joined."""
+    return storage.join(work_folder(output, run_id), "parts")
+
+
+def keystore_of(output: str, keystore: str | None) -> str:
+    """The key store a run uses: the one given, or the default beside the data."""
+    return keystore or default_keystore(output)

@@ -19,9 +19,9 @@ from apache_beam.io.filesystems import FileSystems
 
 from schemas.codes import Action, ArtifactKind, QuarantineReason
 from schemas.registries import Camera, Registry, RegistryIssue
-from transforms import layout, storage
 from transforms.logic.retention import default_policy
-from transforms.sinks import read_table
+from transforms.services import layout, storage
+from transforms.services.table_files import read_table
 
 FILING_THRESHOLD = 10_000
 """Article 16: filing is due once the faces of more than this many distinct people are stored."""

@@ -24,7 +24,6 @@ from typing import NamedTuple
 
 from apache_beam.io.filesystems import FileSystems
 
-from transforms import layout, storage
 from transforms.logic.ledger import (
     EMPTY,
     FILE_NAME,
@@ -37,6 +36,7 @@ from transforms.logic.ledger import (
     to_lines,
     verify,
 )
+from transforms.services import layout, storage
 
 ANCHOR_NAME = "ledger-anchor.json"
 

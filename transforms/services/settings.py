@@ -3,27 +3,34 @@
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 import re
 from collections.abc import Mapping
 from fractions import Fraction
 
 from schemas.codes import RedactionMode
 from schemas.registries import Registry
-from transforms.detection import DetectorConfig
-from transforms.encoding import EncoderConfig
 from transforms.logic.archive import ArchiveLimits
 from transforms.logic.audit import AuditConfig
 from transforms.logic.identity import Identity
 from transforms.logic.policy import PolicyConfig
 from transforms.logic.retention import RetentionPolicy
+from transforms.logic.scanning import DetectorConfig
 from transforms.logic.tracking import TrackerConfig
+from transforms.services.media import EncoderConfig
 
 
 @dataclasses.dataclass(frozen=True)
 class JobSettings:
     """What the stages of an anonymize job are configured with, batch or streaming alike."""
 
+    input: str
     output: str
+    run_id: str
+    """The run's id; a streaming job's stream id."""
+    started: dt.datetime
+    done: frozenset
+    """(input_uri, sha256, settings_hash) of the inputs earlier runs anonymized, unless --force."""
     manifest: Mapping[str, Identity]
     template: re.Pattern[str] | None
     settings_hash: str
@@ -41,3 +48,5 @@ class JobSettings:
     limits: ArchiveLimits
     retention: RetentionPolicy
     options_json: str
+    measures: Mapping[str, object]
+    """The protective measures in force, for the run report (Article 15)."""

@@ -10,7 +10,7 @@ import shutil
 from importlib import resources
 from typing import TYPE_CHECKING
 
-from transforms import storage
+from transforms.services import storage
 
 if TYPE_CHECKING:
     from great_expectations.data_context import FileDataContext
@@ -20,7 +20,7 @@ log = logging.getLogger(__name__)
 SITE = "veil"
 """The Data Docs site Veil adds to its Great Expectations project (built in the project's data_docs/ folder)."""
 VENDOR = "static/vendor"
-"""Where, inside a built site, the vendored assets of transforms/data_docs_assets are copied."""
+"""Where, inside a built site, the vendored assets of transforms/services/data_docs_assets are copied."""
 GX_LOGO = "static/images/logo-long.png"
 """Great Expectations' own copy of its logo in every built site, shown instead of the one it links on S3."""
 GX_IMAGES = "static/images"
@@ -85,7 +85,7 @@ def build(context: FileDataContext) -> str:
     context.build_data_docs(site_names=[SITE])
     site = os.path.join(context.root_directory, "data_docs")
     for address in make_offline(site):
-        log.warning("Data Docs: %s is not vendored in transforms/data_docs_assets; unlinked", address)
+        log.warning("Data Docs: %s is not vendored in transforms/services/data_docs_assets; unlinked", address)
     return site
 
 
@@ -106,7 +106,7 @@ def _withhold_personal_values(context: FileDataContext) -> None:
 def make_offline(site: str) -> list[str]:
     """Copy the vendored assets into a built site, point its pages and style sheets at them, and drop GX images
     nothing shows; returns the addresses with no local copy that were unlinked (GX's own website left aside)."""
-    shutil.copytree(str(resources.files("transforms") / "data_docs_assets"), os.path.join(site, VENDOR))
+    shutil.copytree(str(resources.files("transforms.services") / "data_docs_assets"), os.path.join(site, VENDOR))
     unlinked: list[str] = []
     texts = []
     for path in _pages(site):
