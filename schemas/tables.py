@@ -1,4 +1,7 @@
-"""Pyarrow schemas of every table Veil writes; no column name is spelled anywhere else."""
+"""Pyarrow schemas of every table Veil writes, and the functions that build their rows: no column name is spelled
+anywhere else."""
+
+import statistics
 
 import pyarrow as pa
 
@@ -331,4 +334,83 @@ def runs_row(started_at, finished_at, options: str, media_rows: list[dict], quar
         "faces_redacted": sum(r["faces_redacted"] for r in media_rows),
         "tracks_redacted": sum(r["tracks_redacted"] for r in media_rows),
         "tracks_kept": sum(r["tracks_kept"] for r in media_rows),
+    }
+
+
+def catalog_row(
+    artifact_id: str,
+    kind: str,
+    uri: str,
+    media_id: str | None,
+    camera_id: str | None,
+    account_id: str | None,
+    created_at,
+    retention_until,
+    basis: str,
+    requires_approval: bool,
+) -> dict:
+    """The catalog row of one artifact a run left behind."""
+    return {
+        "artifact_id": artifact_id,
+        "kind": kind,
+        "uri": uri,
+        "media_id": media_id,
+        "camera_id": camera_id,
+        "account_id": account_id,
+        "created_at": created_at,
+        "retention_until": retention_until,
+        "basis": basis,
+        "requires_approval": requires_approval,
+    }
+
+
+def retention_plan_row(as_of, action, status: str, note: str, overdue: bool) -> dict:
+    """The retention_plan row of one pending or done action (a transforms.logic.retention.Action)."""
+    return {
+        "as_of": as_of,
+        "artifact_id": action.artifact_id,
+        "kind": action.kind,
+        "action": action.action.value,
+        "rule": action.rule.value,
+        "event_id": action.event_id,
+        "due_at": action.due_at,
+        "status": status,
+        "note": note,
+        "overdue": overdue,
+    }
+
+
+def validation_failure_row(outcome, row_key: str) -> dict:
+    """The validation_failures row of one failing row of a failed expectation (a validation Outcome)."""
+    return {
+        "table": outcome.table,
+        "row_key": row_key,
+        "expectation": outcome.expectation,
+        "column": outcome.column,
+        "article": outcome.article,
+        "critical": outcome.critical,
+    }
+
+
+def stream_window_row(stream_id: str, start, end, pane: int, timing: str, recordings: list, written_at) -> dict:
+    """The stream_windows row of one pane of a window, from every recording in it so far (RecordingDone each)."""
+    lags = [r.lag_seconds for r in recordings] or [0.0]
+    return {
+        "stream_id": stream_id,
+        "window_start": start,
+        "window_end": end,
+        "pane": pane,
+        "timing": timing,
+        "recordings": len(recordings),
+        "anonymized": sum(r.anonymized for r in recordings),
+        "quarantined": sum(r.quarantined for r in recordings),
+        "skipped": sum(r.skipped for r in recordings),
+        "frames": sum(r.frames for r in recordings),
+        "faces_redacted": sum(r.faces_redacted for r in recordings),
+        "tracks_kept": sum(r.tracks_kept for r in recordings),
+        "lag_median_s": float(statistics.median(lags)),
+        "lag_max_s": float(max(lags)),
+        "runs_passed": sum(r.passed for r in recordings),
+        "runs_failed": sum(not r.passed for r in recordings),
+        "written_at": written_at,
     }

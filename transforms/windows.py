@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import statistics
 from collections.abc import Callable, Iterable
 
 import apache_beam as beam
@@ -32,27 +31,7 @@ def window_row(
     stream_id: str, start: dt.datetime, end: dt.datetime, pane: int, timing: str, recordings: Iterable[RecordingDone]
 ) -> dict:
     """The stream_windows row of one pane of a window, from every recording in it so far."""
-    found = list(recordings)
-    lags = [r.lag_seconds for r in found] or [0.0]
-    return {
-        "stream_id": stream_id,
-        "window_start": start,
-        "window_end": end,
-        "pane": pane,
-        "timing": timing,
-        "recordings": len(found),
-        "anonymized": sum(r.anonymized for r in found),
-        "quarantined": sum(r.quarantined for r in found),
-        "skipped": sum(r.skipped for r in found),
-        "frames": sum(r.frames for r in found),
-        "faces_redacted": sum(r.faces_redacted for r in found),
-        "tracks_kept": sum(r.tracks_kept for r in found),
-        "lag_median_s": float(statistics.median(lags)),
-        "lag_max_s": float(max(lags)),
-        "runs_passed": sum(r.passed for r in found),
-        "runs_failed": sum(not r.passed for r in found),
-        "written_at": dt.datetime.now(dt.UTC),
-    }
+    return tables.stream_window_row(stream_id, start, end, pane, timing, list(recordings), dt.datetime.now(dt.UTC))
 
 
 class WindowRowFn(beam.DoFn):

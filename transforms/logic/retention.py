@@ -16,6 +16,7 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable
 from importlib import resources
 
+from schemas import tables
 from schemas.codes import AccountEvent, ArtifactKind, HoldScope, LedgerAction, PlanStatus, Purpose, RetentionRule
 from schemas.registries import AccountEventRow, Camera, Hold
 from transforms.logic.workdays import WorkCalendar, deadline
@@ -93,18 +94,18 @@ def catalog_entry(
     """The catalog row of one artifact: when it was made and when it must be gone (after ``days``, by default
     the policy's window for its kind and camera)."""
     days = policy.window(kind, camera) if days is None else days
-    return {
-        "artifact_id": artifact_id(kind, uri),
-        "kind": kind.value,
-        "uri": uri,
-        "media_id": media_id,
-        "camera_id": camera_id,
-        "account_id": account_id,
-        "created_at": created_at,
-        "retention_until": created_at + dt.timedelta(days=days),
-        "basis": basis.value,
-        "requires_approval": requires_approval,
-    }
+    return tables.catalog_row(
+        artifact_id(kind, uri),
+        kind.value,
+        uri,
+        media_id,
+        camera_id,
+        account_id,
+        created_at,
+        created_at + dt.timedelta(days=days),
+        basis.value,
+        requires_approval,
+    )
 
 
 def is_absolute(uri: str) -> bool:

@@ -9,6 +9,7 @@ from collections.abc import Callable, Sequence
 
 from apache_beam.io.filesystems import FileSystems
 
+from schemas import tables
 from schemas.codes import PlanStatus, RetentionRule
 from transforms.logic.ledger import from_lines, subject_token
 from transforms.logic.registry import RegistryError, parse_registry
@@ -89,18 +90,7 @@ def plan_rows(found: Plan, as_of: dt.datetime, done: bool) -> list[dict]:
     """The retention_plan table: due actions (done once the job succeeded) and every waiting one."""
     rows = [(a, PlanStatus.DONE if done else PlanStatus.DUE, "") for a in found.due] + list(found.waiting)
     return [
-        {
-            "as_of": as_of,
-            "artifact_id": a.artifact_id,
-            "kind": a.kind,
-            "action": a.action.value,
-            "rule": a.rule.value,
-            "event_id": a.event_id,
-            "due_at": a.due_at,
-            "status": status.value,
-            "note": note,
-            "overdue": status != PlanStatus.DONE and a.due_at < as_of,
-        }
+        tables.retention_plan_row(as_of, a, status.value, note, status != PlanStatus.DONE and a.due_at < as_of)
         for a, status, note in rows
     ]
 

@@ -142,19 +142,7 @@ def _row_key(frame: pd.DataFrame, table: str, index: int) -> str:
 
 def failure_rows(outcomes: list[Outcome]) -> list[dict]:
     """validation_failures rows: one per failing row of every failed expectation (all of them, not a sample)."""
-    return [
-        {
-            "table": o.table,
-            "row_key": key,
-            "expectation": o.expectation,
-            "column": o.column,
-            "article": o.article,
-            "critical": o.critical,
-        }
-        for o in outcomes
-        if not o.success
-        for key in o.failing_rows
-    ]
+    return [tables.validation_failure_row(o, key) for o in outcomes if not o.success for key in o.failing_rows]
 
 
 def validate(output: str, run_id: str, keystore: str | None = None) -> list[Outcome]:
