@@ -6,7 +6,7 @@ DEMO_ARCHIVE ?= demo-archive
 DEMO_OUT     ?= demo-out
 
 .DEFAULT_GOAL := help
-.PHONY: help setup demo test bench bench-stream eval lint fmt docs clean template
+.PHONY: help setup demo test test-fast bench bench-stream eval lint fmt docs clean template
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -37,6 +37,9 @@ demo: setup ## Generate a sample CCTV archive and anonymize it (offline, local r
 
 test: lint ## Static checks, then the whole test suite
 	$(BIN)/python -m pytest
+
+test-fast: setup ## The fast tier: everything but slow and stress tests, for the edit-test loop
+	$(BIN)/python -m pytest -m "not slow and not stress"
 
 # A reduced scale: make bench BENCH_ARGS="--minutes 1 --clips 50" (bench/bench.py --help lists the flags).
 BENCH_ARGS ?=

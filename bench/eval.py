@@ -6,7 +6,7 @@ and on copies scaled down to stress small faces, with its throughput against a p
         [--foreign-limit C]
 
 Clips: every clip tests/footage_clips.py finds (a video with its `<clip>.groundtruth.json`; the same list
-tests/test_real_footage.py runs), each in the set that file declares: settings are chosen on `tune` clips and
+tests/pipelines/test_real_footage.py runs), each in the set that file declares: settings are chosen on `tune` clips and
 confirmed on `confirm` clips. Pooled rows are printed per set, so a change chosen on one is checked on the other.
 
 Scaled variants (--scales; 1 = the clip itself): every frame resized with area averaging to an even size (Veil

@@ -20,9 +20,8 @@ Run:  python -m pipelines.anonymize INPUT OUTPUT [--redact blur|pixelate|mask|dr
 
 from __future__ import annotations
 
-import dataclasses
+import contextlib
 import datetime as dt
-import hashlib
 import json
 import logging
 import sys
@@ -31,144 +30,47 @@ from fractions import Fraction
 from typing import NamedTuple
 
 import apache_beam as beam
-from apache_beam.io.filesystems import FileSystems
 from apache_beam.options.pipeline_options import PipelineOptions
 
 from pipelines import launch
 from pipelines.options import AnonymizeOptions, UsageError, config_of, make_absolute, parse_command
+from pipelines.settings import (
+    detector_config,
+    done_inputs,
+    load_manifest,
+    load_registries,
+    measures,
+    policy_config,
+    prepare_keys,
+    settings_hash,
+    tracker_config,
+)
 from schemas import tables
-from schemas.codes import PRIVATE_LOCATIONS, MediaStatus, Purpose, RedactionMode
-from schemas.registries import Registry
+from schemas.codes import RedactionMode
 from transforms.catalog import CatalogArtifacts
 from transforms.chain import AnonymizeInputs, anonymize_stages
 from transforms.encoding import RESTRICTED, TRACKS
 from transforms.ingest import SKIPPED, list_input
 from transforms.logic.archive import ArchiveLimits
 from transforms.logic.audit import AuditConfig
-from transforms.logic.identity import compile_template, new_run_id, parse_manifest
-from transforms.logic.policy import PolicyConfig
-from transforms.logic.registry import load_registry
+from transforms.logic.identity import compile_template, new_run_id
 from transforms.logic.retention import default_policy
-from transforms.logic.scanning import DetectorConfig
-from transforms.logic.tracking import TrackerConfig
 from transforms.policy import without_cancelled
 from transforms.quarantine import QUARANTINE, QuarantineInputs
 from transforms.redaction import AUDIT
 from transforms.services import layout, report, storage, validation
-from transforms.services.keystore import open_keystore, subject_secret
 from transforms.services.media import EncoderConfig
 from transforms.services.settings import JobSettings
-from transforms.services.table_files import read_table
 from transforms.services.validation import Outcome
 from transforms.sinks import GatherAll, WriteTable
 
 Notify = Callable[[str], object]
 """Told, line by line, what the operator should know before a job starts."""
+Watch = Callable[[str | None], contextlib.AbstractContextManager]
+"""Entered while a job runs, with the folder its stages note their progress in (None: no progress is noted)."""
 
 PATH_OPTIONS = ("input", "output", "manifest", "cameras", "sessions", "consents", "keystore")
 """The options that name files or folders."""
-
-
-def settings_of(opts: AnonymizeOptions, registry_digest: str) -> dict:
-    """The options that change what an output looks like; their hash decides whether a re-run may skip an input."""
-    policy = policy_config(opts)
-    return {
-        "registries": registry_digest,
-        "zone_share": policy.zone_share,
-        "private_categories": sorted(policy.private_categories),
-        "redact": opts.redact,
-        "detector": repr(dataclasses.replace(detector_config(opts), threads=1)),
-        "crf": opts.crf,
-        "preset": opts.preset,
-        "keep_audio": opts.keep_audio,
-        "image_fps": opts.image_fps,
-        "tracker": repr(tracker_config(opts)),
-    }
-
-
-def settings_hash(opts: AnonymizeOptions, registry_digest: str) -> str:
-    return hashlib.sha256(json.dumps(settings_of(opts, registry_digest), sort_keys=True).encode()).hexdigest()[:16]
-
-
-def policy_config(opts: AnonymizeOptions) -> PolicyConfig:
-    extra = {c.strip() for c in opts.private_categories.split(",") if c.strip()}
-    return config_of(PolicyConfig, "policy", opts, private_categories=PRIVATE_LOCATIONS | extra)
-
-
-def measures(opts: AnonymizeOptions) -> dict:
-    """The protective measures a run had in force, for its report (Article 15)."""
-    keystore = layout.keystore_of(opts.output, opts.keystore)
-    policy = policy_config(opts)
-    return {
-        "redaction_mode": opts.redact,
-        "encryption": "AES-256-GCM, one data key per account",
-        "keystore": keystore,
-        "keystore_beside_data": storage.contains(opts.output, keystore),
-        "leak_audit_rate": opts.audit_rate,
-        "zone_share": policy.zone_share,
-        "private_categories": sorted(policy.private_categories),
-        "audio_kept": opts.keep_audio,
-    }
-
-
-def _read(uri: str | None) -> tuple[str, bytes] | None:
-    if not uri:
-        return None
-    with FileSystems.open(uri) as handle:
-        return uri, handle.read()
-
-
-def load_registries(opts: AnonymizeOptions) -> tuple[Registry, str]:
-    """The run's registries, and a digest of their bytes (a changed registry re-processes every input)."""
-    files = [_read(opts.cameras), _read(opts.sessions), _read(opts.consents)]
-    digest = hashlib.sha256()
-    for found in files:
-        digest.update(hashlib.sha256(found[1]).digest() if found else b"-")
-    return load_registry(*files), digest.hexdigest()[:16]
-
-
-def prepare_keys(registry: Registry, keystore: str) -> None:
-    """Create the data keys of every account a session may keep a face for, and the secret of subject tokens,
-    before any worker needs one.
-
-    Created here, in the launching process, so workers only read the key store and never race to write it.
-    """
-    accounts = {
-        s.account_id
-        for s in registry.sessions
-        if s.consent_id in registry.consents
-        and getattr(registry.cameras.get(s.camera_id), "purpose", None) is Purpose.SERVICE
-    }
-    if accounts:
-        store = open_keystore(keystore)
-        subject_secret(store)
-        for account in sorted(accounts):
-            store.key_for(account)
-
-
-def load_manifest(uri: str | None) -> dict:
-    if not uri:
-        return {}
-    with FileSystems.open(uri) as handle:
-        return parse_manifest(handle.read().decode("utf-8-sig"), uri)
-
-
-def done_inputs(output: str, force: bool) -> frozenset:
-    """(input_uri, sha256, settings_hash) of inputs earlier runs anonymized, unless --force."""
-    media = None if force else read_table(output, "media")
-    if media is None:
-        return frozenset()
-    rows = media.filter(media.column("status").to_numpy(zero_copy_only=False) == MediaStatus.ANONYMIZED.value)
-    return frozenset(zip(*(rows.column(c).to_pylist() for c in tables.DONE_KEY)))
-
-
-def detector_config(opts: AnonymizeOptions, threads: int = 1) -> DetectorConfig:
-    return config_of(DetectorConfig, "detector", opts, threads=threads)
-
-
-def tracker_config(opts: AnonymizeOptions) -> TrackerConfig:
-    """The tracker, its cover reaching over the frames between two looks for heads (the sparser scan)."""
-    return TrackerConfig().covering(detector_config(opts).head_stride)
 
 
 def prepare(opts: AnonymizeOptions) -> JobSettings:
@@ -214,6 +116,7 @@ def stage_settings(opts: AnonymizeOptions, run_id: str) -> JobSettings:
         retention=default_policy(),
         options_json=options_json,
         measures=measures(opts),
+        progress=layout.progress_folder(opts.output, run_id) if storage.is_local(opts.output) else None,
     )
 
 
@@ -235,7 +138,7 @@ def build(pipeline: beam.Pipeline, s: JobSettings) -> Outputs:
         pipeline | "Input Spec" >> beam.Create([s.input]) | "Anonymize Inputs" >> AnonymizeInputs(anonymize_stages(s))
     )
     quarantine_rows = chain[QUARANTINE] | "Quarantine Inputs" >> QuarantineInputs(
-        layout.quarantine_folder(output, run_id)
+        layout.quarantine_folder(output, run_id), s.progress
     )
     rows = {table: chain[table] for table in ("media", TRACKS, RESTRICTED, AUDIT)} | {"quarantine": quarantine_rows}
     rows["catalog"] = (rows["media"], rows["restricted"], quarantine_rows) | "Catalog Artifacts" >> CatalogArtifacts(
@@ -298,18 +201,25 @@ def parse(argv: Sequence[str], command: str = "anonymize") -> tuple[AnonymizeOpt
 
 
 class Result(NamedTuple):
-    """What a finished run did: its settings, and the verdict and report published for it (None when the job was
-    only submitted)."""
+    """What a finished run did: its settings, and the verdict, report page and report warnings published for it
+    (None when the job was only submitted)."""
 
     settings: JobSettings
     outcomes: list[Outcome] | None
     report: str | None
+    warnings: list[str] | None
 
 
-def run(argv: Sequence[str] | None = None, wait: bool = True, notify: Notify = logging.info) -> Result:
+def run(
+    argv: Sequence[str] | None = None,
+    wait: bool = True,
+    notify: Notify = logging.info,
+    watch: Watch = lambda _folder: contextlib.nullcontext(),
+) -> Result:
     """Parse, prepare, build and run the job. With ``wait``, wait for it, then validate the run's tables and publish
     its run report; without, only submit it (a Flex Template's launcher must return at once, and a scheduled
-    ``veil validate`` then validates). ``notify`` is told what the operator should know before the job starts."""
+    ``veil validate`` then validates). ``notify`` is told what the operator should know before the job starts;
+    ``watch`` is entered, with the folder the stages note their progress in, while the job runs."""
     opts, options = parse(sys.argv[1:] if argv is None else argv)
     settings = prepare(opts)
     for issue in settings.registry.issues:
@@ -318,18 +228,20 @@ def run(argv: Sequence[str] | None = None, wait: bool = True, notify: Notify = l
     build(pipeline, settings)
     if not wait:
         pipeline.run()
-        return Result(settings, None, None)
-    launch.run(pipeline, layout.work_folder(settings.output, settings.run_id))
-    outcomes, page = publish(settings)
-    return Result(settings, outcomes, page)
+        return Result(settings, None, None, None)
+    with watch(settings.progress):
+        launch.run(pipeline, layout.work_folder(settings.output, settings.run_id))
+    return Result(settings, *publish(settings))
 
 
-def publish(s: JobSettings, run_id: str | None = None) -> tuple[list[Outcome], str]:
-    """Validate a finished run's tables and publish its run report; returns the outcomes and the report's page."""
+def publish(s: JobSettings, run_id: str | None = None) -> tuple[list[Outcome], str, list[str]]:
+    """Validate a finished run's tables and publish its run report; returns the outcomes, the report's page and the
+    report's warnings."""
     run_id = run_id or s.run_id
     outcomes = validation.validate(s.output, run_id, s.keystore)
-    _, page = report.write_report(s.output, run_id, report.build_report(s.output, run_id, s.registry, s.measures))
-    return outcomes, page
+    found = report.build_report(s.output, run_id, s.registry, s.measures)
+    _, page = report.write_report(s.output, run_id, found)
+    return outcomes, page, report.warnings_in(found)
 
 
 if __name__ == "__main__":

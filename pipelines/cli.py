@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import ast
+import contextlib
 import importlib
 import importlib.metadata
 import importlib.util
 import logging
+import os
 import sys
 import textwrap
+import time
 from collections.abc import Sequence
 
 __version__ = importlib.metadata.version("veil")
@@ -19,6 +22,8 @@ EXIT_QUARANTINED = 3
 """Exit status of a run that finished but quarantined at least one input."""
 EXIT_INVALID = 4
 """Exit status of a run whose tables failed a critical expectation."""
+EXIT_INTERRUPTED = 130
+"""Exit status of a command stopped by Ctrl-C (128 + SIGINT, as shells report it)."""
 
 COMMANDS = {
     "anonymize": ("pipelines.anonymize", "INPUT OUTPUT [options]"),
@@ -62,29 +67,46 @@ def command_help(command: str) -> str:
     return importlib.import_module(module).parser().format_help()
 
 
-def summarize(output: str, run_id: str) -> tuple[str, int]:
-    """A short report of one run, read back from its tables, and the number of quarantined inputs."""
+SHOWN_INPUTS = 10
+"""Inputs the summary names with their outputs; the media table lists them all."""
+
+
+def summarize(output: str, run_id: str, seconds: float, warnings: Sequence[str] = ()) -> tuple[str, int]:
+    """What one run did, read back from its tables: counts, time and rate, each input with its output (the first
+    few), what was quarantined and why, where things are, and the run report's warnings; and the number of
+    quarantined inputs."""
+    from schemas.codes import IN_WORDS
     from transforms.services import layout
     from transforms.services.table_files import read_table
 
     (row,) = read_table(output, "runs", run_id).to_pylist()
+    media = read_table(output, "media", run_id)
     quarantine = read_table(output, "quarantine", run_id)
+    written = sorted(media.to_pylist(), key=lambda r: r["input_uri"]) if media is not None else []
     refused = quarantine.to_pylist() if quarantine is not None else []
+    rate = f", {row['frames'] / seconds:.1f} frames/s" if seconds > 0 else ""
     lines = [
-        f"run {run_id}",
-        f"  inputs: {row['inputs']}  anonymized: {row['anonymized']}  quarantined: {row['quarantined']}"
+        f"run {run_id}: {row['inputs']} input(s) in {seconds:.0f} s ({row['frames']} frames{rate})",
+        f"  anonymized: {row['anonymized']}  quarantined: {row['quarantined']}"
         f"  skipped (done before): {row['skipped']}",
-        f"  frames: {row['frames']}  faces redacted: {row['faces_redacted']} (in {row['tracks_redacted']} tracks)"
-        f"  tracks kept for consented service subjects: {row['tracks_kept']}",
-        f"  videos: {layout.media_folder(output)}",
-        f"  tables: {layout.tables_folder(output)}",
+        f"  face tracks: {row['tracks_redacted']} redacted ({row['faces_redacted']} face-frames), "
+        f"{row['tracks_kept']} kept for consented service subjects",
     ]
+    for r in written[:SHOWN_INPUTS]:
+        lines.append(f"  {r['input_uri']}\n    -> {r['output_uri']}")
+    if len(written) > SHOWN_INPUTS:
+        lines.append(f"  ... and {len(written) - SHOWN_INPUTS} more (table media: {layout.tables_folder(output)})")
     for r in refused:
-        lines.append(f"  quarantined {r['input_uri']}: {r['reason_code']}: {r['message']}")
+        lines.append(f"  quarantined {r['input_uri']}: {IN_WORDS.get(r['reason_code'], r['reason_code'])}")
+        lines.append(f"    {r['message']}")
+    if written:
+        lines.append(f"  videos: {layout.media_folder(output)}")
     if row["tracks_kept"]:
         lines.append(f"  restricted copies (sealed per account): {layout.media_folder(output, layout.RESTRICTED)}")
     if refused:
         lines.append(f"  quarantine folder: {layout.quarantine_folder(output, run_id)}")
+    lines.append(f"  tables: {layout.tables_folder(output)}")
+    lines += [f"  WARNING {w}" for w in warnings]
     return "\n".join(lines), row["quarantined"]
 
 
@@ -92,16 +114,42 @@ def _say(line: str) -> None:
     print(f"veil: {line}", file=sys.stderr)
 
 
+@contextlib.contextmanager
+def _logged(argv: Sequence[str]):
+    """Keep the workers' and libraries' output off the terminal (unless --verbose) and in a log file; yields
+    ``keep(output, run_id)``, which names the run whose report folder the log is published to. A run that stops
+    before it has an id leaves the log where it is, and says where."""
+    from pipelines import console
+    from transforms.services import layout, storage
+
+    where: list[tuple[str, str]] = []
+    with console.quiet("--verbose" in argv) as log:
+        try:
+            yield lambda output, run_id: where.append((output, run_id))
+        finally:
+            if log is not None and where:
+                output, run_id = where[-1]
+                storage.publish_file(log, layout.log_uri(output, run_id))
+                os.remove(log)
+            elif log is not None and os.path.getsize(log):
+                print(f"veil: the workers' and libraries' log: {log}", file=sys.stderr)
+            elif log is not None:
+                os.remove(log)
+
+
 def _retention(argv: list[str]) -> int:
     """Run the retention job; exit 4 when anything is overdue after it (a deadline was or will be missed)."""
     from pipelines import retention, validate
     from transforms.services import validation
 
-    try:
-        result = retention.run(argv)
-    except ValueError as err:
-        print(f"veil: {err}", file=sys.stderr)
-        return 2
+    with _logged(argv) as keep_log:
+        try:
+            result = retention.run(argv)
+        except ValueError as err:
+            print(f"veil: {err}", file=sys.stderr)
+            return 2
+        if not result.settings.plan_only:
+            keep_log(result.settings.output, result.settings.run_id)
     s, rows = result.settings, result.rows
     overdue = [r for r in rows if r["overdue"]]
     held = [r for r in rows if r["status"] == "held"]
@@ -133,11 +181,13 @@ def _stream(argv: list[str]) -> int:
     from pipelines import stream
     from transforms.services import report
 
-    try:
-        result = stream.run(argv, notify=_say)
-    except ValueError as err:
-        print(f"veil: {err}", file=sys.stderr)
-        return 2
+    with _logged(argv) as keep_log:
+        try:
+            result = stream.run(argv, notify=_say)
+        except ValueError as err:
+            print(f"veil: {err}", file=sys.stderr)
+            return 2
+        keep_log(result.settings.job.output, result.settings.job.run_id)
     job = result.settings.job
     print(stream.summarize(job.output, job.run_id, result.seconds))
     found = report.stream_report(job.output, job.run_id)
@@ -149,16 +199,19 @@ def _stream(argv: list[str]) -> int:
 def _anonymize(argv: list[str]) -> int:
     """Run the anonymize job, print what it did and its verdict; exit 4 when a critical expectation failed, 3 when
     anything was quarantined."""
-    from pipelines import anonymize, validate
+    from pipelines import anonymize, console, validate
     from transforms.services import validation
 
-    try:
-        result = anonymize.run(argv, notify=_say)
-    except ValueError as err:
-        print(f"veil: {err}", file=sys.stderr)
-        return 2
-    s = result.settings
-    summary, quarantined = summarize(s.output, s.run_id)
+    started = time.monotonic()
+    with _logged(argv) as keep_log:
+        try:
+            result = anonymize.run(argv, notify=_say, watch=console.ProgressLine().watching)
+        except ValueError as err:
+            print(f"veil: {err}", file=sys.stderr)
+            return 2
+        s = result.settings
+        keep_log(s.output, s.run_id)
+    summary, quarantined = summarize(s.output, s.run_id, time.monotonic() - started, result.warnings)
     print(summary)
     print(validate.describe(result.outcomes, s.output, s.run_id))
     print(f"  run report: {result.report}")
@@ -168,10 +221,15 @@ def _anonymize(argv: list[str]) -> int:
 
 
 HELP = ("-h", "--help")
+HELP_RUNNER = "--help-runner"
 
 
 def _help(args: list[str]) -> str | None:
     """The --help text of the command ``args`` name, when asked for; None when not asked or not a command."""
+    if HELP_RUNNER in args and args[:1] in (["anonymize"], ["retention"]):
+        from pipelines import options
+
+        return options.runner_help(args[0])
     if not any(a in HELP for a in args):
         return None
     if args[:1] == ["anonymize"] and "--streaming" in args:
@@ -202,6 +260,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SystemExit as done:
         # argparse's --help (0) and refusals of a command's own parser end here, as a status like any other.
         return done.code if isinstance(done.code, int) else EXIT_USAGE
+    except BrokenPipeError:
+        # The reader (head, less) went away: stop quietly, as other command-line tools do.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
+    except KeyboardInterrupt:
+        # The job's work folder is already removed (pipelines/launch.py); the workers' tracebacks are in the log.
+        print("veil: interrupted; nothing half-written was published", file=sys.stderr)
+        return EXIT_INTERRUPTED
 
 
 def _dispatch(args: list[str]) -> int:
@@ -228,12 +294,13 @@ def _dispatch(args: list[str]) -> int:
         from transforms.services import validation
 
         try:
-            output, run_id, outcomes = validate.run(args[1:])
+            result = validate.run(args[1:])
         except ValueError as err:
             print(f"veil: {err}", file=sys.stderr)
             return 2
-        print(validate.describe(outcomes, output, run_id))
-        return EXIT_INVALID if validation.critical_failures(outcomes) else 0
+        print(validate.describe(result.outcomes, result.output, result.run_id))
+        print(f"  run report: {result.report}" if result.report else f"  no run report: {result.why}")
+        return EXIT_INVALID if validation.critical_failures(result.outcomes) else 0
     if not args or args[0] != "anonymize":
         if args[:1] in (["-h"], ["--help"]):
             print(usage())

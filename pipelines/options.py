@@ -113,7 +113,7 @@ def _dests(*classes: type[PipelineOptions]) -> frozenset[str]:
 
 VEIL_CLASSES = (AnonymizeOptions, LaunchOptions, RetentionOptions, StreamOptions)
 """Veil's own options; Beam parses every registered class together, so the commands take subsets of them."""
-SHARED = frozenset({"output", "keystore", "run_id"})
+SHARED = frozenset({"output", "keystore", "run_id", "verbose"})
 EVENTS = frozenset({"events", "holds", "calendar"})
 COMMANDS = {
     "anonymize": _dests(AnonymizeOptions, LaunchOptions),
@@ -192,13 +192,29 @@ def command_help(command: str, usage: str, description: str, extra: str = "") ->
         description=description,
         add_help=False,
         formatter_class=help_format,
-        epilog=f"{extra}Every option may be spelled with underscores too (--detect_every).\nAny Apache Beam pipeline "
-        "option (--runner, --project, --temp_location, ...) is accepted as well and passed to the runner.",
+        epilog=f"{extra}Every option may be spelled with underscores too (--detect_every).\n"
+        "Any Apache Beam pipeline option (--runner, --project, --temp_location, ...) is accepted as well and\n"
+        f"passed to the runner: 'veil {command} --help-runner' lists them.",
     )
     groups = {name: parser.add_argument_group(name) for name in GROUPS}
     for option in OPTIONS:
         if option.name in COMMANDS[command]:
             add_option(groups[option.group], option, spellings=1)
+    return parser.format_help()
+
+
+def runner_help(command: str) -> str:
+    """The --help-runner text: Apache Beam's own pipeline options, by the class that defines them."""
+    parser = argparse.ArgumentParser(
+        prog=f"veil {command}",
+        usage=f"veil {command} ... [Beam pipeline options]",
+        description="Apache Beam's pipeline options, passed to the runner (Veil's own: --help).",
+        add_help=False,
+        formatter_class=help_format,
+    )
+    for cls in {str(c): c for c in PipelineOptions.__subclasses__()}.values():
+        if cls not in VEIL_CLASSES:
+            cls._add_argparse_args(parser.add_argument_group(cls.__name__))
     return parser.format_help()
 
 

@@ -3,8 +3,8 @@ the CLI reference.
 
     python -m pipelines.reference        (make docs)
 
-Both are derived from schemas/options.py and the commands' parsers; tests/test_options.py fails when a checked-in
-copy differs from what this writes, so a changed option cannot leave them behind.
+Both are derived from schemas/options.py and the commands' parsers; tests/pipelines/test_options.py fails when a
+checked-in copy differs from what this writes, so a changed option cannot leave them behind.
 """
 
 from __future__ import annotations

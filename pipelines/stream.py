@@ -113,7 +113,7 @@ def parse(argv: Sequence[str]) -> tuple[AnonymizeOptions, StreamOptions, Retenti
 
 def publish_run(output: str, run_id: str, settings: JobSettings) -> bool:
     """Validate one recording's run and write its run report; True when it passed."""
-    outcomes, _ = anonymize.publish(settings, run_id)
+    outcomes, _, _ = anonymize.publish(settings, run_id)
     passed = not validation.critical_failures(outcomes)
     print(f"veil: run {run_id} published, validation {'passed' if passed else 'FAILED'}", file=sys.stderr)
     return passed
@@ -172,7 +172,8 @@ def prepare(opts: AnonymizeOptions, stream: StreamOptions, events: RetentionOpti
     """All the I/O before the graph: the anonymize job's (registries, keys, inputs done before)."""
     times = timing(stream)
     return StreamSettings(
-        anonymize.stage_settings(opts, opts.run_id or new_stream_id()),
+        # No progress line: a stream reports each recording as it is published.
+        dataclasses.replace(anonymize.stage_settings(opts, opts.run_id or new_stream_id()), progress=None),
         times,
         time.time() + times.stop_after if times.stop_after is not None else None,
         None if stream.pubsub_subscription else opts.input,

@@ -12,18 +12,18 @@ Run:  veil validate OUTPUT [--run RUN_ID] [--keystore URI]      (the latest run 
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
+from typing import NamedTuple
 
 from apache_beam.io.filesystems import FileSystems
+from apache_beam.options.pipeline_options import PipelineOptions
 
-from pipelines.options import CommandParser, UsageError
-from transforms.services import layout, storage
+from pipelines import settings
+from pipelines.options import AnonymizeOptions, CommandParser, UsageError
+from transforms.services import layout, report, storage
 from transforms.services.table_files import read_table
-from transforms.services.validation import (
-    Outcome,
-    critical_failures,
-    validate,
-)
+from transforms.services.validation import Outcome, critical_failures, validate
 
 
 def latest_run(output: str) -> str:
@@ -45,7 +45,7 @@ def describe(outcomes: list[Outcome], output: str, run_id: str) -> str:
         )
     if failed:
         lines.append(f"  failing rows: {layout.table_uri(output, 'validation_failures', run_id)}")
-    lines.append(f"  data docs: {storage.join(layout.report_folder(output, run_id), layout.DATA_DOCS_INDEX)}")
+    lines.append(f"  data docs: {layout.data_docs_index(output)}")
     return "\n".join(lines)
 
 
@@ -68,15 +68,45 @@ def parser() -> CommandParser:
     return parser
 
 
-def run(argv: Sequence[str] | None = None) -> tuple[str, str, list[Outcome]]:
-    """Parse OUTPUT [--run RUN_ID] and validate; returns output, run id and outcomes."""
+class Result(NamedTuple):
+    """What ``veil validate`` did: the run it validated, every expectation's outcome, and the run report it wrote
+    (None for a run that is not an anonymize run, or whose registries could not be read: ``why`` says which)."""
+
+    output: str
+    run_id: str
+    outcomes: list[Outcome]
+    report: str | None
+    why: str
+
+
+def run(argv: Sequence[str] | None = None) -> Result:
+    """Parse OUTPUT [--run RUN_ID], validate the run and write its run report."""
     args = parser().parse_args(argv)
     output = storage.absolute(args.output)
     run_id = args.run_id or latest_run(output)
     if args.run_id and not wrote_tables(output, run_id):
         # Validating nothing would pass every expectation and record a verdict for a run that never happened.
         raise UsageError(f"no run {run_id} under {output}: it wrote no table there")
-    return output, run_id, validate(output, run_id, args.keystore)
+    outcomes = validate(output, run_id, args.keystore)
+    page, why = report_run(output, run_id)
+    return Result(output, run_id, outcomes, page, why)
+
+
+def report_run(output: str, run_id: str) -> tuple[str | None, str]:
+    """Publish the run report of an anonymize run (a scheduled template run gets its report here), from the options
+    its runs row recorded and the registries as they read now; returns the page, or None and why there is none."""
+    runs = read_table(output, "runs", run_id)
+    if runs is None:
+        return None, "not an anonymize run (it wrote no runs row): its own report stands"
+    (row,) = runs.to_pylist()
+    recorded = PipelineOptions.from_dictionary(json.loads(row["options"])).view_as(AnonymizeOptions)
+    try:
+        registry, _ = settings.load_registries(recorded)
+    except (OSError, ValueError) as err:
+        return None, f"the registries the run used cannot be read now ({err}): no run report written"
+    found = report.build_report(output, run_id, registry, settings.measures(recorded))
+    _, page = report.write_report(output, run_id, found)
+    return page, ""
 
 
 def wrote_tables(output: str, run_id: str) -> bool:

@@ -151,3 +151,37 @@ class IdentitySource(enum.StrEnum):
 def values(enum_cls: type[enum.Enum]) -> list[str]:
     """The string values of an enumeration, in declaration order (for schemas and suites)."""
     return [member.value for member in enum_cls]
+
+
+IN_WORDS: dict[str, str] = {
+    # Why a track was kept or redacted.
+    ReasonCode.CONSENTED_SERVICE_SUBJECT: "kept: the consented subject of a service session",
+    ReasonCode.UNKNOWN_CAMERA: "redacted: the camera is not known (no manifest row or path match)",
+    ReasonCode.UNREGISTERED_CAMERA: "redacted: the camera is not in the camera registry",
+    ReasonCode.UNKNOWN_START_TIME: "redacted: the recording's start time is not known",
+    ReasonCode.OUTSIDE_CAPTURE_AREA: "redacted: outside the camera's registered capture area",
+    ReasonCode.PURPOSE_KEEPS_NO_FACES: "redacted: the camera's purpose keeps no faces",
+    ReasonCode.NO_SERVICE_LINK: "redacted: not linked to any service session",
+    ReasonCode.EXCESS_SUBJECT: "redacted: more faces than the session has subjects",
+    ReasonCode.CONSENT_MISSING: "redacted: the session has no consent",
+    ReasonCode.CONSENT_NOT_YET_GRANTED: "redacted: the consent was not yet granted",
+    ReasonCode.CONSENT_EXPIRED: "redacted: the consent had expired",
+    ReasonCode.CONSENT_WITHDRAWN: "redacted: the consent was withdrawn",
+    ReasonCode.GUARDIAN_CONSENT_MISSING: "redacted: a minor's guardian consent is missing",
+    ReasonCode.REGISTRY_CONFLICT: "redacted: the registries contradict each other",
+    # Why an input was quarantined.
+    QuarantineReason.EMPTY_FILE: "the file is empty",
+    QuarantineReason.CORRUPT_MEDIA: "the video cannot be read",
+    QuarantineReason.TRUNCATED_MEDIA: "the video breaks off before its end",
+    QuarantineReason.UNSUPPORTED_CODEC: "no decoder for the video's codec",
+    QuarantineReason.UNSUPPORTED_FILE: "not a video, frame folder or archive Veil reads",
+    QuarantineReason.UNSAFE_ARCHIVE_PATH: "an archive member's path leads outside the archive",
+    QuarantineReason.ARCHIVE_TOO_LARGE: "the archive expands beyond the size limit",
+    QuarantineReason.CORRUPT_ARCHIVE: "the archive cannot be read",
+    QuarantineReason.UNREADABLE_FRAMES: "a still frame cannot be read",
+    QuarantineReason.PROCESSING_ERROR: "a stage failed on it unexpectedly",
+    QuarantineReason.PROHIBITED_LOCATION: "the camera is at a private location (Article 6): never processed",
+    QuarantineReason.INVALID_CAMERA_REGISTRY: "the camera's registry row cannot be trusted",
+    QuarantineReason.INVALID_ACCOUNT_EVENTS: "the account events file cannot be read",
+}
+"""Each reason and quarantine code in words, for the terminal and the run report (codes stay in the tables)."""

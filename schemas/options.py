@@ -2,7 +2,7 @@
 
 The PipelineOptions classes (pipelines/options.py), the defaults of the config dataclasses, the Dataflow template's
 metadata (deploy/dataflow/metadata.json) and the CLI reference (docs/cli.md) are derived from ``OPTIONS``;
-``make docs`` writes the derived files and tests/test_options.py keeps them equal to what this defines.
+``make docs`` writes the derived files and tests/pipelines/test_options.py keeps them equal to what this defines.
 """
 
 from __future__ import annotations
@@ -14,17 +14,17 @@ from schemas.codes import RedactionMode, values
 
 X264_PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow")
 
-INPUT, DETECTION, REDACTION, POLICY, OUTPUT, WORKERS, RETENTION, STREAMING = (
+INPUT, DETECTION, REDACTION, POLICY, OUTPUT, RUNNER, RETENTION, STREAMING = (
     "input",
     "detection",
     "redaction",
     "policy and registries",
     "output",
-    "workers",
+    "runner",
     "retention",
     "streaming",
 )
-GROUPS = (INPUT, DETECTION, REDACTION, POLICY, OUTPUT, WORKERS, RETENTION, STREAMING)
+GROUPS = (INPUT, DETECTION, REDACTION, POLICY, OUTPUT, RUNNER, RETENTION, STREAMING)
 """Groups in the order --help lists them."""
 
 ANONYMIZE, LAUNCH, RETAIN, STREAM = "anonymize", "launch", "retention", "stream"
@@ -148,13 +148,16 @@ OPTIONS: tuple[Option, ...] = (
            shown_default="OUTPUT/keys/keystore.json"),
     Option("run_id", "id of this run; it names table partitions and folders", OUTPUT, ANONYMIZE, label="Run id",
            pattern="^[A-Za-z0-9][A-Za-z0-9._-]*$", shown_default="UTC time and a random suffix"),
-    # where veil anonymize's workers run (not template parameters: a Dataflow job has no use for them)
-    Option("workers", "with --runner dask: start a local Dask cluster of this many worker processes", WORKERS, LAUNCH,
+    # where veil anonymize's workers run, and what the terminal shows (not template parameters: a Dataflow job has no
+    # use for them)
+    Option("workers", "with --runner dask: start a local Dask cluster of this many worker processes", RUNNER, LAUNCH,
            int, shown_default="one per core"),
-    Option("dask_address", "with --runner dask: HOST:PORT of a running Dask scheduler to use instead", WORKERS,
+    Option("dask_address", "with --runner dask: HOST:PORT of a running Dask scheduler to use instead", RUNNER,
            LAUNCH),
-    Option("direct_workers", "worker processes of the local runner", WORKERS, LAUNCH, int,
+    Option("direct_workers", "worker processes of the local runner", RUNNER, LAUNCH, int,
            shown_default="one per core"),
+    Option("verbose", "show Beam's, the workers' and the libraries' logs on the terminal too (they always go to the "
+           "run's log, reports/RUN_ID/run.log)", RUNNER, LAUNCH, SWITCH),
     # veil retention
     Option("as_of", "the moment to plan for: a date (the start of that day, UTC) or an ISO 8601 timestamp (no zone "
            "means UTC); what is due by then is done", RETENTION, RETAIN, metavar="T", shown_default="now"),

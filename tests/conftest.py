@@ -1,4 +1,5 @@
-"""Shared fixtures: the generated sample archive, a runner for the anonymize job, the shared footage."""
+"""Shared fixtures: the generated sample archive, a runner for the anonymize job, the shared footage, and the helpers
+tests request by name (run_job, registry_args, record, killed_launcher_claim, groundtruth, footage)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import os
 import shutil
 import subprocess
 import tempfile
+from collections.abc import Callable
 
 import pytest
 
@@ -25,7 +27,7 @@ def _pipeline_scratch(tmp_path_factory):
         yield
 
 
-def run_job(input_uri: str, output: str, *args: str) -> dict[str, list[dict]]:
+def _run_job(input_uri: str, output: str, *args: str) -> dict[str, list[dict]]:
     """Run ``veil anonymize`` in-process; returns this run's rows of every table."""
     run_id = anonymize.run([input_uri, output, *args]).settings.run_id
     rows = {}
@@ -35,13 +37,13 @@ def run_job(input_uri: str, output: str, *args: str) -> dict[str, list[dict]]:
     return rows
 
 
-def record(outputs: list, path: str) -> None:
+def _record(outputs: list, path: str) -> None:
     """Write a pipeline's gathered outputs, sorted, as JSON (a run's last step; the test reads the file)."""
     with open(path, "w") as handle:
         json.dump(sorted(outputs), handle)
 
 
-def killed_launcher_claim() -> dict:
+def _killed_launcher_claim() -> dict:
     """The launcher.json of a launcher killed on this machine (its process gone)."""
     killed = subprocess.Popen(["sleep", "60"])
     claim = work_folders.launcher_claim(killed.pid)
@@ -50,7 +52,7 @@ def killed_launcher_claim() -> dict:
     return claim
 
 
-def registry_args(sample_archive: dict) -> list[str]:
+def _registry_args(sample_archive: dict) -> list[str]:
     """The options that hand the sample's manifest and registries to the job."""
     return [
         "--manifest",
@@ -64,6 +66,54 @@ def registry_args(sample_archive: dict) -> list[str]:
     ]
 
 
+def _groundtruth(directory: str, name: str) -> dict:
+    with open(os.path.join(directory, f"{name}.groundtruth.json")) as handle:
+        return json.load(handle)
+
+
+def _footage(name: str) -> str | None:
+    path = os.path.join(FOOTAGE, name)
+    return path if os.path.exists(path) else None
+
+
+@pytest.fixture(scope="session")
+def run_job() -> Callable[..., dict[str, list[dict]]]:
+    """``run_job(input_uri, output, *args)``: run ``veil anonymize`` in-process; returns this run's rows of every
+    table (media, face_tracks, restricted, quarantine, runs)."""
+    return _run_job
+
+
+@pytest.fixture(scope="session")
+def record() -> Callable[[list, str], None]:
+    """``record(outputs, path)``: a pipeline's last step, writing its gathered outputs, sorted, as JSON. A function
+    of a module, so a pipeline on worker processes (Dask, multi-process) can unpickle it."""
+    return _record
+
+
+@pytest.fixture(scope="session")
+def killed_launcher_claim() -> Callable[[], dict]:
+    """``killed_launcher_claim()``: the launcher.json of a launcher killed on this machine (its process gone)."""
+    return _killed_launcher_claim
+
+
+@pytest.fixture(scope="session")
+def registry_args() -> Callable[[dict], list[str]]:
+    """``registry_args(sample_archive)``: the options that hand the sample's manifest and registries to the job."""
+    return _registry_args
+
+
+@pytest.fixture(scope="session")
+def groundtruth() -> Callable[[str, str], dict]:
+    """``groundtruth(directory, name)``: the ground truth of the clip ``name`` in ``directory``."""
+    return _groundtruth
+
+
+@pytest.fixture(scope="session")
+def footage() -> Callable[[str], str | None]:
+    """``footage(name)``: the path of a clip of the shared footage, None when it is not there."""
+    return _footage
+
+
 @pytest.fixture(scope="session")
 def sample_archive(tmp_path_factory) -> dict[str, str]:
     """The demo's generated archive (two clips and a frame folder) with manifest and ground truth."""
@@ -75,7 +125,7 @@ def sample_archive(tmp_path_factory) -> dict[str, str]:
 def sample_run(sample_archive, tmp_path_factory) -> dict:
     """One anonymize run over the sample archive with the sample site's registries, as `make demo` does it."""
     output = str(tmp_path_factory.mktemp("sample-out"))
-    rows = run_job(sample_archive["archive"], output, *registry_args(sample_archive))
+    rows = _run_job(sample_archive["archive"], output, *_registry_args(sample_archive))
     return {"output": output, "rows": rows}
 
 
@@ -85,7 +135,7 @@ def validated_run(sample_archive, sample_run, tmp_path_factory) -> dict:
     output = str(tmp_path_factory.mktemp("validated") / "out")
     shutil.copytree(sample_run["output"], output)
     (run,) = sample_run["rows"]["runs"]
-    opts, _ = anonymize.parse([sample_archive["archive"], output, *registry_args(sample_archive)])
+    opts, _ = anonymize.parse([sample_archive["archive"], output, *_registry_args(sample_archive)])
     outcomes = validation.validate(output, run["run_id"])
     built = report.build_report(output, run["run_id"], anonymize.load_registries(opts)[0], anonymize.measures(opts))
     report.write_report(output, run["run_id"], built)
@@ -96,13 +146,3 @@ def validated_run(sample_archive, sample_run, tmp_path_factory) -> dict:
         "outcomes": outcomes,
         "report": built,
     }
-
-
-def groundtruth(directory: str, name: str) -> dict:
-    with open(os.path.join(directory, f"{name}.groundtruth.json")) as handle:
-        return json.load(handle)
-
-
-def footage(name: str) -> str | None:
-    path = os.path.join(FOOTAGE, name)
-    return path if os.path.exists(path) else None

@@ -28,14 +28,14 @@ def anonymize_stages(s: JobSettings, streaming: bool = False) -> tuple[Stage, ..
     land, and an account cancelled meanwhile keeps nothing from then on."""
     return (
         ExpandInputs(layout.staging_folder(s.output, s.run_id), s.limits),
-        IdentifyMedia(s.manifest, s.template, s.done, s.settings_hash),
+        IdentifyMedia(s.manifest, s.template, s.done, s.settings_hash, s.progress),
         ScreenCameras(s.registry, s.policy),
-        SplitSegments(s.image_fps, s.segment_frames),
-        DetectFaces(s.detector),
+        SplitSegments(s.image_fps, s.segment_frames, s.progress),
+        DetectFaces(s.detector, progress=s.progress),
         TrackFaces(s.tracker),
         ApplyPolicy(s.registry, s.policy, s.tracker, (s.output, s.keystore) if streaming else None),
-        RedactFrames(s.mode, s.encoder, layout.parts_folder(s.output, s.run_id), s.audit, s.keystore),
-        JoinSegments(s.output, s.mode.value, s.settings_hash, s.keep_audio, s.keystore),
+        RedactFrames(s.mode, s.encoder, layout.parts_folder(s.output, s.run_id), s.audit, s.keystore, s.progress),
+        JoinSegments(s.output, s.mode.value, s.settings_hash, s.keep_audio, s.keystore, s.progress),
     )
 
 

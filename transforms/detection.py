@@ -33,6 +33,7 @@ from schemas.codes import QuarantineReason
 from schemas.elements import Detection, Failure, InputRefused, Segment, SegmentDetections
 from transforms.logic.geometry import contains_centre, merge_overlapping, square_around, tiles, without_faces
 from transforms.logic.scanning import DetectorConfig
+from transforms.services import progress
 from transforms.services.detectors import BlazeFaceBack, CenterFace, Found, PoseHeads
 from transforms.services.media import decode
 from transforms.stage import Stage, Step
@@ -191,7 +192,10 @@ def scan(
 class _DetectSegmentFn(beam.DoFn):
     """Detect faces in the scanned frames of one segment, with the worker's shared models."""
 
-    def __init__(self, handler: FaceModelHandler, config: DetectorConfig, shared_handle: shared.Shared):
+    def __init__(
+        self, handler: FaceModelHandler, config: DetectorConfig, shared_handle: shared.Shared, progress: str | None
+    ):
+        self._progress = progress
         self._handler = handler
         self._config = config
         self._shared = shared_handle
@@ -229,6 +233,8 @@ class _DetectSegmentFn(beam.DoFn):
         self._frames.inc(counts.scanned)
         self._checked.inc(counts.checked)
         self._faces.inc(len(found))
+        frames = segment.end_frame - segment.start_frame
+        progress.note(self._progress, progress.DETECTED, f"{segment.media.media_id}-{segment.index}", frames)
         yield SegmentDetections(segment, found)
 
 
@@ -240,6 +246,6 @@ class DetectFaces(Stage):
     closed).
     """
 
-    def __init__(self, config: DetectorConfig, handler: ModelHandler | None = None):
-        fn = _DetectSegmentFn(handler or FaceModelHandler(config), config, shared.Shared())
+    def __init__(self, config: DetectorConfig, handler: ModelHandler | None = None, progress: str | None = None):
+        fn = _DetectSegmentFn(handler or FaceModelHandler(config), config, shared.Shared(), progress)
         super().__init__(Step("Detect In Segment", fn, ("segments",), "detections", guarded=False, spread=True))

@@ -15,7 +15,7 @@ from schemas.codes import Action, MediaStatus, QuarantineReason
 from schemas.elements import EncodedSegment, Failure, MediaPlan, QuarantineRecord
 from transforms.logic.sealing import open_sealed, seal_file
 from transforms.quarantine import QUARANTINE
-from transforms.services import layout, storage
+from transforms.services import layout, progress, storage
 from transforms.services.keystore import KeyStore, open_keystore
 from transforms.services.media import join_segments
 from transforms.stage import Stage, Step
@@ -27,7 +27,10 @@ RESTRICTED = "restricted"
 class _JoinFn(beam.DoFn):
     """Join one input's encoded parts into its video and sealed copies, and emit its rows."""
 
-    def __init__(self, output_root: str, mode: str, settings_hash: str, keep_audio: bool, keystore: str):
+    def __init__(
+        self, output_root: str, mode: str, settings_hash: str, keep_audio: bool, keystore: str, progress: str | None
+    ):
+        self._progress = progress
         self._output_root = output_root
         self._mode = mode
         self._settings_hash = settings_hash
@@ -85,6 +88,7 @@ class _JoinFn(beam.DoFn):
             )
         uri, frames_out = self._publish_public(plan, [p.uri for p in copies[None] if p.uri])
         self._written.inc()
+        progress.note(self._progress, progress.DONE, media.media_id)
         yield tables.media_row(
             plan,
             uri,
@@ -157,11 +161,19 @@ class JoinSegments(Stage):
     (nothing of them is written out).
     """
 
-    def __init__(self, output_root: str, mode: str, settings_hash: str, keep_audio: bool, keystore: str):
+    def __init__(
+        self,
+        output_root: str,
+        mode: str,
+        settings_hash: str,
+        keep_audio: bool,
+        keystore: str,
+        progress: str | None = None,
+    ):
         super().__init__(
             Step(
                 "Join And Publish",
-                _JoinFn(output_root, mode, settings_hash, keep_audio, keystore),
+                _JoinFn(output_root, mode, settings_hash, keep_audio, keystore, progress),
                 ("plan", "parts"),
                 "media",
                 (TRACKS, RESTRICTED),

@@ -18,7 +18,7 @@ from schemas.elements import InputRefused, MediaInfo, MediaSource, QuarantineRec
 from transforms.logic import archive
 from transforms.logic.identity import Identity, lookup_manifest, match_template, media_id, parse_time
 from transforms.quarantine import QUARANTINE
-from transforms.services import storage
+from transforms.services import progress, storage
 from transforms.services.media import container_start_time
 from transforms.stage import Stage, Step
 
@@ -194,14 +194,16 @@ def identify(
 class _IdentifyFn(beam.DoFn):
     """Hash one source and find its camera and start time, or skip it as done before."""
 
-    def __init__(self, manifest, template, done: frozenset, settings_hash: str):
+    def __init__(self, manifest, template, done: frozenset, settings_hash: str, progress: str | None):
         self._manifest = manifest
         self._template = template
         self._done = done
         self._settings_hash = settings_hash
+        self._progress = progress
         self._unknown = beam.metrics.Metrics.counter("veil", "inputs_unknown_camera")
 
     def process(self, source: MediaSource):
+        progress.note(self._progress, progress.FOUND, media_id(source.origin_uri))
         try:
             sha = content_hash(source)
         except OSError as err:
@@ -217,6 +219,7 @@ class _IdentifyFn(beam.DoFn):
             )
             return
         if (source.origin_uri, sha, self._settings_hash) in self._done:
+            progress.note(self._progress, progress.DONE, media_id(source.origin_uri))
             yield beam.pvalue.TaggedOutput(SKIPPED, source.origin_uri)
             return
         if not source.frame_uris and FileSystems.match([source.uri])[0].metadata_list[0].size_in_bytes == 0:
@@ -252,12 +255,17 @@ class IdentifyMedia(Stage):
     """
 
     def __init__(
-        self, manifest: Mapping[str, Identity], template: re.Pattern[str] | None, done: frozenset, settings_hash: str
+        self,
+        manifest: Mapping[str, Identity],
+        template: re.Pattern[str] | None,
+        done: frozenset,
+        settings_hash: str,
+        progress: str | None = None,
     ):
         super().__init__(
             Step(
                 "Hash And Identify",
-                _IdentifyFn(dict(manifest), template, done, settings_hash),
+                _IdentifyFn(dict(manifest), template, done, settings_hash, progress),
                 ("sources",),
                 "identified",
                 (SKIPPED,),

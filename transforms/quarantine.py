@@ -12,7 +12,7 @@ from schemas import tables
 from schemas.codes import QuarantineReason
 from schemas.elements import MediaInfo, MediaSource, QuarantineRecord
 from transforms.logic.identity import media_id
-from transforms.services import storage
+from transforms.services import progress, storage
 from transforms.tags import SplitByTag
 
 QUARANTINE = "quarantine"
@@ -53,8 +53,11 @@ def _unexpected(element, error: Exception, stage: str) -> tuple[str, QuarantineR
 
 
 class QuarantineFn(beam.DoFn):
-    def __init__(self, folder: str):
+    """Keep one refused input's bytes and reason under the run's quarantine folder; emits its table row."""
+
+    def __init__(self, folder: str, progress: str | None = None):
         self._folder = folder
+        self._progress = progress
         self._count = beam.metrics.Metrics.counter("veil", "inputs_quarantined")
 
     def process(self, record: QuarantineRecord):
@@ -73,6 +76,7 @@ class QuarantineFn(beam.DoFn):
         details = {**row, "kept_copy": kept, "copy_error": copy_error}
         storage.publish_bytes(json.dumps(details, indent=1).encode(), storage.join(target, "reason.json"))
         self._count.inc()
+        progress.note(self._progress, progress.DONE, key)
         yield row
 
 
@@ -82,9 +86,9 @@ class QuarantineInputs(beam.PTransform):
     Emits the quarantine table rows.
     """
 
-    def __init__(self, folder: str):
+    def __init__(self, folder: str, progress: str | None = None):
         super().__init__()
-        self._folder = folder
+        self._fn = QuarantineFn(folder, progress)
 
     def expand(self, records):
-        return records | "Keep Refused Input" >> beam.ParDo(QuarantineFn(self._folder))
+        return records | "Keep Refused Input" >> beam.ParDo(self._fn)

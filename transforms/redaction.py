@@ -14,7 +14,7 @@ from schemas.elements import EncodedSegment, Failure, InputRefused, MediaPlan, R
 from transforms.logic.audit import AuditConfig, HaarAuditor, over_regions, sampled
 from transforms.logic.masks import plane_views, redact
 from transforms.logic.sealing import seal_file
-from transforms.services import storage
+from transforms.services import progress, storage
 from transforms.services.keystore import KeyStore, open_keystore
 from transforms.services.media import EncoderConfig, SegmentEncoder, decode
 from transforms.stage import Stage, Step
@@ -55,7 +55,16 @@ class _SegmentJobsFn(beam.DoFn):
 class _RedactSegmentFn(beam.DoFn):
     """Destroy the planned regions in one segment's frames and encode each copy of it."""
 
-    def __init__(self, mode: RedactionMode, encoder: EncoderConfig, temp_root: str, audit: AuditConfig, keystore: str):
+    def __init__(
+        self,
+        mode: RedactionMode,
+        encoder: EncoderConfig,
+        temp_root: str,
+        audit: AuditConfig,
+        keystore: str,
+        progress: str | None,
+    ):
+        self._progress = progress
         self._mode = mode
         self._encoder = encoder
         self._temp_root = temp_root
@@ -129,6 +138,9 @@ class _RedactSegmentFn(beam.DoFn):
                 return
             parts = [self._publish(job, account, encoder) for account, encoder in encoders.items()]
         self._frames.inc(encoders[None].frames)
+        progress.note(
+            self._progress, progress.ENCODED, f"{segment.media.media_id}-{segment.index}", encoders[None].frames
+        )
         self._audited.inc(len(audit_rows))
         for row in audit_rows:
             yield beam.pvalue.TaggedOutput(AUDIT, row)
@@ -158,12 +170,20 @@ class RedactFrames(Stage):
     audited frame: Haar cascades, unlike the pipeline's detectors, look again where faces were just redacted.
     """
 
-    def __init__(self, mode: RedactionMode, encoder: EncoderConfig, temp_root: str, audit: AuditConfig, keystore: str):
+    def __init__(
+        self,
+        mode: RedactionMode,
+        encoder: EncoderConfig,
+        temp_root: str,
+        audit: AuditConfig,
+        keystore: str,
+        progress: str | None = None,
+    ):
         super().__init__(
             Step("Plan Segment Jobs", _SegmentJobsFn(), ("plans",), "jobs", guarded=False),
             Step(
                 "Redact And Encode",
-                _RedactSegmentFn(RedactionMode(mode), encoder, temp_root, audit, keystore),
+                _RedactSegmentFn(RedactionMode(mode), encoder, temp_root, audit, keystore, progress),
                 ("jobs",),
                 "parts",
                 (AUDIT,),

@@ -8,6 +8,7 @@ import apache_beam as beam
 
 from schemas.elements import InputRefused, MediaInfo, QuarantineRecord
 from transforms.quarantine import QUARANTINE
+from transforms.services import progress
 from transforms.services.media import split
 from transforms.stage import Stage, Step
 
@@ -15,9 +16,10 @@ from transforms.stage import Stage, Step
 class _SplitFn(beam.DoFn):
     """Probe one input and emit its segments; an unreadable one goes to quarantine."""
 
-    def __init__(self, image_fps: Fraction, segment_frames: int):
+    def __init__(self, image_fps: Fraction, segment_frames: int, progress: str | None):
         self._image_fps = image_fps
         self._segment_frames = segment_frames
+        self._progress = progress
         self._segments = beam.metrics.Metrics.counter("veil", "segments")
 
     def process(self, media: MediaInfo):
@@ -37,6 +39,8 @@ class _SplitFn(beam.DoFn):
             )
             return
         self._segments.inc(len(segments))
+        if segments:
+            progress.note(self._progress, progress.FRAMES, media.media_id, segments[0].stream.frames)
         yield from segments
 
 
@@ -47,9 +51,11 @@ class SplitSegments(Stage):
     long video are detected in parallel.
     """
 
-    def __init__(self, image_fps: Fraction, segment_frames: int):
+    def __init__(self, image_fps: Fraction, segment_frames: int, progress: str | None = None):
         if segment_frames < 1:
             raise ValueError("segment_frames must be >= 1")
         if image_fps <= 0:
             raise ValueError("image_fps must be > 0")
-        super().__init__(Step("Probe And Split", _SplitFn(image_fps, segment_frames), ("screened",), "segments"))
+        super().__init__(
+            Step("Probe And Split", _SplitFn(image_fps, segment_frames, progress), ("screened",), "segments")
+        )

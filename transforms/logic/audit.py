@@ -19,7 +19,7 @@ class AuditConfig:
     frames). min_neighbors: Haar's confidence, OpenCV's default. At 2 it took the edges of blurred blocks and a
     person's hair and shoulders beside them for faces (the sample's lobby frame 44 and desk frame 4, the shared mp4
     at 0.7 on its back), failing runs that leaked nothing; a face left in the clear is still caught
-    (tests/test_leak_audit.py)."""
+    (tests/logic/test_audit.py, tests/pipelines/test_leak_audit.py)."""
 
     rate: float = config_default("audit", "rate")
     min_neighbors: int = 3

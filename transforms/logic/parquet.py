@@ -20,7 +20,7 @@ def table_from_bytes(data: bytes) -> pa.Table:
     ``~PyBuffer`` or ``~PyReadableFile`` -> ``PyGILState_Ensure -> take_gil -> PyThread_exit_thread -> pthread_exit
     -> _Unwind_ForcedUnwind -> __gxx_personality_v0 -> std::terminate``, with the main thread in ``Py_FinalizeEx``.
     On a loaded machine 9 of 100 processes that read an output root's tables with ``io.BytesIO`` and exited aborted
-    so, and 0 of 100 with this copy (tests/test_exit_status.py runs the veil command back to back).
+    so, and 0 of 100 with this copy (tests/pipelines/test_exit_status.py runs the veil command back to back).
     """
     sink = pa.BufferOutputStream()
     sink.write(data)

@@ -10,7 +10,9 @@ import shutil
 from importlib import resources
 from typing import TYPE_CHECKING
 
-from transforms.services import storage
+from apache_beam.io.filesystems import FileSystems
+
+from transforms.services import layout, storage
 
 if TYPE_CHECKING:
     from great_expectations.data_context import FileDataContext
@@ -65,6 +67,7 @@ CSS_URL = re.compile(r"""url\(\s*(["']?)(https?://[^"')\s]*)\1\s*\)""", re.IGNOR
 # GX's own relative links into static/; on validation pages its favicon link climbs 3 folders where they lie 5 deep.
 STATIC_LINK = re.compile(r"""(["'(])(?:\./|(?:\.\./)+)static/""")
 # Subresource integrity and CORS mode make Chromium refuse a script loaded from file:// (origin "null").
+BODY = re.compile(r"<body[^>]*>", re.IGNORECASE)
 CROSS_ORIGIN = re.compile(r"""\s(?:integrity|crossorigin)\s*=\s*(["'])[^"']*\1""", re.IGNORECASE)
 
 
@@ -78,22 +81,82 @@ def _site_config() -> dict:
     }
 
 
+HISTORY_RUNS = 30
+"""Runs the output root's Data Docs show, the latest validated: a site of every run would grow without end, and
+GX renders every page again at each build. Each run's own results stay in its report folder (reports/<run>/gx/)."""
+
+
 def build(context: FileDataContext) -> str:
     """Build the Data Docs of a file-mode Great Expectations project and make them offline; returns their folder."""
-    _withhold_personal_values(context)
+    _prepare_results(context)
     context.add_data_docs_site(SITE, _site_config())
     context.build_data_docs(site_names=[SITE])
     site = os.path.join(context.root_directory, "data_docs")
     for address in make_offline(site):
         log.warning("Data Docs: %s is not vendored in transforms/services/data_docs_assets; unlinked", address)
+    _link_run_reports(site)
     return site
 
 
-def _withhold_personal_values(context: FileDataContext) -> None:
-    """Drop the failing rows' values from the stored results of every expectation on a personal column."""
+def drop_results(context: FileDataContext, tables: list[str]) -> None:
+    """Remove the stored results of the named tables' suites (veil.<table>): a table a run did not write passes
+    every expectation on no rows, and its page would show that as a success."""
+    store = context.validation_results_store
+    for key in store.list_keys():
+        if key.expectation_suite_identifier.name.rsplit(".", 1)[-1] in tables:
+            store.remove_key(key)
+
+
+def add_history(context: FileDataContext, output: str, run_id: str) -> None:
+    """Copy into the project the stored results of the other runs under ``output`` (the latest HISTORY_RUNS), so the
+    site built from it covers the output root, not one run."""
+    found: dict[str, list[tuple[str, str]]] = {}
+    for match in FileSystems.match([layout.gx_results(output)])[0].metadata_list:
+        suite, table, run, moment, name = match.path.split("/")[-5:]
+        if run != run_id:
+            found.setdefault(run, []).append((moment, match.path, f"{suite}/{table}/{run}/{moment}/{name}"))
+    latest = sorted(found, key=lambda run: max(moment for moment, _, _ in found[run]))[-HISTORY_RUNS:]
+    store = os.path.join(context.root_directory, "uncommitted", "validations")
+    for run in latest:
+        for _, uri, relative in found[run]:
+            target = os.path.join(store, *relative.split("/"))
+            os.makedirs(os.path.dirname(target), exist_ok=True)
+            with FileSystems.open(uri) as source, open(target, "wb") as handle:
+                shutil.copyfileobj(source, handle)
+
+
+def _link_run_reports(site: str) -> None:
+    """Give every validation page a link to its run's report, and the index one to each run's report; the site lies
+    at OUTPUT/data_docs/, a run's report at OUTPUT/reports/<run_id>/report.html."""
+    runs = set()
+    for path in _pages(site):
+        relative = _relative(path, site).split("/")
+        if relative[0] != "validations" or not path.endswith(".html"):
+            continue
+        run = relative[3]
+        runs.add(run)
+        back = "/".join([".."] * len(relative)) + f"/reports/{run}/{layout.REPORT_PAGE}"
+        _insert_after_body(path, f'<p class="alert alert-info m-2"><a href="{back}">Run report of {run}</a></p>')
+    links = " ".join(f'<a href="../reports/{run}/{layout.REPORT_PAGE}">{run}</a>' for run in sorted(runs))
+    _insert_after_body(os.path.join(site, "index.html"), f'<p class="alert alert-info m-2">Run reports: {links}</p>')
+
+
+def _insert_after_body(path: str, markup: str) -> None:
+    with open(path, encoding="utf-8") as handle:
+        text = handle.read()
+    with open(path, "w", encoding="utf-8") as handle:
+        handle.write(BODY.sub(lambda match: match[0] + markup, text, count=1))
+
+
+def _prepare_results(context: FileDataContext) -> None:
+    """Name each result's data asset (GX shows "Data asset: None" for a dataframe asset) and drop the failing rows'
+    values from the results of every expectation on a personal column."""
     store = context.validation_results_store
     for key in store.list_keys():
         result = store.get(key)
+        result.meta.setdefault("batch_spec", {})["data_asset_name"] = result.meta.get(
+            "active_batch_definition", {}
+        ).get("data_asset_name")
         for check in result.results:
             kwargs = check.expectation_config.kwargs
             named = {kwargs.get(k) for k in ("column", "column_A", "column_B")} | set(kwargs.get("column_list") or ())

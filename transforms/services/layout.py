@@ -11,9 +11,11 @@ RESTRICTED = "restricted"
 VALIDATION_FILE = "validation.json"
 """A run's validation summary, in its report folder."""
 DATA_DOCS = "data_docs"
-"""A run's published Data Docs, in its report folder."""
-DATA_DOCS_INDEX = f"{DATA_DOCS}/index.html"
-"""The Data Docs' front page, relative to the report folder (the report links it)."""
+"""OUTPUT/data_docs/: one Data Docs site for the output root, with the validations of its latest runs."""
+DATA_DOCS_FROM_REPORT = f"../../{DATA_DOCS}/index.html"
+"""The Data Docs' front page as a link from a run's report folder (OUTPUT/reports/<run_id>/)."""
+REPORT_PAGE = "report.html"
+"""A run's report page, in its report folder."""
 
 
 def media_folder(output: str, kind: str = ANONYMIZED) -> str:
@@ -45,13 +47,26 @@ def validation_uri(output: str, run_id: str) -> str:
     return storage.join(report_folder(output, run_id), VALIDATION_FILE)
 
 
-def data_docs_folder(output: str, run_id: str) -> str:
-    return storage.join(report_folder(output, run_id), DATA_DOCS)
+def data_docs_folder(output: str) -> str:
+    return storage.join(output, DATA_DOCS)
+
+
+def data_docs_index(output: str) -> str:
+    return storage.join(data_docs_folder(output), "index.html")
+
+
+def report_page(output: str, run_id: str) -> str:
+    return storage.join(report_folder(output, run_id), REPORT_PAGE)
 
 
 def gx_folder(output: str, run_id: str) -> str:
-    """Great Expectations' own project files of a run's validation, beside its Data Docs."""
+    """Great Expectations' own project files of a run's validation (its results feed the Data Docs' history)."""
     return storage.join(report_folder(output, run_id), "gx")
+
+
+def gx_results(output: str) -> str:
+    """The stored validation results of every run's GX project: <suite>/<table>/<run_id>/<time>/<file>.json."""
+    return storage.join(report_folder(output, "*"), "gx", "uncommitted", "validations", "*", "*", "*", "*", "*.json")
 
 
 def ledger_folder(output: str) -> str:
@@ -81,6 +96,16 @@ def staging_folder(output: str, run_id: str) -> str:
 def parts_folder(output: str, run_id: str) -> str:
     """Where a run's encoded segments wait to be joined."""
     return storage.join(work_folder(output, run_id), "parts")
+
+
+def progress_folder(output: str, run_id: str) -> str:
+    """Where a run's stages note what they finished, for the launcher's progress line."""
+    return storage.join(work_folder(output, run_id), "progress")
+
+
+def log_uri(output: str, run_id: str) -> str:
+    """The run's log: everything the workers and libraries printed, which the terminal does not show."""
+    return storage.join(report_folder(output, run_id), "run.log")
 
 
 def keystore_of(output: str, keystore: str | None) -> str:

@@ -17,7 +17,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from apache_beam.io.filesystems import FileSystems
 
-from schemas.codes import Action, ArtifactKind, QuarantineReason
+from schemas.codes import IN_WORDS, Action, ArtifactKind, QuarantineReason
 from schemas.registries import Camera, Registry, RegistryIssue
 from transforms.logic.retention import default_policy
 from transforms.services import layout, storage
@@ -28,7 +28,7 @@ FILING_THRESHOLD = 10_000
 
 RUN_COUNTS = ("inputs", "anonymized", "quarantined", "skipped", "frames")
 VALIDATION_LINK = layout.VALIDATION_FILE
-DATA_DOCS_LINK = layout.DATA_DOCS_INDEX
+DATA_DOCS_LINK = layout.DATA_DOCS_FROM_REPORT
 UNKNOWN_CAMERA = "unknown"
 PERSONAL_REGISTRIES = frozenset({"sessions", "consents"})
 """Registries whose rows are about people: their issue messages quote account ids and values, so stay out."""
@@ -45,6 +45,9 @@ def build_report(output: str, run_id: str, registry: Registry, measures: dict) -
     registered = [registry.cameras[c] for c in involved if c in registry.cameras]
     accounts_all_runs = _kept_accounts(read_table(output, "face_tracks"))
     restricted = _rows(output, "restricted", run_id)
+    track_rows = tracks.to_pylist() if tracks is not None else []
+    processed = {camera_of.get(r["media_id"]) for r in media}
+    refused = {r["camera_id"] for r in quarantine}
     return {
         "run_id": run_id,
         "generated_at": dt.datetime.now(dt.UTC).isoformat(),
@@ -53,9 +56,22 @@ def build_report(output: str, run_id: str, registry: Registry, measures: dict) -
         "counts": {name: run[name] for name in RUN_COUNTS},
         "purpose": {
             "cameras": [_camera_purpose(c) for c in registered],
-            "unregistered": [c for c in involved if c not in registry.cameras],
+            "unregistered": sorted(c for c in processed - {None} if c not in registry.cameras),
+            "unregistered_quarantined": sorted(c for c in refused - processed - {None} if c not in registry.cameras),
+            "unknown_camera_inputs": sum(camera_of.get(r["media_id"]) is None for r in media),
         },
-        "faces": _faces(tracks.to_pylist() if tracks is not None else [], camera_of),
+        "inputs": [_input(r, track_rows) for r in sorted(media, key=lambda r: r["input_uri"])],
+        "quarantined": [
+            {
+                "input_uri": r["input_uri"],
+                "camera_id": r["camera_id"],
+                "reason_code": r["reason_code"],
+                "reason": IN_WORDS.get(r["reason_code"], r["reason_code"]),
+                "message": r["message"],
+            }
+            for r in sorted(quarantine, key=lambda r: r["input_uri"])
+        ],
+        "faces": _faces(track_rows, camera_of),
         "accounts_kept": _kept_accounts(tracks),
         "accounts_kept_all_runs": accounts_all_runs,
         "filing_threshold": FILING_THRESHOLD,
@@ -72,7 +88,7 @@ def build_report(output: str, run_id: str, registry: Registry, measures: dict) -
         "quarantined_by_reason": _count(r["reason_code"] for r in quarantine),
         "protective_measures": {**measures, "retention_by_camera": {c.camera_id: _retention(c) for c in registered}},
         "validation": _validation(output, run_id),
-        "data_docs": _link_if_present(output, run_id, DATA_DOCS_LINK),
+        "data_docs": DATA_DOCS_LINK if FileSystems.exists(layout.data_docs_index(output)) else None,
     }
 
 
@@ -90,6 +106,22 @@ def _rows(output: str, table: str, run_id: str) -> list[dict]:
 
 def _camera_of_media(media: list[dict]) -> dict[str, str | None]:
     return {r["media_id"]: r["camera_id"] for r in media}
+
+
+def _input(row: dict, tracks: list[dict]) -> dict:
+    """One anonymized input: where it went, its camera and frames, and its tracks (kept or redacted, and why)."""
+    own = sorted((t for t in tracks if t["media_id"] == row["media_id"]), key=lambda t: t["first_frame"])
+    return {
+        "input_uri": row["input_uri"],
+        "output_uri": row["output_uri"],
+        "camera_id": row["camera_id"],
+        "camera_known": row["camera_known"],
+        "frames": row["frames"],
+        "tracks_kept": row["tracks_kept"],
+        "tracks_redacted": row["tracks_redacted"],
+        "reasons": _count(t["reason_code"] for t in own),
+        "timeline": [[t["first_frame"], t["last_frame"], t["action"]] for t in own],
+    }
 
 
 def _camera_purpose(camera: Camera) -> dict:
@@ -110,6 +142,15 @@ def _faces(tracks: list[dict], camera_of: dict[str, str | None]) -> dict:
         "tracks_redacted": len(redacted),
         "redacted_by_reason": _count(t["reason_code"] for t in redacted),
         "kept_by_camera": _count(camera_of.get(t["media_id"]) or UNKNOWN_CAMERA for t in kept),
+        "by_camera": {
+            camera: {
+                action: sum(
+                    (camera_of.get(t["media_id"]) or UNKNOWN_CAMERA) == camera and t["action"] == action for t in tracks
+                )
+                for action in (Action.KEEP.value, Action.REDACT.value)
+            }
+            for camera in sorted({camera_of.get(t["media_id"]) or UNKNOWN_CAMERA for t in tracks})
+        },
     }
 
 
@@ -154,11 +195,23 @@ def _validation(output: str, run_id: str) -> dict | None:
     with FileSystems.open(uri) as handle:
         summary = json.loads(handle.read())
     failed = [e for e in summary["expectations"] if not e["success"]]
-    return {"passed": summary["passed"], "failed_expectations": len(failed), "link": VALIDATION_LINK}
-
-
-def _link_if_present(output: str, run_id: str, link: str) -> str | None:
-    return link if FileSystems.exists(storage.join(layout.report_folder(output, run_id), link)) else None
+    return {
+        "passed": summary["passed"],
+        "failed_expectations": len(failed),
+        "failed": [
+            {
+                "table": e["table"],
+                "column": e["column"],
+                "expectation": e["expectation"],
+                "article": e["article"],
+                "severity": "critical" if e["critical"] else "warning",
+                "why": e["why"],
+                "rows": len(e["failing_rows"]),
+            }
+            for e in failed
+        ],
+        "link": VALIDATION_LINK,
+    }
 
 
 def warnings_in(report: dict) -> list[str]:
@@ -184,7 +237,12 @@ def warnings_in(report: dict) -> list[str]:
         )
     validation = report["validation"]
     if validation is not None and not validation["passed"]:
-        found.append(f"Validation failed: {validation['failed_expectations']} expectation(s) did not hold.")
+        for e in validation["failed"]:
+            if e["severity"] == "critical":
+                found.append(
+                    f"Validation failed: {e['table']}.{e['column'] or '*'} {e['expectation']} (Article {e['article']}: "
+                    f"{e['why']}) on {e['rows']} row(s)."
+                )
     return found
 
 
@@ -197,11 +255,117 @@ h1 { font-size: 1.5em; } h2 { font-size: 1.15em; margin-top: 1.8em; border-botto
   background: #fff4e5; border-left: 4px solid #e65100; }
 table { border-collapse: collapse; margin: .5em 0; } th, td { border: 1px solid #ddd; padding: .3em .7em; }
 th { background: #f5f5f5; text-align: left; } td.n { text-align: right; font-variant-numeric: tabular-nums; }
+td { overflow-wrap: anywhere; } .chart { display: block; margin: .5em 0; }
+.legend span { display: inline-block; width: 1em; height: 1em; vertical-align: middle; margin: 0 .3em 0 .8em; }
 """
 
 
+MEASURE_LABELS = {
+    "redaction_mode": "how faces are destroyed",
+    "encryption": "restricted copies are encrypted with",
+    "keystore": "key store",
+    "keystore_beside_data": "key store kept under the output root (a demo only)",
+    "leak_audit_rate": "share of redacted frames audited for leaks",
+    "zone_share": "share of a track's detections that must lie in a session's zone",
+    "private_categories": "location categories never processed (Article 6)",
+    "audio_kept": "audio kept",
+}
+"""The protective measures in words, for the compliance officer who reads the page."""
+KEPT_COLOUR, REDACTED_COLOUR = "#2e7d32", "#78909c"
+TIMELINE_INPUTS = 20
+"""Inputs the timeline draws; the inputs table lists them all."""
+LEGEND = (
+    f'<p class="legend"><span style="background:{KEPT_COLOUR}"></span> kept (sealed copy only) '
+    f'<span style="background:{REDACTED_COLOUR}"></span> redacted</p>'
+)
+
+
+def _local(moment: str) -> str:
+    """An ISO timestamp as local time to the second, with its zone."""
+    return dt.datetime.fromisoformat(moment).astimezone().strftime("%Y-%m-%d %H:%M:%S %Z")
+
+
+def _reasons(counts: dict[str, int]) -> str:
+    return "; ".join(f"{IN_WORDS.get(code, code)} ({n})" for code, n in counts.items())
+
+
+def _action_word(action: str) -> str:
+    return "kept" if action == Action.KEEP else "redacted"
+
+
+def _camera_chart(by_camera: dict[str, dict[str, int]]) -> str:
+    """Tracks kept and redacted per camera, as inline SVG bars."""
+    if not by_camera:
+        return ""
+    widest = max(sum(c.values()) for c in by_camera.values()) or 1
+    scale, row, label = 420 / widest, 24, 160
+    bars = []
+    for i, (camera, counts) in enumerate(by_camera.items()):
+        y, x = i * row, label
+        bars.append(f'<text x="0" y="{y + 16}">{_e(camera)}</text>')
+        for action, colour in ((Action.KEEP.value, KEPT_COLOUR), (Action.REDACT.value, REDACTED_COLOUR)):
+            width = counts[action] * scale
+            if counts[action]:
+                bars.append(
+                    f'<rect x="{x:.1f}" y="{y + 4}" width="{width:.1f}" height="16" fill="{colour}">'
+                    f"<title>{_e(camera)}: {counts[action]} track(s) {_action_word(action)}</title></rect>"
+                )
+            x += width
+        bars.append(
+            f'<text x="{x + 6:.1f}" y="{y + 16}">{counts[Action.KEEP.value]} kept, '
+            f"{counts[Action.REDACT.value]} redacted</text>"
+        )
+    return (
+        f'<svg class="chart" role="img" aria-label="Face tracks by camera, kept and redacted" width="760" '
+        f'height="{len(by_camera) * row + 4}" font-size="13">{"".join(bars)}</svg>'
+    )
+
+
+def _lanes(timeline: list) -> tuple[list[tuple[int, int, str, int]], int]:
+    """Each track with the lane it is drawn in (overlapping tracks in different lanes), and the number of lanes."""
+    ends: list[int] = []
+    placed = []
+    for first, last, action in timeline:
+        lane = next((n for n, end in enumerate(ends) if end < first), len(ends))
+        if lane == len(ends):
+            ends.append(last)
+        ends[lane] = last
+        placed.append((first, last, action, lane))
+    return placed, max(len(ends), 1)
+
+
+def _timeline_chart(inputs: list[dict]) -> str:
+    """Each input's tracks along its frames, kept and redacted, as inline SVG (the first TIMELINE_INPUTS)."""
+    shown = [i for i in inputs if i["timeline"]][:TIMELINE_INPUTS]
+    if not shown:
+        return ""
+    width, label, lane, gap = 480, 260, 7, 10
+    parts, y = [], 0
+    for item in shown:
+        placed, lanes = _lanes(item["timeline"])
+        height = lanes * lane
+        scale = width / max(item["frames"], 1)
+        name = item["input_uri"].rstrip("/").rsplit("/", 1)[-1]
+        parts.append(
+            f'<text x="0" y="{y + min(height, 12)}"><title>{_e(item["input_uri"])}</title>{_e(name[:34])}</text>'
+        )
+        parts.append(f'<rect x="{label}" y="{y}" width="{width}" height="{height}" fill="#eeeeee"/>')
+        for first, last, action, n in placed:
+            colour = KEPT_COLOUR if action == Action.KEEP else REDACTED_COLOUR
+            parts.append(
+                f'<rect x="{label + first * scale:.1f}" y="{y + n * lane}" '
+                f'width="{max((last - first + 1) * scale, 1):.1f}" height="{lane - 1}" fill="{colour}">'
+                f"<title>frames {first}-{last}: {_action_word(action)}</title></rect>"
+            )
+        y += height + gap
+    return (
+        f'<svg class="chart" role="img" aria-label="Face tracks along the frames of each input" width="760" '
+        f'height="{y}" font-size="12">{"".join(parts)}</svg>'
+    )
+
+
 def render_html(report: dict) -> str:
-    """One self-contained HTML page: inline CSS, no scripts, links only to files in the report's folder."""
+    """One self-contained HTML page: inline CSS and SVG, no scripts, links only to files in the report's folder."""
     found = warnings_in(report)
     verdict = (
         f'<p class="verdict warn">{len(found)} warning(s) need attention</p>'
@@ -209,29 +373,73 @@ def render_html(report: dict) -> str:
         else '<p class="verdict ok">No warnings</p>'
     )
     faces, copies = report["faces"], report["restricted_copies"]
-    purpose = report["purpose"]
+    purpose, counts = report["purpose"], report["counts"]
+    took = dt.datetime.fromisoformat(report["finished_at"]) - dt.datetime.fromisoformat(report["started_at"])
+    measures = {
+        MEASURE_LABELS.get(k, k): ("yes" if v is True else "no" if v is False else v)
+        for k, v in report["protective_measures"].items()
+        if k != "retention_by_camera"
+    }
+    timeline = _timeline_chart(report["inputs"])
     parts = [
         f"<h1>Run report {_e(report['run_id'])}</h1>",
         verdict,
-        f"<p>Started {_e(report['started_at'])}, finished {_e(report['finished_at'])}; "
-        f"report generated {_e(report['generated_at'])}.</p>",
+        f"<p>Started {_e(_local(report['started_at']))}, finished {_e(_local(report['finished_at']))} "
+        f"({took.total_seconds():.0f} s); report written {_e(_local(report['generated_at']))}.</p>",
         "<h2>Warnings</h2>",
         f'<ul class="warnings">{"".join(f"<li>{_e(w)}</li>" for w in found)}</ul>' if found else "<p>None.</p>",
-        "<h2>Inputs</h2>",
-        _pairs(report["counts"]),
-        "<h2>Purpose of the cameras involved (Articles 7, 8, 15)</h2>",
+        "<h2>Summary</h2>",
+        _pairs(
+            {
+                "inputs": counts["inputs"],
+                "anonymized": counts["anonymized"],
+                "quarantined (not processed)": counts["quarantined"],
+                "skipped (done before with the same settings)": counts["skipped"],
+                "frames": counts["frames"],
+                "face tracks redacted": faces["tracks_redacted"],
+                "face tracks kept (sealed copies only)": faces["tracks_kept"],
+            }
+        ),
+        "<h2>Inputs and their outputs</h2>",
+        _table(
+            ["input", "output", "camera", "frames", "tracks kept", "tracks redacted", "why"],
+            [
+                [
+                    i["input_uri"],
+                    i["output_uri"],
+                    i["camera_id"] or "unknown",
+                    i["frames"],
+                    i["tracks_kept"],
+                    i["tracks_redacted"],
+                    _reasons(i["reasons"]),
+                ]
+                for i in report["inputs"]
+            ],
+        ),
+        f"<h3>Face tracks along each input</h3>{LEGEND}{timeline}" if timeline else "",
+        "<h2>Quarantined inputs</h2>",
+        _table(
+            ["input", "camera", "why", "details"],
+            [[q["input_uri"], q["camera_id"], q["reason"], q["message"]] for q in report["quarantined"]],
+        ),
+        "<h2>Cameras involved (Articles 7, 8, 15)</h2>",
         _table(
             ["camera", "site", "location", "purpose", "signage"],
             [
                 [c["camera_id"], c["site"], c["location_category"], c["purpose"], "yes" if c["signage"] else "NO"]
                 for c in purpose["cameras"]
             ],
+            "No registered camera is involved.",
         ),
-        f"<p>Unregistered cameras (all their faces redacted): {_e(', '.join(purpose['unregistered']) or 'none')}</p>",
+        _cameras_text(purpose),
         "<h2>Faces</h2>",
-        _pairs({"tracks kept": faces["tracks_kept"], "tracks redacted": faces["tracks_redacted"]}),
-        _table(["reason redacted", "tracks"], list(faces["redacted_by_reason"].items())),
-        _table(["camera keeping faces", "tracks kept"], list(faces["kept_by_camera"].items())),
+        LEGEND + _camera_chart(faces["by_camera"]) if faces["by_camera"] else "",
+        _table(
+            ["why redacted", "tracks"],
+            [[IN_WORDS.get(code, code), n] for code, n in faces["redacted_by_reason"].items()],
+            "No face was redacted.",
+        ),
+        _table(["camera keeping faces", "tracks kept"], list(faces["kept_by_camera"].items()), "No face was kept."),
         "<h2>Stored faces (Article 16)</h2>",
         _pairs(
             {
@@ -243,10 +451,8 @@ def render_html(report: dict) -> str:
                 "accounts with restricted copies": copies["accounts"],
             }
         ),
-        "<h2>Quarantined inputs</h2>",
-        _table(["reason", "inputs"], list(report["quarantined_by_reason"].items())),
         "<h2>Protective measures</h2>",
-        _pairs({k: v for k, v in report["protective_measures"].items() if k != "retention_by_camera"}),
+        _pairs(measures),
         _table(
             ["camera", "raw footage kept (days)", "public copies kept (days)", "restricted copies kept (days)"],
             [
@@ -265,15 +471,54 @@ def render_html(report: dict) -> str:
     )
 
 
+def _cameras_text(purpose: dict) -> str:
+    """What the registries did not say about the cameras, in words."""
+    lines = []
+    if purpose["unknown_camera_inputs"]:
+        lines.append(
+            f"Inputs whose camera is unknown (no manifest row or path match): {purpose['unknown_camera_inputs']}; "
+            "every face in them was redacted."
+        )
+    if purpose["unregistered"]:
+        lines.append(
+            f"Cameras not in the camera registry: {', '.join(purpose['unregistered'])}; every face in their footage "
+            "was redacted."
+        )
+    if purpose["unregistered_quarantined"]:
+        lines.append(
+            "Cameras not in the camera registry whose footage was quarantined, not processed: "
+            f"{', '.join(purpose['unregistered_quarantined'])}."
+        )
+    if not lines:
+        lines.append("Every camera involved is registered.")
+    return "".join(f"<p>{_e(line)}</p>" for line in lines)
+
+
 def _validation_html(report: dict) -> str:
     validation, docs = report["validation"], report["data_docs"]
     if validation is None:
         text = "<p>This run has not been validated yet.</p>"
     else:
+        verdict = "Passed" if validation["passed"] else "FAILED"
         text = (
-            f"<p>{'Passed' if validation['passed'] else 'FAILED'}, {_e(validation['failed_expectations'])} "
-            f'expectation(s) failed: <a href="{_e(validation["link"])}">validation summary</a>.</p>'
+            f"<p>{verdict}: {_e(validation['failed_expectations'])} expectation(s) did not hold "
+            f'(<a href="{_e(validation["link"])}">validation summary</a>).</p>'
         )
+        if validation["failed"]:
+            text += _table(
+                ["table.column", "expectation", "article", "severity", "why it matters", "rows"],
+                [
+                    [
+                        f"{e['table']}.{e['column'] or '*'}",
+                        e["expectation"],
+                        e["article"],
+                        e["severity"],
+                        e["why"],
+                        e["rows"],
+                    ]
+                    for e in validation["failed"]
+                ],
+            )
     if docs is not None:
         text += f'<p><a href="{_e(docs)}">Data Docs</a></p>'
     return text
@@ -284,9 +529,9 @@ def _pairs(values: dict) -> str:
     return "<table>" + "".join(f"<tr><th>{_e(k)}</th>{_cell(v)}</tr>" for k, v in values.items()) + "</table>"
 
 
-def _table(headers: list[str], rows: list) -> str:
+def _table(headers: list[str], rows: list, empty: str = "None.") -> str:
     if not rows:
-        return "<p>None.</p>"
+        return f"<p>{_e(empty)}</p>"
     head = "".join(f"<th>{_e(h)}</th>" for h in headers)
     body = "".join("<tr>" + "".join(_cell(v) for v in row) + "</tr>" for row in rows)
     return f"<table><tr>{head}</tr>{body}</table>"
@@ -310,7 +555,7 @@ def write_report(output: str, run_id: str, report: dict, render=None) -> tuple[s
     """Publish report.json and report.html (by ``render``, the run report's by default) under
     OUTPUT/reports/<run_id>/ atomically; returns their URIs."""
     folder = layout.report_folder(output, run_id)
-    json_uri, html_uri = storage.join(folder, "report.json"), storage.join(folder, "report.html")
+    json_uri, html_uri = storage.join(folder, "report.json"), layout.report_page(output, run_id)
     storage.publish_bytes(json.dumps(report, indent=1, ensure_ascii=False, default=str).encode(), json_uri)
     storage.publish_bytes((render or render_html)(report).encode(), html_uri)
     return json_uri, html_uri

@@ -49,4 +49,6 @@ class JobSettings:
     retention: RetentionPolicy
     options_json: str
     measures: Mapping[str, object]
+    progress: str | None
+    """The local folder stages note what they finished in, for the launcher's progress line (None: no line)."""
     """The protective measures in force, for the run report (Article 15)."""

@@ -14,6 +14,7 @@ from importlib import resources
 from typing import TYPE_CHECKING
 
 import pandas as pd
+from apache_beam.io.filesystems import FileSystems
 
 from schemas import tables
 from transforms.logic.retention import default_policy
@@ -153,16 +154,21 @@ def validate(output: str, run_id: str, keystore: str | None = None) -> list[Outc
             ledger_outcome(output, keystore or layout.default_keystore(output))
         ]
         write_run_table(output, "validation_failures", run_id, failure_rows(outcomes))
+        not_written = [t for t in tables.VALIDATED if not FileSystems.exists(layout.table_uri(output, t, run_id))]
         summary = {
             "run_id": run_id,
+            "not_written": not_written,
             "passed": not critical_failures(outcomes),
             "expectations": [dataclasses.asdict(o) for o in outcomes],
         }
         storage.publish_bytes(json.dumps(summary, indent=1).encode(), layout.validation_uri(output, run_id))
-        data_docs.publish(data_docs.build(context), layout.data_docs_folder(output, run_id))
+        data_docs.drop_results(context, not_written)
         # The GX project itself goes under the output root too, so an analyst can reopen it (and its results) with
-        # gx.get_context(mode="file", project_root_dir=OUTPUT/reports/<run_id>); its built site is published above.
+        # gx.get_context(mode="file", project_root_dir=OUTPUT/reports/<run_id>/gx); later validations read its
+        # results back for the output root's Data Docs, built below with the other runs' results.
         data_docs.publish(context.root_directory, layout.gx_folder(output, run_id), skip=("data_docs",))
+        data_docs.add_history(context, output, run_id)
+        data_docs.publish(data_docs.build(context), layout.data_docs_folder(output))
     return outcomes
 
 
