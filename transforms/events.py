@@ -26,7 +26,7 @@ Enforce = Callable[[str, str, list], int]
 plan rows."""
 
 
-class ApplyEventsFn(beam.DoFn):
+class _ApplyEventsFn(beam.DoFn):
     """Read one landed events file and run retention with its events; a file with a bad row is quarantined whole,
     as ``veil retention --events`` refuses one, since guessing could delete too much or too little."""
 
@@ -76,7 +76,7 @@ class ApplyAccountEvents(beam.PTransform):
 
     def __init__(self, output: str, stream_id: str, policy: RetentionPolicy, enforce: Enforce):
         super().__init__()
-        self._fn = ApplyEventsFn(output, stream_id, policy, enforce)
+        self._fn = _ApplyEventsFn(output, stream_id, policy, enforce)
 
     def expand(self, landed):
         return landed | "Run Retention" >> beam.ParDo(self._fn)

@@ -34,7 +34,7 @@ def window_row(
     return tables.stream_window_row(stream_id, start, end, pane, timing, list(recordings), dt.datetime.now(dt.UTC))
 
 
-class WindowRowFn(beam.DoFn):
+class _WindowRowFn(beam.DoFn):
     """Write one pane's stream_windows row (a later pane rewrites the window's partition whole), catalog it, and
     hand the window to ``publish``; emits the row."""
 
@@ -81,7 +81,7 @@ class SummarizeWindows(beam.PTransform):
         self._seconds = seconds
         self._lateness = lateness
         self._stream_id = stream_id
-        self._fn = WindowRowFn(output, stream_id, policy, publish)
+        self._fn = _WindowRowFn(output, stream_id, policy, publish)
 
     def expand(self, done):
         stream_id = self._stream_id

@@ -8,24 +8,21 @@ so this is the anonymize job's own ``run(argv, wait=False)``: the same parsing, 
 
 from __future__ import annotations
 
-import argparse
 import logging
 import os
 import sys
 from collections.abc import Sequence
 
 from pipelines import anonymize
-from pipelines.options import AnonymizeOptions
+from schemas.options import ANONYMIZE, OPTIONS, SWITCH
 
 WORKER_IMAGE = "VEIL_WORKER_IMAGE"
 """Set by deploy/dataflow/Dockerfile to the worker image built with the launcher, so both carry the same Veil."""
 
 
 def switches() -> set[str]:
-    """Options of AnonymizeOptions that are on/off flags (argparse ``store_true``: they take no value)."""
-    parser = argparse.ArgumentParser()
-    AnonymizeOptions._add_argparse_args(parser)
-    return {a.dest for a in parser._actions if a.option_strings and a.nargs == 0 and a.const is True}
+    """Template parameters that are on/off flags on the command line (they take no value there)."""
+    return {o.name for o in OPTIONS if o.owner == ANONYMIZE and o.type is SWITCH}
 
 
 def flex_args(argv: Sequence[str]) -> list[str]:
