@@ -131,9 +131,9 @@ def _logged(argv: Sequence[str]):
                 output, run_id = where[-1]
                 storage.publish_file(log, layout.log_uri(output, run_id))
                 os.remove(log)
-            elif log is not None and os.path.getsize(log):
+            elif log is not None and os.path.getsize(log) and not isinstance(sys.exc_info()[1], KeyboardInterrupt):
                 print(f"veil: the workers' and libraries' log: {log}", file=sys.stderr)
-            elif log is not None:
+            elif log is not None and not os.path.getsize(log):
                 os.remove(log)
 
 
@@ -264,9 +264,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         # The reader (head, less) went away: stop quietly, as other command-line tools do.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
-    except KeyboardInterrupt:
-        # The job's work folder is already removed (pipelines/launch.py); the workers' tracebacks are in the log.
-        print("veil: interrupted; nothing half-written was published", file=sys.stderr)
+    except KeyboardInterrupt as stop:
+        # The job's work folder is already removed (pipelines/launch.py); a quiet console handed over the terminal
+        # (standard error stays on the log while the workers die).
+        log = getattr(stop, "log", None)
+        where = f" (the workers' log: {log})" if log and os.path.exists(log) else ""
+        with os.fdopen(os.dup(getattr(stop, "terminal", 2)), "w") as terminal:
+            print(f"veil: interrupted; nothing half-written was published{where}", file=terminal)
         return EXIT_INTERRUPTED
 
 

@@ -15,6 +15,7 @@ import sys
 import tempfile
 import threading
 import time
+import traceback
 from collections.abc import Iterator
 
 from tqdm import tqdm
@@ -46,15 +47,28 @@ def quiet(verbose: bool) -> Iterator[str | None]:
     os.close(handle)
     if rebind:
         sys.stderr = os.fdopen(os.dup(terminal), "w", buffering=1, encoding="utf-8", errors="replace")
+    # A thread's uncaught exception is printed to sys.stderr, now the terminal: Beam's threads' go to the log.
+    hook = threading.excepthook
+    threading.excepthook = lambda args: traceback.print_exception(
+        args.exc_type, args.exc_value, args.exc_traceback, file=previous
+    )
     try:
         yield log
-    finally:
-        sys.stderr.flush()
+    except KeyboardInterrupt as stop:
+        # Beam's threads and workers die after this with tracebacks of their own: standard error stays on the log
+        # until the process ends, and the caller's last line goes to the terminal given with the interruption.
         if rebind:
             sys.stderr.close()
-        os.dup2(terminal, 2)
-        os.close(terminal)
         sys.stderr = previous
+        stop.terminal, stop.log = terminal, log
+        raise
+    sys.stderr.flush()
+    if rebind:
+        sys.stderr.close()
+    os.dup2(terminal, 2)
+    os.close(terminal)
+    sys.stderr = previous
+    threading.excepthook = hook
 
 
 def _writes_to_descriptor_2(stream) -> bool:

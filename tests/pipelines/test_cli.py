@@ -3,8 +3,10 @@
 import datetime as dt
 import os
 import shutil
+import signal
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -231,3 +233,26 @@ def test_validate_writes_the_run_report_so_scheduled_runs_get_one(validated_run,
     capsys.readouterr()
     assert cli.main(["validate", output, "--run", retention_run]) == 0
     assert "no run report: not an anonymize run" in capsys.readouterr().out
+
+
+@pytest.mark.slow
+def test_ctrl_c_prints_one_line_and_leaves_no_work_folder(sample_archive, tmp_path):
+    output = tmp_path / "out"
+    job = subprocess.Popen(
+        [sys.executable, "-m", "pipelines.cli", "anonymize", sample_archive["archive"], str(output)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+        # A terminal's Ctrl-C reaches every process of the job's group, with SIGINT's default action.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
+    deadline = time.monotonic() + 120
+    while not list(output.glob(".work/*/staging")) and time.monotonic() < deadline and job.poll() is None:
+        time.sleep(0.05)
+    os.killpg(job.pid, signal.SIGINT)
+    out, err = job.communicate(timeout=120)
+    assert job.returncode == cli.EXIT_INTERRUPTED, err[-2000:]
+    (line,) = err.splitlines()
+    assert line.startswith("veil: interrupted; nothing half-written was published (the workers' log: ")
+    assert out == "" and not list(output.glob(".work/*")), "the work folder (staged raw footage) is removed"
