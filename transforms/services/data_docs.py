@@ -88,7 +88,7 @@ GX renders every page again at each build. Each run's own results stay in its re
 
 def build(context: FileDataContext) -> str:
     """Build the Data Docs of a file-mode Great Expectations project and make them offline; returns their folder."""
-    _prepare_results(context)
+    prepare_results(context)
     context.add_data_docs_site(SITE, _site_config())
     context.build_data_docs(site_names=[SITE])
     site = os.path.join(context.root_directory, "data_docs")
@@ -148,7 +148,7 @@ def _insert_after_body(path: str, markup: str) -> None:
         handle.write(BODY.sub(lambda match: match[0] + markup, text, count=1))
 
 
-def _prepare_results(context: FileDataContext) -> None:
+def prepare_results(context: FileDataContext) -> None:
     """Name each result's data asset (GX shows "Data asset: None" for a dataframe asset) and drop the failing rows'
     values from the results of every expectation on a personal column."""
     store = context.validation_results_store

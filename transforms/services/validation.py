@@ -163,6 +163,8 @@ def validate(output: str, run_id: str, keystore: str | None = None) -> list[Outc
         }
         storage.publish_bytes(json.dumps(summary, indent=1).encode(), layout.validation_uri(output, run_id))
         data_docs.drop_results(context, not_written)
+        # Before anything of the project leaves this machine: its results must not carry personal values.
+        data_docs.prepare_results(context)
         # The GX project itself goes under the output root too, so an analyst can reopen it (and its results) with
         # gx.get_context(mode="file", project_root_dir=OUTPUT/reports/<run_id>/gx); later validations read its
         # results back for the output root's Data Docs, built below with the other runs' results.
