@@ -171,16 +171,17 @@ OPTIONS: tuple[Option, ...] = (
            SWITCH),
     # veil anonymize --streaming
     Option("window", "event-time window of the per-window aggregates and validation", STREAMING, STREAM,
-           default="60s"),
+           default="60s", metavar="DURATION"),
     Option("allowed_lateness", "how late a recording may still land in its window", STREAMING, STREAM,
-           default="1h"),
+           default="1h", metavar="DURATION"),
     Option("landing_delay", "how long after its start a recording is expected to land: the watermark trails the "
-           "clock by this much", STREAMING, STREAM, default="5m"),
+           "clock by this much", STREAMING, STREAM, default="5m", metavar="DURATION"),
     Option("settle", "a file is taken once its size and time have not changed for this long", STREAMING, STREAM,
-           default="5s"),
-    Option("poll_interval", "how often the landing zone is listed", STREAMING, STREAM, default="2s"),
+           default="5s", metavar="DURATION"),
+    Option("poll_interval", "how often the landing zone is listed", STREAMING, STREAM, default="2s",
+           metavar="DURATION"),
     Option("stop_after", "stop cleanly after this long (e.g. 10m)", STREAMING, STREAM,
-           shown_default="run until SIGINT/SIGTERM"),
+           shown_default="run until SIGINT/SIGTERM", metavar="DURATION"),
     Option("pubsub_subscription", "projects/P/subscriptions/S receiving Cloud Storage notifications of LANDING's "
            "bucket: read new recordings from it instead of listing LANDING (Dataflow)", STREAMING, STREAM),
 )
