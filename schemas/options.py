@@ -189,9 +189,6 @@ OPTIONS: tuple[Option, ...] = (
 
 BY_NAME = {option.name: option for option in OPTIONS}
 
-DEFAULTS = {option.name: option.default for option in OPTIONS}
-"""Each option's default by name: the config dataclasses take theirs from here."""
-
 
 def config_default(config: str, field: str) -> Any:
     """The default of a config dataclass's field that an option sets: the option's own."""

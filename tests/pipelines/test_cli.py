@@ -256,3 +256,12 @@ def test_ctrl_c_prints_one_line_and_leaves_no_work_folder(sample_archive, tmp_pa
     (line,) = err.splitlines()
     assert line.startswith("veil: interrupted; nothing half-written was published (the workers' log: ")
     assert out == "" and not list(output.glob(".work/*")), "the work folder (staged raw footage) is removed"
+
+
+@pytest.mark.slow
+def test_verbose_leaves_the_workers_output_on_the_terminal_and_writes_no_log(tmp_path, capsys):
+    (tmp_path / "notes.txt").write_text("not footage")
+    output = tmp_path / "out"
+    assert cli.main(["anonymize", str(tmp_path / "notes.txt"), str(output), "--verbose"]) == cli.EXIT_QUARANTINED
+    assert "anonymized: 0  quarantined: 1" in capsys.readouterr().out
+    assert not list(output.glob("reports/*/run.log")), "with --verbose nothing is redirected, so there is no log"
